@@ -1,0 +1,212 @@
+//! The `auto_auth { }` block: one `method` that yields this user's Vault token, the
+//! identity the token must carry (`expect`), and `sink "file"` blocks that receive it.
+//! Keys and shapes are Vault Agent's; `expect` is this agent's addition.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::ConfigError;
+use super::reader::Table;
+use super::vault::Retry;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoAuthConfig {
+    pub method: Method,
+    /// Pauses between retried login/renew attempts.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub expect: Expect,
+    pub sinks: Vec<FileSink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    TokenFile {
+        token_file_path: PathBuf,
+    },
+    AppRole {
+        /// The auth mount, without the `auth/` prefix.
+        mount: String,
+        role_id_file_path: PathBuf,
+        secret_id_file_path: PathBuf,
+        remove_secret_id_file_after_reading: bool,
+    },
+}
+
+impl Method {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Method::TokenFile { .. } => "token_file",
+            Method::AppRole { .. } => "approle",
+        }
+    }
+}
+
+/// What the token must carry; anything else is identity drift.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expect {
+    pub policies: Vec<String>,
+    pub meta: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSink {
+    pub path: PathBuf,
+    pub mode: u32,
+}
+
+const METHODS: &str = "token_file, approle";
+const VAULT_AGENT_METHODS: &[&str] = &[
+    "alicloud",
+    "aws",
+    "azure",
+    "cert",
+    "cf",
+    "gcp",
+    "jwt",
+    "kerberos",
+    "kubernetes",
+    "ldap",
+    "oci",
+    "pcf",
+    "userpass",
+];
+const VAULT_AGENT_ONLY: &[&str] = &["enable_reauth_on_new_credentials"];
+const METHOD_VAULT_AGENT_ONLY: &[&str] = &["namespace", "wrap_ttl", "exit_on_err"];
+const SINK_VAULT_AGENT_ONLY: &[&str] = &["wrap_ttl", "dh_type", "dh_path", "derive_key", "aad", "aad_env_var"];
+
+pub(super) fn parse(t: Table<'_>, retry: &Retry) -> Result<AutoAuthConfig, ConfigError> {
+    let mut methods = t.blocks("method")?;
+    let method_block = match methods.len() {
+        1 => methods.remove(0),
+        0 => {
+            return Err(
+                t.block_err("has no method block; add method \"token_file\" { ... } or method \"approle\" { ... }")
+            );
+        }
+        n => return Err(t.err("method", format!("appears {n} times; exactly one method is allowed"))),
+    };
+    let (method, method_backoff) = parse_method(method_block.labels, method_block.table)?;
+
+    let min_backoff =
+        pick(&t, "min_backoff", t.duration("min_backoff")?, method_backoff.0)?.unwrap_or(retry.min_backoff);
+    let max_backoff = pick(&t, "max_backoff", t.duration("max_backoff")?, method_backoff.1)?
+        .unwrap_or(retry.max_backoff.max(min_backoff));
+    if min_backoff > max_backoff {
+        return Err(t.err("min_backoff", "is larger than max_backoff"));
+    }
+
+    let expect = match t.table("expect")? {
+        None => Expect::default(),
+        Some(e) => {
+            let expect = Expect {
+                policies: e.strings("policies")?.unwrap_or_default(),
+                meta: e.string_map("meta")?.unwrap_or_default(),
+            };
+            e.finish(&[])?;
+            expect
+        }
+    };
+
+    let sinks = t.blocks("sink")?.into_iter().map(|b| parse_sink(b.labels, b.table)).collect::<Result<Vec<_>, _>>()?;
+    t.finish(VAULT_AGENT_ONLY)?;
+    Ok(AutoAuthConfig { method, min_backoff, max_backoff, expect, sinks })
+}
+
+/// Vault Agent puts the backoff in the method block; this agent also takes it in auto_auth.
+fn pick(
+    t: &Table<'_>,
+    key: &str,
+    here: Option<Duration>,
+    in_method: Option<Duration>,
+) -> Result<Option<Duration>, ConfigError> {
+    match (here, in_method) {
+        (Some(_), Some(_)) => Err(t.err(key, "is set both here and in the method block; keep one")),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// The block's type: its label (`method "approle"`) or, as Vault Agent also allows, `type = "approle"`.
+fn block_type(kind: &str, labels: Vec<String>, t: &Table<'_>) -> Result<String, ConfigError> {
+    let typed = t.string("type")?;
+    match (labels.as_slice(), typed) {
+        ([label], None) => Ok(label.clone()),
+        ([], Some(ty)) => Ok(ty),
+        ([], None) => Err(t.block_err(format!("has no type; write {kind} \"<type>\" {{ ... }}"))),
+        ([_], Some(_)) => Err(t.err("type", "repeats the block label; keep one")),
+        _ => Err(t.block_err("takes exactly one label")),
+    }
+}
+
+type MethodBackoff = (Option<Duration>, Option<Duration>);
+
+fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBackoff), ConfigError> {
+    let ty = block_type("method", labels, &t)?;
+    let backoff = (t.duration("min_backoff")?, t.duration("max_backoff")?);
+    let method = match ty.as_str() {
+        "token_file" => {
+            let c = t
+                .table("config")?
+                .ok_or_else(|| t.err("config", "is missing; add config = { token_file_path = \"...\" }"))?;
+            let token_file_path = c
+                .path("token_file_path")?
+                .ok_or_else(|| c.block_err("has no token_file_path; name the file that holds your Vault token"))?;
+            c.finish(&[])?;
+            Method::TokenFile { token_file_path }
+        }
+        "approle" => {
+            let mount_path = t.string("mount_path")?.unwrap_or_else(|| "auth/approle".into());
+            let mount = mount_path.trim_matches('/').trim_start_matches("auth/").to_string();
+            if mount.is_empty() || mount.contains(['?', '#', ' ']) {
+                return Err(t.err("mount_path", "is not an auth mount path such as auth/approle"));
+            }
+            let c = t.table("config")?.ok_or_else(|| {
+                t.err(
+                    "config",
+                    "is missing; add config = { role_id_file_path = \"...\", secret_id_file_path = \"...\" }",
+                )
+            })?;
+            let role_id_file_path =
+                c.path("role_id_file_path")?.ok_or_else(|| c.block_err("has no role_id_file_path"))?;
+            let secret_id_file_path =
+                c.path("secret_id_file_path")?.ok_or_else(|| c.block_err("has no secret_id_file_path"))?;
+            // Vault Agent defaults to true; a oneshot timer needs the secret-id again next run.
+            let remove = c.bool("remove_secret_id_file_after_reading")?.unwrap_or(false);
+            c.finish(&["secret_id_response_wrapping_path"])?;
+            Method::AppRole {
+                mount,
+                role_id_file_path,
+                secret_id_file_path,
+                remove_secret_id_file_after_reading: remove,
+            }
+        }
+        other if VAULT_AGENT_METHODS.contains(&other) => {
+            return Err(t.block_err(format!("auth method \"{other}\" is not supported; use one of: {METHODS}")));
+        }
+        _ => return Err(t.block_err(format!("unknown auth method; use one of: {METHODS}"))),
+    };
+    t.finish(METHOD_VAULT_AGENT_ONLY)?;
+    Ok((method, backoff))
+}
+
+fn parse_sink(labels: Vec<String>, t: Table<'_>) -> Result<FileSink, ConfigError> {
+    let ty = block_type("sink", labels, &t)?;
+    if ty != "file" {
+        return Err(t.block_err("only sink \"file\" is supported"));
+    }
+    let c = t.table("config")?.ok_or_else(|| t.err("config", "is missing; add config = { path = \"...\" }"))?;
+    let path = c.path("path")?.ok_or_else(|| c.block_err("has no path"))?;
+    let mode = c.mode("mode")?.unwrap_or(0o600);
+    if mode & 0o007 != 0 {
+        return Err(
+            c.err("mode", "lets every user on the machine read or write the token; use 0600 (or 0640 for a group)")
+        );
+    }
+    if mode & 0o600 != 0o600 {
+        return Err(c.err("mode", "must let the owner read and write (0600 or 0640)"));
+    }
+    c.finish(&[])?;
+    t.finish(SINK_VAULT_AGENT_ONLY)?;
+    Ok(FileSink { path, mode })
+}

@@ -1,0 +1,166 @@
+//! The HCL config, in Vault Agent's vocabulary: `vault`, `auto_auth` (`method`,
+//! `sink`, and this agent's `expect`), `template`, `log`, plus Vault Agent's
+//! `pid_file` and `exit_after_auth`. One file per block.
+//!
+//! Loading reads the whole file, interpolates `${user}` and `~` from the passwd
+//! entry, and validates every key before anything else happens; an error names the
+//! file, the block and the key. It must never touch the network or write a file.
+
+mod auto_auth;
+mod error;
+mod interpolate;
+mod log;
+mod print;
+mod reader;
+mod template;
+mod vault;
+
+use std::path::{Path, PathBuf};
+
+pub use auto_auth::{AutoAuthConfig, Expect, FileSink, Method};
+pub use error::ConfigError;
+pub use log::{Journald, LogConfig};
+pub use template::{
+    JsonTemplate, Lock, Probe, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind,
+    claude_credentials_path,
+};
+pub use vault::{Retry, VaultConfig};
+
+use crate::os_user::OsUser;
+use reader::{Source, Table};
+
+/// Reads an environment variable; injected so that tests need not touch the process's.
+pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// The config file's size limit: it is a few dozen lines; anything near this is a mistake.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub file: PathBuf,
+    /// The user `${user}` and `~` stand for.
+    pub user: OsUser,
+    pub vault: VaultConfig,
+    pub auto_auth: AutoAuthConfig,
+    pub templates: Vec<TemplateConfig>,
+    pub log: LogConfig,
+    pub pid_file: Option<PathBuf>,
+    /// As in Vault Agent: authenticate, write the sinks, and stop (no templates).
+    pub exit_after_auth: bool,
+}
+
+/// `~/.config/claude-auth-sync/config.hcl` of the given user.
+pub fn default_path(user: &OsUser) -> PathBuf {
+    user.home.join(".config/claude-auth-sync/config.hcl")
+}
+
+const VAULT_AGENT_ONLY: &[&str] = &[
+    "cache",
+    "listener",
+    "api_proxy",
+    "telemetry",
+    "template_config",
+    "env_template",
+    "exec",
+    "disable_idle_connections",
+    "disable_keep_alives",
+    "log_level",
+    "log_file",
+    "log_format",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
+    "persist",
+];
+
+/// Reads and validates the config file.
+pub fn load(file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Config, ConfigError> {
+    let whole = |problem: String| ConfigError { file: file.to_path_buf(), block: None, key: None, problem };
+    let meta = std::fs::metadata(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            whole("does not exist; copy config.hcl.example there and edit it, or pass --config PATH".into())
+        }
+        _ => whole(format!("cannot be read: {e}")),
+    })?;
+    if !meta.is_file() {
+        return Err(whole("is not a regular file".into()));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(whole(format!("is {} bytes; a config file is at most 1 MiB", meta.len())));
+    }
+    let bytes = std::fs::read(file).map_err(|e| whole(format!("cannot be read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| whole("is not UTF-8 text".into()))?;
+    parse(&text, file, user, env)
+}
+
+/// Parses config text; `file` is used for messages only.
+pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Config, ConfigError> {
+    let body = hcl::parse(text).map_err(|e| ConfigError {
+        file: file.to_path_buf(),
+        block: None,
+        key: None,
+        problem: match e {
+            // The offending line is not quoted: it may hold a secret.
+            hcl::Error::Parse(p) => format!(
+                "HCL syntax error at line {}, column {}: {}",
+                p.location().line(),
+                p.location().column(),
+                p.message()
+            ),
+            other => format!("HCL syntax error: {other}"),
+        },
+    })?;
+    let src = Source { file, user };
+    let top = Table::top(&src, &body);
+
+    let vault = vault::parse(top.single_block("vault")?, &top, env)?;
+    let auto_auth = match top.single_block("auto_auth")? {
+        Some(t) => auto_auth::parse(t, &vault.retry)?,
+        None => {
+            return Err(ConfigError {
+                block: Some("auto_auth".into()),
+                ..top.err("", "is missing; add auto_auth { method \"token_file\" { ... } } (see config.hcl.example)")
+            }
+            .without_key());
+        }
+    };
+    let templates = top
+        .blocks("template")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| template::parse(i, b, env))
+        .collect::<Result<Vec<_>, _>>()?;
+    let log = log::parse(top.single_block("log")?, user)?;
+    let pid_file = top.path("pid_file")?;
+    let exit_after_auth = top.bool("exit_after_auth")?.unwrap_or(false);
+    top.finish(VAULT_AGENT_ONLY)?;
+
+    Ok(Config {
+        file: file.to_path_buf(),
+        user: user.clone(),
+        vault,
+        auto_auth,
+        templates,
+        log,
+        pid_file,
+        exit_after_auth,
+    })
+}
+
+impl ConfigError {
+    fn without_key(mut self) -> Self {
+        self.key = None;
+        self
+    }
+}
+
+impl Config {
+    /// The config as `check-config` prints it: interpolated, defaults filled in,
+    /// secret-bearing values redacted.
+    pub fn to_hcl(&self) -> String {
+        print::to_hcl(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;

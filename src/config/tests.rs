@@ -1,0 +1,197 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn alice() -> OsUser {
+    OsUser { name: "alice".into(), uid: 1000, gid: 1000, home: "/home/alice".into() }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn load_str(text: &str) -> Result<Config, ConfigError> {
+    parse(text, Path::new("/etc/test.hcl"), &alice(), &no_env)
+}
+
+const MINIMAL: &str = r#"
+vault { address = "https://vault.example.com:8200" }
+auto_auth {
+  method "token_file" {
+    config = { token_file_path = "~/.config/claude-auth-sync/vault-token" }
+  }
+}
+template { secret = "secret/workstation/claude-users/${user}" }
+"#;
+
+#[test]
+fn the_shortest_useful_config_gets_claude_code_defaults() {
+    let c = load_str(MINIMAL).unwrap();
+    assert_eq!(c.vault.timeout, Duration::from_secs(10));
+    assert_eq!(c.vault.retry, Retry::default());
+    assert_eq!(
+        c.auto_auth.method,
+        Method::TokenFile { token_file_path: "/home/alice/.config/claude-auth-sync/vault-token".into() }
+    );
+    assert_eq!(c.auto_auth.min_backoff, c.vault.retry.min_backoff);
+    let t = &c.templates[0];
+    assert_eq!(t.secret.as_deref(), Some("secret/workstation/claude-users/alice"));
+    assert_eq!(t.destination, Path::new("/home/alice/.claude/.credentials.json"));
+    assert_eq!(t.perms, 0o600);
+    let TemplateKind::Json(j) = &t.kind else { panic!("a JSON template by default") };
+    assert_eq!((j.field.as_str(), j.json_key.as_str()), ("claudeAiOauth", "claudeAiOauth"));
+    assert_eq!((j.lock, j.restore, j.writeback), (Lock::ClaudeCode, Restore::OnFailure, true));
+    let Probe::Command { command, timeout } = &j.probe else { panic!("command probe by default") };
+    assert_eq!(command[0], "claude");
+    assert!(!command.contains(&"--bare".to_string()));
+    assert_eq!(*timeout, Duration::from_secs(120));
+    assert_eq!(c.log.path, Path::new("/home/alice/.local/state/claude-auth-sync/sync.log"));
+    assert!(!c.exit_after_auth);
+}
+
+#[test]
+fn claude_config_dir_variables_move_the_default_destination() {
+    let env = |k: &str| match k {
+        "CLAUDE_CONFIG_DIR" => Some("/srv/claude".to_string()),
+        _ => None,
+    };
+    let c = parse(MINIMAL, Path::new("/c.hcl"), &alice(), &env).unwrap();
+    assert_eq!(c.templates[0].destination, Path::new("/srv/claude/.credentials.json"));
+    let env = |k: &str| match k {
+        "CLAUDE_CONFIG_DIR" => Some("/srv/claude".to_string()),
+        "CLAUDE_SECURESTORAGE_CONFIG_DIR" => Some("/srv/secure".to_string()),
+        _ => None,
+    };
+    let c = parse(MINIMAL, Path::new("/c.hcl"), &alice(), &env).unwrap();
+    assert_eq!(c.templates[0].destination, Path::new("/srv/secure/.credentials.json"));
+}
+
+#[test]
+fn environment_fallbacks_apply_only_when_the_key_is_absent() {
+    let text = MINIMAL.replace("vault { address = \"https://vault.example.com:8200\" }", "");
+    let env = |k: &str| match k {
+        "VAULT_ADDR" => Some("https://from-vault-addr:8200".to_string()),
+        "BAO_ADDR" => Some("https://from-bao-addr:8200".to_string()),
+        "VAULT_CACERT" => Some("/etc/ca.pem".to_string()),
+        _ => None,
+    };
+    let c = parse(&text, Path::new("/c.hcl"), &alice(), &env).unwrap();
+    assert_eq!(c.vault.address.as_str(), "https://from-vault-addr:8200/");
+    assert_eq!(c.vault.ca_cert.as_deref(), Some(Path::new("/etc/ca.pem")));
+    let c = parse(MINIMAL, Path::new("/c.hcl"), &alice(), &env).unwrap();
+    assert_eq!(c.vault.address.as_str(), "https://vault.example.com:8200/");
+}
+
+#[test]
+fn printed_config_loads_back_to_the_same_config() {
+    let full = r#"
+vault {
+  address = "https://vault.example.com:8200"
+  ca_cert = "/etc/ssl/vault-ca.pem"
+  timeout = "7s"
+  retry {
+    num_retries = 2
+    min_backoff = "250ms"
+    max_backoff = "3s"
+  }
+}
+auto_auth {
+  method "approle" {
+    mount_path = "auth/people"
+    min_backoff = "1s"
+    config = {
+      role_id_file_path   = "~/.config/claude-auth-sync/role-id"
+      secret_id_file_path = "~/.config/claude-auth-sync/secret-id"
+    }
+  }
+  expect {
+    policies = ["claude-auth-sync-${user}", "default"]
+    meta     = { role_name = "claude-auth-sync-${user}" }
+  }
+  sink "file" { config = { path = "/run/user/1000/vault-token", mode = 0640 } }
+  sink {
+    type   = "file"
+    config = { path = "~/vault-token" }
+  }
+}
+template {
+  secret = "secret/workstation/claude-users/${user}"
+  probe "http" { timeout = "30s" }
+}
+template {
+  secret      = "secret/workstation/codex/${user}"
+  destination = "~/.codex/auth.json"
+  field       = "auth"
+  json_key    = "/tokens"
+  lock        = "flock"
+  restore     = "if_missing"
+  writeback   = false
+  probe "command" {
+    command = ["codex", "login", "status"]
+    timeout = "20s"
+  }
+}
+template {
+  secret      = "secret/workstation/gcloud/${user}"
+  source      = "~/.config/claude-auth-sync/adc.json.hbs"
+  destination = "~/.config/gcloud/application_default_credentials.json"
+  command     = ["gcloud", "auth", "application-default", "print-access-token"]
+}
+log {
+  path     = "/var/log/cas/${user}.log"
+  journald = false
+  level    = "debug"
+}
+pid_file = "/run/user/1000/claude-auth-sync.pid"
+exit_after_auth = true
+"#;
+    let c = load_str(full).unwrap();
+    assert_eq!(c.templates.len(), 3);
+    assert_eq!(c.auto_auth.sinks.len(), 2);
+    assert_eq!(c.auto_auth.sinks[0].mode, 0o640);
+    let printed = c.to_hcl();
+    let again = load_str(&printed).unwrap_or_else(|e| panic!("{e}\n{printed}"));
+    assert_eq!(again, c, "{printed}");
+}
+
+#[test]
+fn a_single_template_block_and_repeated_ones_both_work() {
+    assert_eq!(load_str(MINIMAL).unwrap().templates.len(), 1);
+    let two = format!("{MINIMAL}\ntemplate {{\n secret = \"secret/x/${{user}}\"\n destination = \"~/x.json\"\n}}\n");
+    let c = load_str(&two).unwrap();
+    assert_eq!(c.templates.len(), 2);
+    assert_eq!(c.templates[1].name, "template #2");
+    let none = MINIMAL.replace("template { secret = \"secret/workstation/claude-users/${user}\" }", "");
+    assert!(load_str(&none).unwrap().templates.is_empty());
+}
+
+#[test]
+fn errors_never_quote_the_offending_value() {
+    let pasted = "hvs.CAESIpasted-token-value";
+    let text = MINIMAL.replace("~/.config/claude-auth-sync/vault-token", pasted);
+    let e = load_str(&text).unwrap_err().to_string();
+    assert!(e.contains("relative path") && !e.contains(pasted), "{e}");
+    let text = format!("{MINIMAL}\nstray = \"{pasted}\"\n");
+    let e = load_str(&text).unwrap_err().to_string();
+    assert!(e.contains("key stray: unknown key") && !e.contains(pasted), "{e}");
+    let text = format!("{MINIMAL}\nstray = \"{pasted}\" oops\n");
+    let e = load_str(&text).unwrap_err().to_string();
+    assert!(e.contains("syntax error") && !e.contains(pasted), "{e}");
+}
+
+#[test]
+fn modes_are_octal_digits() {
+    let sink = |mode: &str| {
+        load_str(&MINIMAL.replace(
+            "auto_auth {",
+            &format!("auto_auth {{\n sink \"file\" {{ config = {{ path = \"/t\", mode = {mode} }} }}"),
+        ))
+    };
+    assert_eq!(sink("0600").unwrap().auto_auth.sinks[0].mode, 0o600);
+    assert_eq!(sink("\"0640\"").unwrap().auto_auth.sinks[0].mode, 0o640);
+    assert!(sink("0999").is_err());
+    assert!(sink("17777").is_err());
+    assert!(sink("0606").unwrap_err().problem.contains("every user"));
+    assert!(sink("0400").unwrap_err().problem.contains("read and write"));
+}

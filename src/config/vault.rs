@@ -1,0 +1,123 @@
+//! The `vault { }` block: where Vault/OpenBao is and how patiently to talk to it.
+//! Falls back to `VAULT_ADDR`/`BAO_ADDR` and `VAULT_CACERT`/`BAO_CACERT`, as Vault
+//! Agent does, but only here, so the client never reads the environment itself.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::reader::Table;
+use super::{ConfigError, Env};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultConfig {
+    pub address: url::Url,
+    pub ca_cert: Option<PathBuf>,
+    pub tls_skip_verify: bool,
+    /// Per request, connect to last byte.
+    pub timeout: Duration,
+    pub retry: Retry,
+}
+
+/// Retries of a transient failure: `num_retries` more attempts after the first, each
+/// after an exponential, jittered pause between `min_backoff` and `max_backoff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub num_retries: u32,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+const VAULT_AGENT_ONLY: &[&str] = &["ca_path", "client_cert", "client_key", "tls_server_name", "namespace"];
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { num_retries: 3, min_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(10) }
+    }
+}
+
+pub(super) fn parse(block: Option<Table<'_>>, top: &Table<'_>, env: &Env<'_>) -> Result<VaultConfig, ConfigError> {
+    let (address, ca_cert, tls_skip_verify, timeout, retry) = match &block {
+        Some(t) => (
+            t.string("address")?,
+            t.path("ca_cert")?,
+            t.bool("tls_skip_verify")?,
+            t.duration("timeout")?,
+            parse_retry(t.table("retry")?)?,
+        ),
+        None => (None, None, None, None, Retry::default()),
+    };
+    // Errors about the block as a whole point at `vault` even when it is absent.
+    let err = |key: &str, problem: String| match &block {
+        Some(t) => t.err(key, problem),
+        None => ConfigError { block: Some("vault".into()), ..top.err(key, problem) },
+    };
+
+    let (address, from) = match address {
+        Some(a) => (a, "this key"),
+        None => match env("VAULT_ADDR").map(|a| (a, "VAULT_ADDR")).or_else(|| env("BAO_ADDR").map(|a| (a, "BAO_ADDR")))
+        {
+            Some(found) => found,
+            None => {
+                return Err(err(
+                    "address",
+                    "is missing; set vault { address = \"https://vault.example.com:8200\" } or export VAULT_ADDR"
+                        .into(),
+                ));
+            }
+        },
+    };
+    let address = parse_address(&address).map_err(|p| err("address", format!("(from {from}) {p}")))?;
+
+    let ca_cert = match ca_cert {
+        Some(p) => Some(p),
+        None => match env("VAULT_CACERT").or_else(|| env("BAO_CACERT")) {
+            Some(p) if PathBuf::from(&p).is_absolute() => Some(PathBuf::from(p)),
+            Some(_) => return Err(err("ca_cert", "(from VAULT_CACERT/BAO_CACERT) must be an absolute path".into())),
+            None => None,
+        },
+    };
+    let timeout = timeout.unwrap_or(Duration::from_secs(10));
+    if timeout.is_zero() {
+        return Err(err("timeout", "must be more than zero".into()));
+    }
+    if let Some(t) = block {
+        t.finish(VAULT_AGENT_ONLY)?;
+    }
+    Ok(VaultConfig { address, ca_cert, tls_skip_verify: tls_skip_verify.unwrap_or(false), timeout, retry })
+}
+
+fn parse_retry(t: Option<Table<'_>>) -> Result<Retry, ConfigError> {
+    let Some(t) = t else { return Ok(Retry::default()) };
+    let d = Retry::default();
+    let num_retries = match t.uint("num_retries")? {
+        None => d.num_retries,
+        Some(n) if n <= 20 => n as u32,
+        Some(_) => return Err(t.err("num_retries", "must be 20 or fewer; a oneshot run should give up and report")),
+    };
+    let min_backoff = t.duration("min_backoff")?.unwrap_or(d.min_backoff);
+    let max_backoff = t.duration("max_backoff")?.unwrap_or(d.max_backoff.max(min_backoff));
+    if min_backoff > max_backoff {
+        return Err(t.err("min_backoff", "is larger than max_backoff"));
+    }
+    t.finish(&[])?;
+    Ok(Retry { num_retries, min_backoff, max_backoff })
+}
+
+/// An `http(s)://host[:port]` URL without credentials, path, query or fragment.
+pub(super) fn parse_address(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|_| "is not a URL; write it as https://vault.example.com:8200".to_string())?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must start with https:// (or http:// for a local dev server)".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host name".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials; the agent authenticates with auto_auth".into());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be only scheme, host and port (the agent adds /v1/...)".into());
+    }
+    Ok(url)
+}

@@ -1,0 +1,15 @@
+//! claude-auth-sync keeps each workstation user's Claude Code login valid and
+//! recoverable: it authenticates to Vault/OpenBao with the user's own identity,
+//! proves the local login, backs it up, restores it on failure, and reports.
+//!
+//! Modules follow the config's blocks, as Vault Agent's code does: [`config`],
+//! [`vault`] (client, `auto_auth` methods, sinks), [`store`] (local files),
+//! [`cycle`] (one run) and [`report`] (its outcome).
+
+pub mod config;
+pub mod cycle;
+pub mod os_user;
+pub mod report;
+pub mod secret;
+pub mod store;
+pub mod vault;

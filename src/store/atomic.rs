@@ -1,0 +1,151 @@
+//! Atomic replacement of one file: a temp file in the same directory (O_EXCL,
+//! O_NOFOLLOW, the final mode), write, fsync, rename over the target, fsync the
+//! directory. A reader sees the old file or the new one, never a mix; a crash leaves
+//! at worst a stray temp file beside the target. The owner of an existing file is kept.
+//!
+//! It must never write through a symlink: neither the file nor its parent directory
+//! may be one.
+
+use std::ffi::OsStr;
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("refusing to write {}: {} is a symbolic link; replace it with a real {}", .path.display(), .link.display(), if .link == .path { "file" } else { "directory" })]
+    Symlink { path: PathBuf, link: PathBuf },
+    #[error("refusing to write {}: it exists and is not a regular file", .path.display())]
+    NotRegular { path: PathBuf },
+    #[error("cannot write {}: {op} failed: {source}", .path.display())]
+    Io { path: PathBuf, op: &'static str, source: std::io::Error },
+}
+
+/// Replaces `path` with `contents`, mode `mode`, keeping the owner of an existing file.
+pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
+    let io = |op: &'static str| move |e: Errno| WriteError::Io { path: path.to_path_buf(), op, source: e.into() };
+    let name = path.file_name().ok_or_else(|| WriteError::NotRegular { path: path.to_path_buf() })?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+
+    let dir = rustix::fs::open(
+        parent,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::LOOP | Errno::NOTDIR if is_symlink(parent) => {
+            WriteError::Symlink { path: path.to_path_buf(), link: parent.to_path_buf() }
+        }
+        e => io("opening the directory")(e),
+    })?;
+
+    let existing = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => match FileType::from_raw_mode(st.st_mode) {
+            FileType::Symlink => {
+                return Err(WriteError::Symlink { path: path.to_path_buf(), link: path.to_path_buf() });
+            }
+            FileType::RegularFile => Some(st),
+            _ => return Err(WriteError::NotRegular { path: path.to_path_buf() }),
+        },
+        Err(Errno::NOENT) => None,
+        Err(e) => return Err(io("stat")(e)),
+    };
+
+    let tmp = temp_name(name);
+    let fd = rustix::fs::openat(
+        &dir,
+        &tmp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )
+    .map_err(io("creating the temp file"))?;
+
+    let written = (|| {
+        // The umask may have narrowed the mode given to open.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(io("chmod"))?;
+        if let Some(st) = &existing {
+            let me = rustix::fs::fstat(&fd).map_err(io("stat"))?;
+            if (me.st_uid, me.st_gid) != (st.st_uid, st.st_gid) {
+                let uid = rustix::fs::Uid::from_raw(st.st_uid);
+                let gid = rustix::fs::Gid::from_raw(st.st_gid);
+                rustix::fs::fchown(&fd, Some(uid), Some(gid)).map_err(io("keeping the owner (chown)"))?;
+            }
+        }
+        let mut file = std::fs::File::from(fd);
+        file.write_all(contents).and_then(|()| file.sync_all()).map_err(|source| WriteError::Io {
+            path: path.to_path_buf(),
+            op: "writing the temp file",
+            source,
+        })?;
+        drop(file);
+        rustix::fs::renameat(&dir, &tmp, &dir, name).map_err(io("rename"))?;
+        rustix::fs::fsync(&dir).map_err(io("syncing the directory"))
+    })();
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(&dir, &tmp, AtFlags::empty());
+    }
+    written
+}
+
+fn is_symlink(p: &Path) -> bool {
+    p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// `.<name>.tmp.<16 hex>`: hidden, beside the target, unique per attempt.
+fn temp_name(name: &OsStr) -> PathBuf {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let mut tmp = b".".to_vec();
+    tmp.extend_from_slice(name.as_bytes());
+    tmp.extend_from_slice(format!(".tmp.{:016x}", h.finish()).as_bytes());
+    PathBuf::from(OsStr::from_bytes(&tmp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    #[test]
+    fn replaces_with_mode_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, "old").unwrap();
+        replace(&p, b"new", 0o600).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn refuses_a_symlinked_file_and_leaves_its_target_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("link");
+        symlink(&target, &link).unwrap();
+        let err = replace(&link, b"evil", 0o600).unwrap_err();
+        assert!(matches!(err, WriteError::Symlink { .. }), "{err}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn refuses_a_symlinked_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        symlink(&real, dir.path().join("linkdir")).unwrap();
+        let err = replace(&dir.path().join("linkdir/f"), b"x", 0o600).unwrap_err();
+        assert!(matches!(err, WriteError::Symlink { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
+    }
+}

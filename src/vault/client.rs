@@ -1,0 +1,196 @@
+//! The HTTP side of Vault: a vaultrs client built only from the validated `vault`
+//! block (vaultrs would otherwise read `VAULT_*` variables silently), and [`Vault::call`],
+//! which runs one request under the block's timeout and retry policy and sorts
+//! vaultrs' errors into [`VaultError`] kinds.
+//!
+//! It must never put a response body, a token or a secret-id into an error or a log
+//! line; Vault's own short error strings ("permission denied") are kept.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
+
+use super::VaultError;
+use crate::config::{Retry, VaultConfig};
+use crate::secret::Secret;
+
+pub struct Vault {
+    client: VaultClient,
+    timeout: Duration,
+    retry: Retry,
+}
+
+/// Pauses between attempts; the count of retries always comes from `vault.retry`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl Vault {
+    /// A client without a token; [`Vault::set_token`] adds one after auth.
+    pub fn new(cfg: &VaultConfig) -> Result<Self, VaultError> {
+        let ca_certs = cfg.ca_cert.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        let settings = VaultClientSettingsBuilder::default()
+            .address(cfg.address.as_str())
+            .ca_certs(ca_certs)
+            .identity(None)
+            .timeout(Some(cfg.timeout))
+            .token("")
+            .verify(!cfg.tls_skip_verify)
+            .namespace(None)
+            .build()
+            .map_err(|e| VaultError::Setup { detail: e.to_string() })?;
+        let client = VaultClient::new(settings).map_err(|e| classify("client setup", cfg.timeout, e))?;
+        Ok(Vault { client, timeout: cfg.timeout, retry: cfg.retry })
+    }
+
+    pub fn set_token(&mut self, token: &Secret) {
+        self.client.set_token(token.expose());
+    }
+
+    /// The `vault.retry` backoff.
+    pub fn default_backoff(&self) -> Backoff {
+        Backoff { min: self.retry.min_backoff, max: self.retry.max_backoff }
+    }
+
+    /// Runs `request` with the `vault.retry` policy.
+    pub async fn call<T, F>(&self, op: &'static str, request: F) -> Result<T, VaultError>
+    where
+        F: AsyncFn(&VaultClient) -> Result<T, ClientError>,
+    {
+        self.call_with(op, self.default_backoff(), request).await
+    }
+
+    /// Runs `request`, retrying transient failures (never a 4xx) up to
+    /// `vault.retry.num_retries` times with jittered exponential pauses within `backoff`.
+    pub async fn call_with<T, F>(&self, op: &'static str, backoff: Backoff, request: F) -> Result<T, VaultError>
+    where
+        F: AsyncFn(&VaultClient) -> Result<T, ClientError>,
+    {
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(backoff.min)
+            .with_max_delay(backoff.max)
+            .with_max_times(self.retry.num_retries as usize)
+            .with_jitter();
+        let client = &self.client;
+        let timeout = self.timeout;
+        let request = &request;
+        (move || async move { request(client).await.map_err(|e| classify(op, timeout, e)) })
+            .retry(policy)
+            .sleep(tokio::time::sleep)
+            .when(VaultError::is_retryable)
+            // backon's jitter can add up to the whole delay; keep every pause within max.
+            .adjust(move |_, pause| pause.map(|p| p.min(backoff.max)))
+            .notify(|e, pause| tracing::warn!("{e}; retrying in {}", humantime::format_duration(round_ms(pause))))
+            .await
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+/// Sorts a vaultrs error into what the caller must do about it.
+fn classify(op: &'static str, timeout: Duration, e: ClientError) -> VaultError {
+    use rustify::errors::ClientError as Rest;
+    match e {
+        ClientError::APIError { code, errors } => by_status(op, code, tidy_errors(&errors)),
+        ClientError::RestClientError { source } => match source {
+            Rest::RequestError { source, .. } | Rest::ResponseError { source } => network(op, timeout, &source),
+            Rest::ServerResponseError { code, .. } => by_status(op, code, format!("HTTP {code}")),
+            // Parse errors carry the body; only their generic text is kept.
+            other => VaultError::Protocol { op, detail: other.to_string() },
+        },
+        ClientError::FileReadError { path, source } => {
+            VaultError::Setup { detail: format!("cannot read the CA file {path}: {source}") }
+        }
+        ClientError::ParseCertificateError { path, .. } => {
+            VaultError::Setup { detail: format!("the CA file {path} holds no PEM certificate") }
+        }
+        ClientError::RestClientBuildError { source } => VaultError::Setup { detail: root_cause(&source) },
+        other => VaultError::Protocol { op, detail: other.to_string() },
+    }
+}
+
+fn by_status(op: &'static str, status: u16, detail: String) -> VaultError {
+    match status {
+        401 | 403 => VaultError::Denied { op, status, detail },
+        429 | 500..=599 => {
+            VaultError::Unreachable { op, status: Some(status), detail: format!("HTTP {status}: {detail}") }
+        }
+        _ => VaultError::Rejected { op, status, detail },
+    }
+}
+
+fn network(op: &'static str, timeout: Duration, e: &anyhow::Error) -> VaultError {
+    if let Some(tls) = find_tls(e.as_ref()) {
+        return VaultError::Tls { op, detail: tls.to_string() };
+    }
+    let detail = match e.downcast_ref::<reqwest::Error>() {
+        Some(r) if r.is_timeout() => format!("no answer within {}", humantime::format_duration(timeout)),
+        Some(r) if r.is_connect() => format!("cannot connect: {}", root_cause(r)),
+        Some(r) => root_cause(r),
+        None => e.root_cause().to_string(),
+    };
+    VaultError::Unreachable { op, status: None, detail }
+}
+
+/// rustls' error, wherever hyper and std::io nested it.
+fn find_tls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    // io::Error::source() skips the error it wraps; get_ref() does not.
+    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+        && let Some(tls) = find_tls(inner)
+    {
+        return Some(tls);
+    }
+    e.source().and_then(find_tls)
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Vault wraps messages as "1 error occurred:\n\t* permission denied\n\n".
+fn tidy_errors(errors: &[String]) -> String {
+    let parts: Vec<&str> = errors
+        .iter()
+        .flat_map(|e| e.lines())
+        .map(|l| l.trim().trim_start_matches("* ").trim())
+        // Drop the "1 error occurred:" header lines.
+        .filter(|l| !(l.is_empty() || l.ends_with("occurred:") && l.contains("error")))
+        .collect();
+    if parts.is_empty() { "no detail".into() } else { parts.join("; ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_multierror_text_is_tidied() {
+        let e = vec!["1 error occurred:\n\t* permission denied\n\n".to_string()];
+        assert_eq!(tidy_errors(&e), "permission denied");
+        assert_eq!(tidy_errors(&["lease is not renewable".into()]), "lease is not renewable");
+        assert_eq!(tidy_errors(&[]), "no detail");
+    }
+
+    #[test]
+    fn statuses_sort_into_kinds() {
+        assert!(matches!(by_status("x", 403, String::new()), VaultError::Denied { .. }));
+        assert!(matches!(by_status("x", 400, String::new()), VaultError::Rejected { .. }));
+        let sealed = by_status("x", 503, String::new());
+        assert!(sealed.is_transient() && sealed.is_retryable());
+        let limited = by_status("x", 429, String::new());
+        assert!(limited.is_transient() && !limited.is_retryable(), "a 4xx is never retried");
+    }
+}

