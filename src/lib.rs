@@ -9,7 +9,9 @@
 pub mod config;
 pub mod cycle;
 pub mod os_user;
+pub mod probe;
 pub mod report;
 pub mod secret;
 pub mod store;
+pub mod template;
 pub mod vault;

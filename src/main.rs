@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use claude_auth_sync::config::{self, Config};
 use claude_auth_sync::os_user::OsUser;
-use claude_auth_sync::{cycle, store};
+use claude_auth_sync::{cycle, report, store};
 
 /// EX_CONFIG from sysexits.h: the config is wrong and nothing was done.
 const EXIT_CONFIG: u8 = 78;
@@ -24,7 +24,9 @@ const EXIT_USAGE: u8 = 64;
     about = "Keeps your Claude Code login valid and recoverable through Vault/OpenBao",
     long_about = "Keeps your Claude Code login valid and recoverable through Vault/OpenBao.\n\n\
         Run per OS user from a systemd timer: authenticates to Vault with your own identity \
-        (periodic token or AppRole), renews it, and writes it to the configured sinks.",
+        (periodic token or AppRole) and renews it, proves the local Claude Code login with a \
+        real inference call, backs it up to Vault, restores Vault's latest copy when the \
+        login is rejected, and reports OK, DEGRADED or FAIL to a private log and journald.",
     after_help = "Examples:\n  \
         claude-auth-sync check-config\n  \
         claude-auth-sync run --once\n  \
@@ -39,7 +41,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one cycle: authenticate to Vault, renew the token, write the sinks, report.
+    /// Run one cycle: authenticate, probe the login, back up or recover, report.
     #[command(
         after_help = "Examples:\n  claude-auth-sync run --once\n  CLAUDE_AUTH_SYNC_CONFIG=/tmp/test.hcl claude-auth-sync run --once"
     )]
@@ -156,8 +158,8 @@ fn run_once(cfg: &Config) -> anyhow::Result<u8> {
     }
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let outcome = runtime.block_on(cycle::run_once(cfg));
-    eprintln!("{}", outcome.logfmt(&cfg.user.name, SystemTime::now()));
+    let outcome = runtime.block_on(cycle::run_once(cfg, &|var| std::env::var_os(var).is_some()));
+    report::emit(&outcome, &cfg.log, &cfg.user.name, SystemTime::now());
     if let Some(pid_file) = &cfg.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }

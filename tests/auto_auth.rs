@@ -206,7 +206,8 @@ fn example_config(dir: &Path, addr: &str, token_file: &Path) -> PathBuf {
         text.contains(addr) && text.contains(&token_file.display().to_string()),
         "the example config changed shape"
     );
-    write_file(dir, "config.hcl", &text, 0o600)
+    // Auth only: the example's template would touch this user's real Claude Code login.
+    write_file(dir, "config.hcl", &format!("{text}\nexit_after_auth = true\n"), 0o600)
 }
 
 #[test]

@@ -11,6 +11,8 @@ use crate::os_user::OsUser;
 pub struct LogConfig {
     pub path: PathBuf,
     pub journald: Journald,
+    /// journald's native socket; moved only for tests and unusual containers.
+    pub journald_socket: PathBuf,
     pub level: tracing::Level,
 }
 
@@ -27,6 +29,7 @@ impl LogConfig {
         LogConfig {
             path: user.home.join(".local/state/claude-auth-sync/sync.log"),
             journald: Journald::Auto,
+            journald_socket: PathBuf::from("/run/systemd/journal/socket"),
             level: tracing::Level::INFO,
         }
     }
@@ -45,6 +48,9 @@ pub(super) fn parse(t: Option<Table<'_>>, user: &OsUser) -> Result<LogConfig, Co
             "false" | "off" => Journald::Off,
             _ => return Err(t.err("journald", "must be \"auto\", true or false")),
         };
+    }
+    if let Some(socket) = t.path("journald_socket")? {
+        log.journald_socket = socket;
     }
     if let Some(level) = t.string("level")? {
         log.level = match level.as_str() {

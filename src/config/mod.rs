@@ -47,6 +47,17 @@ pub struct Config {
     pub pid_file: Option<PathBuf>,
     /// As in Vault Agent: authenticate, write the sinks, and stop (no templates).
     pub exit_after_auth: bool,
+    /// What a credential variable in the environment (`ANTHROPIC_API_KEY`, ...) means.
+    pub env_shadowing: EnvShadowing,
+}
+
+/// `env_shadowing`: such a variable outranks the per-user login in Claude Code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvShadowing {
+    /// Remove it from the probe's environment and warn.
+    Warn,
+    /// Also end the run with `FAIL reason=env_shadowing`.
+    Fail,
 }
 
 /// `~/.config/claude-auth-sync/config.hcl` of the given user.
@@ -133,6 +144,11 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
     let log = log::parse(top.single_block("log")?, user)?;
     let pid_file = top.path("pid_file")?;
     let exit_after_auth = top.bool("exit_after_auth")?.unwrap_or(false);
+    let env_shadowing = match top.string("env_shadowing")?.as_deref() {
+        None | Some("warn") => EnvShadowing::Warn,
+        Some("fail") => EnvShadowing::Fail,
+        Some(_) => return Err(top.err("env_shadowing", "must be \"warn\" or \"fail\"")),
+    };
     top.finish(VAULT_AGENT_ONLY)?;
 
     Ok(Config {
@@ -144,6 +160,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         log,
         pid_file,
         exit_after_auth,
+        env_shadowing,
     })
 }
 

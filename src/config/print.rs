@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Config, Journald, Lock, Method, Probe, Restore, TemplateBody, TemplateKind};
+use super::{Config, EnvShadowing, Journald, Lock, Method, Probe, Restore, TemplateBody, TemplateKind};
 
 pub fn to_hcl(c: &Config) -> String {
     let mut w = Hcl::default();
@@ -81,6 +81,7 @@ pub fn to_hcl(c: &Config) -> String {
                 w.str("lock", lock_name(j.lock));
                 w.str("restore", restore_name(j.restore));
                 w.raw("writeback", j.writeback);
+                w.dur("warn_before", j.warn_before);
                 match &j.probe {
                     Probe::Command { command, timeout } => {
                         w.open("probe \"command\"");
@@ -124,12 +125,20 @@ pub fn to_hcl(c: &Config) -> String {
         Journald::On => w.raw("journald", true),
         Journald::Off => w.raw("journald", false),
     }
+    w.path("journald_socket", &c.log.journald_socket);
     w.str("level", &c.log.level.to_string().to_lowercase());
     w.close();
     if let Some(p) = &c.pid_file {
         w.path("pid_file", p);
     }
     w.raw("exit_after_auth", c.exit_after_auth);
+    w.str(
+        "env_shadowing",
+        match c.env_shadowing {
+            EnvShadowing::Warn => "warn",
+            EnvShadowing::Fail => "fail",
+        },
+    );
     w.out
 }
 

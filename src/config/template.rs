@@ -40,6 +40,8 @@ pub struct JsonTemplate {
     pub restore: Restore,
     pub writeback: bool,
     pub probe: Probe,
+    /// Warn when the login's hard end (`refreshTokenExpiresAt`) is this close.
+    pub warn_before: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,7 @@ pub enum Probe {
 
 pub const DEFAULT_FIELD: &str = "claudeAiOauth";
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(120);
+pub const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(5 * 86_400);
 
 pub fn default_probe_command() -> Vec<String> {
     [
@@ -147,6 +150,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     let lock = t.string("lock")?;
     let restore = t.string("restore")?;
     let writeback = t.bool("writeback")?;
+    let warn_before = t.duration("warn_before")?;
     let command = t.string_or_strings("command")?.map(|c| match c {
         // Vault Agent's `command` is one shell command line.
         OneOrMany::One(line) => vec!["/bin/sh".into(), "-c".into(), line],
@@ -167,6 +171,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
                 ("field", field.is_some()),
                 ("restore", restore.is_some()),
                 ("probe", !probes.is_empty()),
+                ("warn_before", warn_before.is_some()),
             ] {
                 if set {
                     return Err(t.err(
@@ -206,6 +211,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
                 restore: restore.map(|r| parse_restore(&t, &r)).transpose()?.unwrap_or(Restore::OnFailure),
                 writeback: writeback.unwrap_or(true),
                 probe,
+                warn_before: warn_before.unwrap_or(DEFAULT_WARN_BEFORE),
             })
         }
     };

@@ -1,10 +1,19 @@
-//! The result of one run, [`Outcome`], and its one logfmt line and exit code.
+//! The result of one run, [`Outcome`], and where it goes: one logfmt line to the
+//! private log (`~/.local/state/claude-auth-sync/sync.log`, dir 0700, file 0600) and
+//! to journald (or stderr without a journal), and an exit code.
 //!
 //! Every reporter consumes an `Outcome`, which holds statuses, reasons, times and
 //! fingerprints only: it has no field that could carry a secret.
 
+mod journal;
+
 use std::fmt::Write;
+use std::io::{IsTerminal, Write as _};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
 use std::time::SystemTime;
+
+use crate::config::{Journald, LogConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -17,6 +26,14 @@ pub enum Status {
 }
 
 impl Status {
+    fn severity(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Degraded => 1,
+            Status::Fail => 2,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Ok => "OK",
@@ -28,6 +45,30 @@ impl Status {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    /// The local login is rejected and Vault's latest copy is rejected, absent or the same: log in again.
+    LoginRequired,
+    /// The local login is rejected and Vault cannot be reached to mend it.
+    VaultUnreachableDuringRecovery,
+    /// A credential variable in the environment outranks the login (with `env_shadowing = "fail"`).
+    EnvShadowing,
+    /// The probe could not judge the login (timeout, 429, 5xx): nothing was changed.
+    ProbeInconclusive,
+    /// The probe cannot run at all (the CLI is missing).
+    ProbeError,
+    /// The local file is a symlink, FIFO, huge, or has the wrong shape: left alone.
+    CredentialsFileInvalid,
+    /// The local file could not be written.
+    LocalWriteFailed,
+    /// Another writer holds the file's locks for too long.
+    LocalBusy,
+    /// The user's Vault policy does not cover the secret.
+    VaultPermissionDenied,
+    /// Vault's data for the secret has the wrong shape: left alone.
+    VaultDataInvalid,
+    /// Vault kept answering with newer versions while writing.
+    VaultConflict,
+    /// A rendered template could not be rendered or its command failed.
+    TemplateError,
     /// Vault is down, sealed, overloaded or slow; it may pass.
     VaultUnreachable,
     /// The Vault credential was refused (revoked, expired): an admin re-provisions.
@@ -47,6 +88,18 @@ pub enum Reason {
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
+            Reason::LoginRequired => "login_required",
+            Reason::VaultUnreachableDuringRecovery => "vault_unreachable_during_recovery",
+            Reason::EnvShadowing => "env_shadowing",
+            Reason::ProbeInconclusive => "probe_inconclusive",
+            Reason::ProbeError => "probe_error",
+            Reason::CredentialsFileInvalid => "credentials_file_invalid",
+            Reason::LocalWriteFailed => "local_write_failed",
+            Reason::LocalBusy => "local_busy",
+            Reason::VaultPermissionDenied => "vault_permission_denied",
+            Reason::VaultDataInvalid => "vault_data_invalid",
+            Reason::VaultConflict => "vault_conflict",
+            Reason::TemplateError => "template_error",
             Reason::VaultUnreachable => "vault_unreachable",
             Reason::VaultTokenInvalid => "vault_token_invalid",
             Reason::VaultTokenDrift => "vault_token_drift",
@@ -94,6 +147,16 @@ impl Outcome {
         }
     }
 
+    pub fn action(mut self, action: &'static str) -> Self {
+        self.action = Some(action);
+        self
+    }
+
+    /// The worse of two outcomes (FAIL over DEGRADED over OK; the first of equals).
+    pub fn worst(self, other: Outcome) -> Outcome {
+        if other.status.severity() > self.status.severity() { other } else { self }
+    }
+
     pub fn fact(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.facts.push((key, value.into()));
         self
@@ -130,6 +193,56 @@ impl Outcome {
         }
         line
     }
+}
+
+/// Writes the outcome's line to the private log and to journald (stderr without one).
+/// A reporter that fails is warned about; the outcome stays what it is.
+pub fn emit(outcome: &Outcome, log: &LogConfig, user: &str, now: SystemTime) {
+    let line = outcome.logfmt(user, now);
+    if let Err(e) = append(&log.path, &line) {
+        tracing::warn!("cannot write the log {}: {e}", log.path.display());
+    }
+    let journal = match log.journald {
+        Journald::Off => false,
+        Journald::Auto if !log.journald_socket.exists() => false,
+        Journald::Auto | Journald::On => {
+            let priority = match outcome.status {
+                Status::Ok => "6",
+                Status::Degraded => "4",
+                Status::Fail => "3",
+            };
+            let sent = journal::send(
+                &log.journald_socket,
+                &[
+                    ("MESSAGE", &line),
+                    ("PRIORITY", priority),
+                    ("SYSLOG_IDENTIFIER", "claude-auth-sync"),
+                    ("CLAUDE_AUTH_SYNC_STATUS", outcome.status.as_str()),
+                    ("CLAUDE_AUTH_SYNC_REASON", outcome.reason.map_or("none", Reason::as_str)),
+                    ("CLAUDE_AUTH_SYNC_ACTION", outcome.action.unwrap_or("none")),
+                    ("OS_USER", user),
+                ],
+            );
+            if let Err(e) = &sent {
+                tracing::warn!("cannot write to journald at {}: {e}", log.journald_socket.display());
+            }
+            sent.is_ok()
+        }
+    };
+    // Under systemd stderr goes to the journal too: print only when it is not already there.
+    if !journal || std::io::stderr().is_terminal() {
+        eprintln!("{line}");
+    }
+}
+
+/// Appends one line; creates the directory (0700) and the file (0600) when missing.
+fn append(path: &Path, line: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let mut f =
+        std::fs::OpenOptions::new().append(true).create(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)?;
+    f.write_all(format!("{line}\n").as_bytes())
 }
 
 /// A logfmt value: bare when it is safe, else quoted with `"` and `\` escaped.

@@ -9,6 +9,7 @@
 use std::ffi::OsStr;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -27,13 +28,17 @@ pub enum WriteError {
 
 /// Replaces `path` with `contents`, mode `mode`, keeping the owner of an existing file.
 pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
-    let io = |op: &'static str| move |e: Errno| WriteError::Io { path: path.to_path_buf(), op, source: e.into() };
+    let (dir, name) = open_parent(path)?;
+    replace_in(&dir, path, name, contents, mode)
+}
+
+/// The directory holding `path`, opened without following a symlink, and the file name.
+pub fn open_parent(path: &Path) -> Result<(OwnedFd, &OsStr), WriteError> {
     let name = path.file_name().ok_or_else(|| WriteError::NotRegular { path: path.to_path_buf() })?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-
     let dir = rustix::fs::open(
         parent,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -43,10 +48,15 @@ pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError
         Errno::LOOP | Errno::NOTDIR if is_symlink(parent) => {
             WriteError::Symlink { path: path.to_path_buf(), link: parent.to_path_buf() }
         }
-        e => io("opening the directory")(e),
+        e => WriteError::Io { path: path.to_path_buf(), op: "opening the directory", source: e.into() },
     })?;
+    Ok((dir, name))
+}
 
-    let existing = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+/// [`replace`] inside an already opened directory; `path` is for messages only.
+pub fn replace_in(dir: &OwnedFd, path: &Path, name: &OsStr, contents: &[u8], mode: u32) -> Result<(), WriteError> {
+    let io = |op: &'static str| move |e: Errno| WriteError::Io { path: path.to_path_buf(), op, source: e.into() };
+    let existing = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => match FileType::from_raw_mode(st.st_mode) {
             FileType::Symlink => {
                 return Err(WriteError::Symlink { path: path.to_path_buf(), link: path.to_path_buf() });
@@ -60,7 +70,7 @@ pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError
 
     let tmp = temp_name(name);
     let fd = rustix::fs::openat(
-        &dir,
+        dir,
         &tmp,
         OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(mode),
@@ -85,11 +95,11 @@ pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError
             source,
         })?;
         drop(file);
-        rustix::fs::renameat(&dir, &tmp, &dir, name).map_err(io("rename"))?;
-        rustix::fs::fsync(&dir).map_err(io("syncing the directory"))
+        rustix::fs::renameat(dir, &tmp, dir, name).map_err(io("rename"))?;
+        rustix::fs::fsync(dir).map_err(io("syncing the directory"))
     })();
     if written.is_err() {
-        let _ = rustix::fs::unlinkat(&dir, &tmp, AtFlags::empty());
+        let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
     }
     written
 }

@@ -1,6 +1,9 @@
-//! The local files this agent writes: sinks, the pid file, and (with the templates)
-//! credentials files.
+//! The local files this agent writes: sinks, the pid file, and the files templates
+//! keep in sync.
 //!
-//! Every write goes through [`atomic::replace`]; nothing here writes in place.
+//! Every write goes through [`atomic`]; credentials files go through [`json_file`],
+//! under the [`lock`]s. Nothing here writes in place or through a symlink.
 
 pub mod atomic;
+pub mod json_file;
+pub mod lock;

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod kv;
 pub mod sink;
 
 pub use client::Vault;

@@ -36,10 +36,21 @@ fn secrets() -> std::sync::MutexGuard<'static, Vec<String>> {
     SECRETS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Fails the test when any registered secret occurs in `text`; names where, not what.
+/// Prefixes of Claude Code's OAuth tokens: every token the stand-in CLI mints has one.
+const TOKEN_PREFIXES: [&str; 2] = ["sk-ant-oat01-", "sk-ant-ort01-"];
+
+/// Fails the test when any registered secret, or anything shaped like a Claude OAuth
+/// token, occurs in `text`; names where, not what.
 pub fn assert_no_leaks(what: &str, text: &str) {
-    let hits = secrets().iter().filter(|s| text.contains(s.as_str())).count();
+    let hits = secrets().iter().filter(|s| text.contains(s.as_str())).count()
+        + TOKEN_PREFIXES.iter().filter(|p| text.contains(*p)).count();
     assert_eq!(hits, 0, "LEAK: {hits} fixture secret value(s) found in {what}");
+}
+
+/// A Claude-shaped OAuth token (`access` or `refresh`), registered as a secret.
+pub fn claude_token(kind: &str) -> String {
+    let prefix = if kind == "access" { "sk-ant-oat01-test-" } else { "sk-ant-ort01-test-" };
+    random_secret(prefix)
 }
 
 /// A random hex string, registered as a secret.
@@ -60,6 +71,8 @@ pub struct Run {
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
+    /// The report line when it went to a log file rather than stderr.
+    pub logged: Option<String>,
 }
 
 impl Run {
@@ -78,19 +91,27 @@ impl Run {
         }
     }
 
-    /// The report line (the last `ts=` line).
+    /// The report line: the logged one, else the last `ts=` line of stderr.
     pub fn report(&self) -> &str {
+        if let Some(l) = &self.logged {
+            return l;
+        }
         self.stderr
             .lines()
             .rev()
             .find(|l| l.starts_with("ts="))
-            .unwrap_or_else(|| panic!("no report line in:\n{}", self.stderr))
+            .unwrap_or_else(|| panic!("no report line (exit code {}) in:\n{}", self.code, self.stderr))
     }
 }
 
 /// Runs the agent binary with a clean environment (no VAULT_*/BAO_*/CLAUDE_* from the
 /// caller) plus `env`, and leak-checks stdout and stderr.
 pub fn agent(args: &[&str], env: &[(&str, &str)]) -> Run {
+    agent_env(args, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
+/// [`agent`] with owned environment pairs.
+pub fn agent_env(args: &[&str], env: impl IntoIterator<Item = (String, String)>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-auth-sync"));
     cmd.args(args).env_clear();
     for key in ["PATH", "HOME", "LANG", "TMPDIR"] {
@@ -98,7 +119,7 @@ pub fn agent(args: &[&str], env: &[(&str, &str)]) -> Run {
             cmd.env(key, v);
         }
     }
-    cmd.envs(env.iter().copied());
+    cmd.envs(env);
     let start = Instant::now();
     let out = cmd.output().expect("run claude-auth-sync");
     let run = Run {
@@ -106,6 +127,7 @@ pub fn agent(args: &[&str], env: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         elapsed: start.elapsed(),
+        logged: None,
     };
     assert_no_leaks(&format!("output of claude-auth-sync {}", args.join(" ")), &run.all());
     run
@@ -143,6 +165,102 @@ pub fn tree(dir: &Path) -> Vec<String> {
 /// A loopback port nothing listens on (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// ---------------------------------------------------------------- the stand-in claude
+
+/// A Claude Code config dir, its state, and `bin/claude` (scripts/fake-claude) for PATH.
+pub struct FakeClaude {
+    pub config_dir: PathBuf,
+    pub state: PathBuf,
+    pub bin: PathBuf,
+}
+
+/// A `claudeAiOauth` object as Claude Code writes it.
+pub fn oauth(access: &str, refresh: &str, expires_at_ms: u64) -> Value {
+    json!({
+        "accessToken": access,
+        "refreshToken": refresh,
+        "expiresAt": expires_at_ms,
+        "refreshTokenExpiresAt": now_ms() + 20 * 86_400_000,
+        "scopes": ["user:inference", "user:profile"],
+        "subscriptionType": "enterprise",
+        "rateLimitTier": "default_claude_max_20x"
+    })
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+pub const HOUR_MS: u64 = 3_600_000;
+
+impl FakeClaude {
+    pub fn new(root: &Path) -> FakeClaude {
+        let config_dir = root.join("claude");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::set_permissions(&config_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let bin = root.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fake-claude"), bin.join("claude"))
+            .unwrap();
+        let state = root.join("fake-claude-state.json");
+        std::fs::write(&state, r#"{"access": [], "refresh": [], "mode": "normal"}"#).unwrap();
+        FakeClaude { config_dir, state, bin }
+    }
+
+    pub fn creds(&self) -> PathBuf {
+        self.config_dir.join(".credentials.json")
+    }
+
+    /// Writes the credentials file: `login` as claudeAiOauth beside an mcpOAuth and an unknown key.
+    pub fn write_login(&self, login: &Value, mcp_token: &str) -> Vec<u8> {
+        let doc = json!({
+            "mcpOAuth": { "linear|abc123": { "accessToken": mcp_token, "expiresAt": 1 } },
+            "claudeAiOauth": login,
+            "pluginSecrets": { "kept": true }
+        });
+        let bytes = serde_json::to_vec(&doc).unwrap();
+        std::fs::write(self.creds(), &bytes).unwrap();
+        std::fs::set_permissions(self.creds(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        bytes
+    }
+
+    pub fn read_doc(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.creds()).unwrap()).unwrap()
+    }
+
+    /// Makes the stand-in's API accept these tokens.
+    pub fn accept(&self, access: &str, refresh: &str) {
+        self.edit_state(|s| {
+            s["access"].as_array_mut().unwrap().push(json!(access));
+            s["refresh"].as_array_mut().unwrap().push(json!(refresh));
+        });
+    }
+
+    /// `normal`, `401`, `529` or `hang`.
+    pub fn set_mode(&self, mode: &str) {
+        self.edit_state(|s| s["mode"] = json!(mode));
+    }
+
+    pub fn state(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(&self.state).unwrap()).unwrap()
+    }
+
+    fn edit_state(&self, f: impl FnOnce(&mut Value)) {
+        let mut s = self.state();
+        f(&mut s);
+        std::fs::write(&self.state, s.to_string()).unwrap();
+    }
+
+    /// The environment the agent (and through it the stand-in) needs.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("CLAUDE_CONFIG_DIR".into(), self.config_dir.display().to_string()),
+            ("FAKE_CLAUDE_STATE".into(), self.state.display().to_string()),
+            ("PATH".into(), format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default())),
+        ]
+    }
 }
 
 // ---------------------------------------------------------------- OpenBao
@@ -301,12 +419,55 @@ impl Bao {
         (secret(role_id), secret(secret_id))
     }
 
-    /// The paths of every request made with the token of this accessor, from the audit log.
-    pub fn requests_by(&self, accessor: &str) -> Vec<String> {
+    /// A user's own policy on exactly their KV path, and an orphan periodic token with it.
+    /// Returns (token, accessor).
+    pub fn user_token(&self, name: &str) -> (String, String) {
+        let policy = format!(
+            "path \"secret/data/workstation/claude-users/{name}\" {{ capabilities = [\"create\", \"read\", \"update\"] }}\n\
+             path \"secret/metadata/workstation/claude-users/{name}\" {{ capabilities = [\"read\", \"update\"] }}\n"
+        );
+        self.root("PUT", &format!("sys/policies/acl/claude-auth-sync-{name}"), Some(json!({ "policy": policy })));
+        self.token(
+            json!({ "policies": [format!("claude-auth-sync-{name}")], "period": "1h", "meta": { "os_user": name } }),
+        )
+    }
+
+    /// The latest version and data of a user's KV secret, read by root; `None` when absent.
+    pub fn kv_latest(&self, name: &str) -> Option<(u64, Value)> {
+        let (status, v) = self.api(&self.root, "GET", &format!("secret/data/workstation/claude-users/{name}"), None);
+        if status == 404 {
+            return None;
+        }
+        assert_eq!(status, 200, "{v}");
+        Some((v["data"]["metadata"]["version"].as_u64().unwrap(), v["data"]["data"].clone()))
+    }
+
+    /// Writes a user's KV secret as root (a new version).
+    pub fn kv_put(&self, name: &str, data: Value) -> u64 {
+        let v =
+            self.root("POST", &format!("secret/data/workstation/claude-users/{name}"), Some(json!({ "data": data })));
+        v["data"]["version"].as_u64().unwrap()
+    }
+
+    /// The secret's custom_metadata, read by root.
+    pub fn kv_custom_metadata(&self, name: &str) -> Value {
+        self.root("GET", &format!("secret/metadata/workstation/claude-users/{name}"), None)["data"]["custom_metadata"]
+            .clone()
+    }
+
+    /// Every audit entry of a request made with the token of this accessor.
+    pub fn audit_requests(&self, accessor: &str) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.audit_log).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|e| e["type"] == "request" && e["auth"]["accessor"] == accessor)
+            .collect()
+    }
+
+    /// The paths of every request made with the token of this accessor, from the audit log.
+    pub fn requests_by(&self, accessor: &str) -> Vec<String> {
+        self.audit_requests(accessor)
+            .iter()
             .map(|e| e["request"]["path"].as_str().unwrap_or_default().to_string())
             .collect()
     }

@@ -1,0 +1,86 @@
+//! The real effects behind the cycle's traits: Vault KV through the authenticated
+//! client, the template's JSON file, the configured probe, and the system clock.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use super::{Clock, Local, Prober, Remote, Trouble};
+use crate::config::{JsonTemplate, Probe, TemplateConfig};
+use crate::probe::{self, Verdict};
+use crate::store::json_file::{JsonFile, LocalError, ReplaceOutcome, Replaced, Snapshot};
+use crate::vault::Vault;
+use crate::vault::kv::{KvPath, Versioned, Written};
+
+pub struct VaultRemote<'a> {
+    vault: Result<&'a Vault, Trouble>,
+    path: KvPath,
+}
+
+impl<'a> VaultRemote<'a> {
+    /// `None` when the template names no secret.
+    pub fn new(t: &TemplateConfig, vault: Result<&'a Vault, Trouble>) -> Option<Self> {
+        let path = KvPath::parse(t.secret.as_deref()?)?;
+        Some(VaultRemote { vault, path })
+    }
+}
+
+impl Remote for VaultRemote<'_> {
+    async fn latest(&self) -> Result<Option<Versioned>, Trouble> {
+        let vault = self.vault.clone()?;
+        vault.kv_read_latest(&self.path).await.map_err(Trouble::from)
+    }
+
+    async fn write(
+        &self,
+        data: &Map<String, Value>,
+        cas: u64,
+        facts: &HashMap<String, String>,
+    ) -> Result<Written, Trouble> {
+        let vault = self.vault.clone()?;
+        let written = vault.kv_write_cas(&self.path, data, cas).await.map_err(Trouble::from)?;
+        if let Written::Version(_) = written
+            && let Err(e) = vault.kv_set_custom_metadata(&self.path, facts).await
+        {
+            // The data is safe; only the descriptive metadata is behind.
+            tracing::warn!("wrote {} but not its metadata: {e}", self.path);
+        }
+        Ok(written)
+    }
+}
+
+pub fn local_file(t: &TemplateConfig, j: &JsonTemplate) -> JsonFile {
+    JsonFile::new(t.destination.clone(), &j.json_key, t.perms, j.lock)
+}
+
+impl Local for JsonFile {
+    fn read(&self) -> Result<Snapshot, LocalError> {
+        JsonFile::read(self)
+    }
+    fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
+        JsonFile::replace(self, obj, expected)
+    }
+    fn rollback(&self, replaced: &Replaced) -> Result<bool, LocalError> {
+        JsonFile::rollback(self, replaced)
+    }
+}
+
+pub struct ProbeRunner<'a, C> {
+    pub probe: &'a Probe,
+    pub clock: &'a C,
+}
+
+impl<C: Clock> Prober for ProbeRunner<'_, C> {
+    async fn probe(&self, obj: &Map<String, Value>) -> Verdict {
+        probe::run(self.probe, obj, self.clock.now_ms()).await
+    }
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    }
+}

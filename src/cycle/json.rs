@@ -1,0 +1,303 @@
+//! A JSON template's run: read the local object, read Vault's latest, probe, then
+//! back up (a working login that Vault does not hold yet) or recover (restore
+//! Vault's latest, probe once more, write back what the CLI refreshed).
+//!
+//! Rules kept here: only an auth rejection leads to a restore; a blanked object is
+//! never backed up; Vault never regresses to an object with an older `expiresAt`;
+//! a restore that the probe rejects is undone; a transient probe result changes
+//! nothing anywhere.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::{Clock, Local, Phase, Prober, Remote, Trouble};
+use crate::config::{JsonTemplate, Restore, TemplateConfig};
+use crate::probe::Verdict;
+use crate::report::{self, Outcome, Reason};
+use crate::store::json_file::{Local as LocalState, LocalError, ReplaceOutcome, Snapshot};
+use crate::template::oauth;
+use crate::vault::kv::{Versioned, Written};
+
+pub struct Binding<'a> {
+    pub template: &'a TemplateConfig,
+    pub json: &'a JsonTemplate,
+}
+
+/// Vault's latest version, with the synced object taken out of its data.
+struct Copy {
+    version: u64,
+    data: Map<String, Value>,
+    obj: Map<String, Value>,
+}
+
+pub async fn sync(
+    b: &Binding<'_>,
+    remote: &impl Remote,
+    local: &impl Local,
+    prober: &impl Prober,
+    clock: &impl Clock,
+) -> Outcome {
+    let run = Run { b, remote, local, prober, clock };
+    let before = match local.read() {
+        Ok(s) => s,
+        Err(e) => return local_error(e),
+    };
+    let copy = match remote.latest().await {
+        Ok(v) => run.copy(v),
+        Err(t) => Err(t),
+    };
+    let usable = before.object().filter(|o| !oauth::facts(o).blank);
+
+    let restore_first = match b.json.restore {
+        Restore::Always => copy.as_ref().is_ok_and(|c| c.as_ref().is_some_and(|c| Some(&c.obj) != before.object())),
+        Restore::IfMissing => usable.is_none(),
+        Restore::OnFailure | Restore::Never => false,
+    };
+    if restore_first {
+        return run.recover(&before, copy, "restore is configured before the probe").await;
+    }
+
+    let verdict = match usable {
+        Some(obj) => prober.probe(obj).await,
+        None => Verdict::AuthRejected(describe(&before, b)),
+    };
+    match verdict {
+        Verdict::Ok => run.backup(copy).await,
+        Verdict::Transient(why) => Outcome::degraded(
+            Reason::ProbeInconclusive,
+            format!("the login could not be judged: {why}; nothing was changed"),
+        )
+        .fact("probe", "transient"),
+        Verdict::Broken(why) => Outcome::fail(Reason::ProbeError, why).fact("probe", "broken"),
+        Verdict::AuthRejected(why) if b.json.restore == Restore::Never => {
+            Outcome::fail(Reason::LoginRequired, format!("the local login is rejected ({why}); restore = \"never\""))
+                .fact("probe", "auth_rejected")
+        }
+        Verdict::AuthRejected(why) => run.recover(&before, copy, &why).await,
+    }
+}
+
+struct Run<'a, R, L, P, C> {
+    b: &'a Binding<'a>,
+    remote: &'a R,
+    local: &'a L,
+    prober: &'a P,
+    clock: &'a C,
+}
+
+impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
+    /// Takes the synced object out of Vault's data; any other shape is left alone.
+    fn copy(&self, v: Option<Versioned>) -> Result<Option<Copy>, Trouble> {
+        let Some(v) = v else { return Ok(None) };
+        let field = &self.b.json.field;
+        match v.data.get(field) {
+            Some(Value::Object(obj)) => Ok(Some(Copy { version: v.version, obj: obj.clone(), data: v.data })),
+            other => Err(Trouble::DataInvalid(format!(
+                "Vault's {} (version {}) holds {} under {field}, not an object; it is left as it is: fix or delete it in Vault",
+                self.b.template.secret.as_deref().unwrap_or_default(),
+                v.version,
+                if other.is_none() { "nothing" } else { "something else" },
+            ))),
+        }
+    }
+
+    /// The local login works: make sure Vault holds it.
+    async fn backup(&self, copy: Result<Option<Copy>, Trouble>) -> Outcome {
+        // The probe may have refreshed the token: what is on disk now is what to keep.
+        let now = match self.local.read() {
+            Ok(s) => s,
+            Err(e) => return local_error(e),
+        };
+        let Some(obj) = now.object().filter(|o| !oauth::facts(o).blank) else {
+            return Outcome::degraded(
+                Reason::ProbeInconclusive,
+                "the login changed on disk during the probe; nothing was changed",
+            )
+            .fact("probe", "ok");
+        };
+        let o = match copy {
+            Err(t) => t.outcome(Phase::Backup),
+            Ok(_) if !self.b.json.writeback => Outcome::ok("verified"),
+            Ok(copy) => self.store(obj, copy, "backed_up").await,
+        };
+        self.facts(o.fact("probe", "ok"), obj)
+    }
+
+    /// Writes `obj` to Vault unless Vault already holds it or something newer.
+    async fn store(&self, obj: &Map<String, Value>, mut copy: Option<Copy>, action: &'static str) -> Outcome {
+        let mine = oauth::facts(obj);
+        for _ in 0..2 {
+            if let Some(c) = &copy {
+                if &c.obj == obj {
+                    return Outcome::ok(if action == "recovered" { action } else { "verified" })
+                        .fact("vault_version", c.version.to_string());
+                }
+                if oauth::facts(&c.obj).expires_at_ms > mine.expires_at_ms {
+                    return Outcome::ok(if action == "recovered" { action } else { "verified" })
+                        .fact("vault_version", c.version.to_string())
+                        .fact("vault_newer", "true");
+                }
+            }
+            let mut data = copy.as_ref().map(|c| c.data.clone()).unwrap_or_default();
+            data.insert(self.b.json.field.clone(), Value::Object(obj.clone()));
+            let cas = copy.as_ref().map_or(0, |c| c.version);
+            match self.remote.write(&data, cas, &metadata(&mine)).await {
+                Ok(Written::Version(v)) => return Outcome::ok(action).fact("vault_version", v.to_string()),
+                // Someone wrote meanwhile: look again, and never regress.
+                Ok(Written::Conflict) => match self.remote.latest().await.and_then(|v| self.copy(v)) {
+                    Ok(c) => copy = c,
+                    Err(t) => return t.outcome(Phase::Backup),
+                },
+                Err(t) => return t.outcome(Phase::Backup),
+            }
+        }
+        Outcome::degraded(Reason::VaultConflict, "Vault's copy kept changing while writing; the backup is pending")
+    }
+
+    /// The local login is rejected: restore Vault's latest, probe once more, write back.
+    async fn recover(&self, before: &Snapshot, copy: Result<Option<Copy>, Trouble>, why: &str) -> Outcome {
+        let copy = match copy {
+            Err(t) => return t.outcome(Phase::Recovery).fact("probe", "auth_rejected"),
+            Ok(None) => return login_required(format!("the local login is rejected ({why}) and Vault holds no copy")),
+            Ok(Some(c)) => c,
+        };
+        let remote_facts = oauth::facts(&copy.obj);
+        if remote_facts.blank {
+            return login_required(format!("the local login is rejected ({why}) and Vault's copy is blanked"));
+        }
+        let local_obj = before.object();
+        if local_obj == Some(&copy.obj)
+            || local_obj.is_some_and(|o| {
+                oauth::facts(o).refresh_fp.is_some() && oauth::facts(o).refresh_fp == remote_facts.refresh_fp
+            })
+        {
+            return login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
+        }
+
+        let (replaced, probe_obj) = match self.local.replace(&copy.obj, before) {
+            Ok(ReplaceOutcome::Replaced(r)) => (Some(r), copy.obj.clone()),
+            // Another program (the CLI, a person) changed the login meanwhile: that is
+            // the newest one; probe it instead of overwriting it.
+            Ok(ReplaceOutcome::Changed(now)) => match now.object().filter(|o| !oauth::facts(o).blank) {
+                Some(o) => (None, o.clone()),
+                None => {
+                    return login_required(format!("the local login is rejected ({why}) and changed while restoring"));
+                }
+            },
+            Err(e) => return local_error(e),
+        };
+
+        match self.prober.probe(&probe_obj).await {
+            Verdict::Ok => {
+                let now = match self.local.read() {
+                    Ok(s) => s,
+                    Err(e) => return local_error(e),
+                };
+                let Some(obj) = now.object().filter(|o| !oauth::facts(o).blank) else {
+                    return Outcome::degraded(Reason::ProbeInconclusive, "the login changed on disk during the probe")
+                        .action("restored_unverified");
+                };
+                let o = if self.b.json.writeback {
+                    self.store(obj, Some(copy), "recovered").await
+                } else {
+                    Outcome::ok("recovered").fact("vault_version", copy.version.to_string())
+                };
+                self.facts(o.fact("probe", "ok"), obj)
+            }
+            Verdict::AuthRejected(again) => {
+                if let Some(r) = &replaced
+                    && let Err(e) = self.local.rollback(r)
+                {
+                    tracing::warn!("could not put the previous login back: {e}");
+                }
+                login_required(format!(
+                    "the local login is rejected ({why}) and Vault's latest copy is rejected too ({again})"
+                ))
+                .fact("vault_version", copy.version.to_string())
+            }
+            Verdict::Transient(again) => Outcome::degraded(
+                Reason::ProbeInconclusive,
+                format!("restored Vault's latest copy, but it could not be judged: {again}"),
+            )
+            .action("restored_unverified")
+            .fact("vault_version", copy.version.to_string()),
+            Verdict::Broken(again) => Outcome::fail(Reason::ProbeError, again).action("restored_unverified"),
+        }
+    }
+
+    /// Time facts of the object that ends up on disk, and the relogin warning.
+    fn facts(&self, mut o: Outcome, obj: &Map<String, Value>) -> Outcome {
+        let f = oauth::facts(obj);
+        let now = self.clock.now_ms();
+        if let Some(e) = f.expires_at_ms {
+            o = o.fact("access_expires_in", until(now, e));
+        }
+        if let Some(r) = f.refresh_expires_at_ms {
+            o = o.fact("relogin_due_in", until(now, r));
+            if r.saturating_sub(now) < self.b.json.warn_before.as_millis() as u64 {
+                tracing::warn!(
+                    "{}: the login ends in {}; log in again soon with `claude auth login`",
+                    self.b.template.name,
+                    until(now, r)
+                );
+                o = o.fact("warning", "relogin_due");
+            }
+        }
+        o
+    }
+}
+
+fn until(now_ms: u64, at_ms: u64) -> String {
+    if at_ms <= now_ms {
+        return "expired".into();
+    }
+    report::duration(std::time::Duration::from_millis(at_ms - now_ms))
+}
+
+fn login_required(msg: String) -> Outcome {
+    Outcome::fail(Reason::LoginRequired, format!("{msg}; the user must log in again: claude auth login"))
+        .fact("probe", "auth_rejected")
+}
+
+fn local_error(e: LocalError) -> Outcome {
+    let reason = match &e {
+        e if e.is_transient() => return Outcome::degraded(Reason::LocalBusy, e.to_string()),
+        LocalError::Write(_) | LocalError::Io { .. } => Reason::LocalWriteFailed,
+        _ => Reason::CredentialsFileInvalid,
+    };
+    Outcome::fail(reason, e.to_string())
+}
+
+/// Why there is nothing to probe.
+fn describe(s: &Snapshot, b: &Binding<'_>) -> String {
+    let key = &b.json.json_key;
+    match s.state {
+        LocalState::Missing => "the file does not exist".into(),
+        LocalState::NotJson => "the file is not JSON".into(),
+        LocalState::NoObject => format!("the file has no {key}"),
+        LocalState::Object(_) => format!("{key} is blanked"),
+    }
+}
+
+/// Non-secret facts stored beside the secret in Vault.
+fn metadata(f: &oauth::Facts) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    if let Ok(u) = rustix::system::uname().nodename().to_str() {
+        m.insert("host".into(), u.to_string());
+    }
+    m.insert("agent_version".into(), env!("CARGO_PKG_VERSION").into());
+    if let Some(fp) = &f.refresh_fp {
+        m.insert("refresh_token_sha256_prefix".into(), fp.clone());
+    }
+    if let Some(e) = f.expires_at_ms {
+        m.insert("expires_at".into(), e.to_string());
+    }
+    if let Some(r) = f.refresh_expires_at_ms {
+        m.insert("refresh_token_expires_at".into(), r.to_string());
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,512 @@
+//! Every branch of the outcome table, with fakes for Vault, the file, the probe and the clock.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::config::{Lock, Probe, TemplateKind};
+use crate::report::Status;
+use crate::store::json_file::Replaced;
+
+const NOW: u64 = 1_800_000_000_000;
+const HOUR: u64 = 3_600_000;
+
+fn login(access: &str, refresh: &str, expires_at: u64) -> Map<String, Value> {
+    json!({
+        "accessToken": access, "refreshToken": refresh, "expiresAt": expires_at,
+        "refreshTokenExpiresAt": NOW + 20 * 24 * HOUR, "scopes": ["user:inference"], "subscriptionType": "enterprise"
+    })
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+fn blank() -> Map<String, Value> {
+    json!({"accessToken": "", "refreshToken": "", "expiresAt": 0}).as_object().unwrap().clone()
+}
+
+fn snapshot(obj: Option<Map<String, Value>>) -> Snapshot {
+    match obj {
+        Some(o) => Snapshot {
+            bytes: Some(serde_json::to_vec(&json!({ "claudeAiOauth": o })).unwrap()),
+            state: LocalState::Object(o),
+        },
+        None => Snapshot { bytes: None, state: LocalState::Missing },
+    }
+}
+
+#[derive(Default)]
+struct FakeRemote {
+    /// Every version's data, oldest first.
+    versions: RefCell<Vec<Map<String, Value>>>,
+    trouble: Option<Trouble>,
+    writes: RefCell<Vec<u64>>,
+    /// A newer version slipped in by someone else at the first write.
+    interloper: RefCell<Option<Map<String, Value>>>,
+}
+
+impl FakeRemote {
+    fn with(obj: Map<String, Value>) -> Self {
+        let r = FakeRemote::default();
+        r.versions.borrow_mut().push(json!({ "claudeAiOauth": obj }).as_object().unwrap().clone());
+        r
+    }
+    fn failing(t: Trouble) -> Self {
+        FakeRemote { trouble: Some(t), ..Default::default() }
+    }
+    fn latest_obj(&self) -> Option<Map<String, Value>> {
+        self.versions.borrow().last().map(|d| d["claudeAiOauth"].as_object().unwrap().clone())
+    }
+}
+
+impl Remote for FakeRemote {
+    async fn latest(&self) -> Result<Option<Versioned>, Trouble> {
+        if let Some(t) = &self.trouble {
+            return Err(t.clone());
+        }
+        let v = self.versions.borrow();
+        Ok(v.last().map(|d| Versioned { version: v.len() as u64, data: d.clone() }))
+    }
+    async fn write(
+        &self,
+        data: &Map<String, Value>,
+        cas: u64,
+        facts: &HashMap<String, String>,
+    ) -> Result<Written, Trouble> {
+        if let Some(t) = &self.trouble {
+            return Err(t.clone());
+        }
+        assert!(!facts.values().any(|v| v.contains("sk-ant-")), "a token in Vault metadata: {facts:?}");
+        self.writes.borrow_mut().push(cas);
+        if let Some(newer) = self.interloper.borrow_mut().take() {
+            self.versions.borrow_mut().push(json!({ "claudeAiOauth": newer }).as_object().unwrap().clone());
+        }
+        let mut v = self.versions.borrow_mut();
+        if cas != v.len() as u64 {
+            return Ok(Written::Conflict);
+        }
+        v.push(data.clone());
+        Ok(Written::Version(v.len() as u64))
+    }
+}
+
+struct FakeLocal {
+    now: RefCell<Snapshot>,
+    replaced: Cell<usize>,
+    rolled_back: Cell<usize>,
+}
+
+impl FakeLocal {
+    fn with(obj: Option<Map<String, Value>>) -> Self {
+        FakeLocal { now: RefCell::new(snapshot(obj)), replaced: Cell::new(0), rolled_back: Cell::new(0) }
+    }
+    fn obj(&self) -> Option<Map<String, Value>> {
+        self.now.borrow().object().cloned()
+    }
+}
+
+impl Local for FakeLocal {
+    fn read(&self) -> Result<Snapshot, LocalError> {
+        Ok(self.now.borrow().clone())
+    }
+    fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
+        let current = self.now.borrow().clone();
+        if current.state != expected.state {
+            return Ok(ReplaceOutcome::Changed(current));
+        }
+        let new = snapshot(Some(obj.clone()));
+        let written = new.bytes.clone().unwrap();
+        *self.now.borrow_mut() = new;
+        self.replaced.set(self.replaced.get() + 1);
+        Ok(ReplaceOutcome::Replaced(Replaced { previous: current, written }))
+    }
+    fn rollback(&self, r: &Replaced) -> Result<bool, LocalError> {
+        self.rolled_back.set(self.rolled_back.get() + 1);
+        *self.now.borrow_mut() = r.previous.clone();
+        Ok(true)
+    }
+}
+
+/// Answers from a script; a probe may also rotate the login on disk, as the CLI does.
+struct FakeProbe<'a> {
+    answers: RefCell<VecDeque<Verdict>>,
+    calls: Cell<usize>,
+    refresh_into: Option<(&'a FakeLocal, Map<String, Value>)>,
+}
+
+impl<'a> FakeProbe<'a> {
+    fn new(answers: impl IntoIterator<Item = Verdict>) -> Self {
+        FakeProbe { answers: RefCell::new(answers.into_iter().collect()), calls: Cell::new(0), refresh_into: None }
+    }
+}
+
+impl Prober for FakeProbe<'_> {
+    async fn probe(&self, _obj: &Map<String, Value>) -> Verdict {
+        self.calls.set(self.calls.get() + 1);
+        if let Some((local, rotated)) = &self.refresh_into {
+            *local.now.borrow_mut() = snapshot(Some(rotated.clone()));
+        }
+        self.answers.borrow_mut().pop_front().expect("the probe was called more often than scripted")
+    }
+}
+
+struct FakeClock;
+impl Clock for FakeClock {
+    fn now_ms(&self) -> u64 {
+        NOW
+    }
+}
+
+fn template(restore: Restore) -> TemplateConfig {
+    TemplateConfig {
+        name: "template #1".into(),
+        secret: Some("secret/workstation/claude-users/alice".into()),
+        destination: "/home/alice/.claude/.credentials.json".into(),
+        perms: 0o600,
+        kind: TemplateKind::Json(JsonTemplate {
+            field: "claudeAiOauth".into(),
+            json_key: "claudeAiOauth".into(),
+            lock: Lock::ClaudeCode,
+            restore,
+            writeback: true,
+            probe: Probe::None,
+            warn_before: Duration::from_secs(5 * 86_400),
+        }),
+    }
+}
+
+async fn run_with(restore: Restore, remote: &FakeRemote, local: &FakeLocal, probe: &FakeProbe<'_>) -> Outcome {
+    let t = template(restore);
+    let TemplateKind::Json(j) = &t.kind else { unreachable!() };
+    sync(&Binding { template: &t, json: j }, remote, local, probe, &FakeClock).await
+}
+
+async fn run(remote: &FakeRemote, local: &FakeLocal, probe: &FakeProbe<'_>) -> Outcome {
+    run_with(Restore::OnFailure, remote, local, probe).await
+}
+
+fn fact<'a>(o: &'a Outcome, key: &str) -> Option<&'a str> {
+    o.facts.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+}
+
+fn rejected() -> Verdict {
+    Verdict::AuthRejected("HTTP 401".into())
+}
+
+macro_rules! block_on {
+    ($e:expr) => {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on($e)
+    };
+}
+
+#[test]
+fn working_login_already_in_vault_is_verified_without_a_write() {
+    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let (remote, local, probe) = (FakeRemote::with(a.clone()), FakeLocal::with(Some(a)), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")));
+    assert!(remote.writes.borrow().is_empty());
+    assert_eq!(fact(&o, "vault_version"), Some("1"));
+    assert_eq!(fact(&o, "access_expires_in"), Some("8h"));
+    assert_eq!(fact(&o, "relogin_due_in"), Some("20d"));
+    assert_eq!(fact(&o, "warning"), None);
+}
+
+#[test]
+fn working_login_missing_from_vault_is_backed_up_with_cas_zero() {
+    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let (remote, local, probe) =
+        (FakeRemote::default(), FakeLocal::with(Some(a.clone())), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")));
+    assert_eq!(*remote.writes.borrow(), vec![0]);
+    assert_eq!(remote.latest_obj(), Some(a));
+    assert_eq!(remote.versions.borrow()[0].keys().collect::<Vec<_>>(), ["claudeAiOauth"]);
+}
+
+#[test]
+fn a_refresh_during_the_probe_is_what_gets_backed_up() {
+    let old = login("at-1", "rt-1", NOW - HOUR);
+    let rotated = login("at-2", "rt-2", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(old.clone());
+    let local = FakeLocal::with(Some(old));
+    let mut probe = FakeProbe::new([Verdict::Ok]);
+    probe.refresh_into = Some((&local, rotated.clone()));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")));
+    assert_eq!(*remote.writes.borrow(), vec![1], "check-and-set against the version read");
+    assert_eq!(remote.latest_obj(), Some(rotated));
+    assert_eq!(fact(&o, "vault_version"), Some("2"));
+}
+
+#[test]
+fn vault_never_regresses_to_an_older_expiry() {
+    let newer = login("at-9", "rt-9", NOW + 9 * HOUR);
+    let mine = login("at-1", "rt-1", NOW + 2 * HOUR);
+    let (remote, local, probe) =
+        (FakeRemote::with(newer.clone()), FakeLocal::with(Some(mine)), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")));
+    assert_eq!(fact(&o, "vault_newer"), Some("true"));
+    assert!(remote.writes.borrow().is_empty());
+    assert_eq!(remote.latest_obj(), Some(newer));
+}
+
+#[test]
+fn a_cas_conflict_rereads_and_does_not_overwrite_a_newer_copy() {
+    let mine = login("at-2", "rt-2", NOW + 4 * HOUR);
+    let remote = FakeRemote::with(login("at-1", "rt-1", NOW + HOUR));
+    let newer = login("at-3", "rt-3", NOW + 8 * HOUR);
+    *remote.interloper.borrow_mut() = Some(newer.clone());
+    let (local, probe) = (FakeLocal::with(Some(mine)), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")));
+    assert_eq!(*remote.writes.borrow(), vec![1], "one attempt, then the re-read showed a newer copy");
+    assert_eq!(remote.latest_obj(), Some(newer));
+}
+
+#[test]
+fn a_cas_conflict_with_an_older_copy_writes_again_on_the_new_version() {
+    let mine = login("at-5", "rt-5", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(login("at-1", "rt-1", NOW + HOUR));
+    *remote.interloper.borrow_mut() = Some(login("at-2", "rt-2", NOW + 2 * HOUR));
+    let (local, probe) = (FakeLocal::with(Some(mine.clone())), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")));
+    assert_eq!(*remote.writes.borrow(), vec![1, 2]);
+    assert_eq!(remote.latest_obj(), Some(mine));
+}
+
+#[test]
+fn vault_unreachable_with_a_working_login_is_degraded_and_writes_nothing() {
+    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let remote = FakeRemote::failing(Trouble::Unreachable("connection refused".into()));
+    let (local, probe) = (FakeLocal::with(Some(a.clone())), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!(
+        (o.status, o.reason, o.action),
+        (Status::Degraded, Some(Reason::VaultUnreachable), Some("backup_pending"))
+    );
+    assert_eq!(o.exit_code(), 75);
+    assert_eq!(probe.calls.get(), 1, "Vault trouble never stops the local check");
+    assert_eq!((local.replaced.get(), local.obj()), (0, Some(a)));
+}
+
+#[test]
+fn an_invalid_vault_token_with_a_working_login_fails_for_the_admin() {
+    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let remote = FakeRemote::failing(Trouble::TokenInvalid("revoked".into()));
+    let (local, probe) = (FakeLocal::with(Some(a)), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::VaultTokenInvalid)));
+    assert_eq!(probe.calls.get(), 1);
+}
+
+#[test]
+fn an_inconclusive_probe_changes_nothing() {
+    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    for verdict in [Verdict::Transient("HTTP 529".into()), Verdict::Transient("timed out".into())] {
+        let (remote, local, probe) =
+            (FakeRemote::with(login("at-0", "rt-0", NOW)), FakeLocal::with(Some(a.clone())), FakeProbe::new([verdict]));
+        let o = block_on!(run(&remote, &local, &probe));
+        assert_eq!((o.status, o.reason), (Status::Degraded, Some(Reason::ProbeInconclusive)));
+        assert_eq!(o.exit_code(), 75);
+        assert!(remote.writes.borrow().is_empty());
+        assert_eq!(local.replaced.get(), 0);
+    }
+}
+
+#[test]
+fn a_rejected_login_is_recovered_from_vault_and_the_refresh_written_back() {
+    let dead = login("at-dead", "rt-dead", NOW + 8 * HOUR);
+    let good = login("at-1", "rt-1", NOW - HOUR);
+    let refreshed = login("at-2", "rt-2", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(good.clone());
+    let local = FakeLocal::with(Some(dead));
+    let mut probe = FakeProbe::new([rejected(), Verdict::Ok]);
+    probe.refresh_into = None;
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!(local.obj(), Some(good.clone()), "the restored copy is on disk");
+    assert!(remote.writes.borrow().is_empty(), "nothing new to write back");
+
+    // Same, but the CLI refreshes the restored login during the second probe.
+    let remote = FakeRemote::with(good);
+    let local = FakeLocal::with(Some(login("at-dead", "rt-dead", NOW + 8 * HOUR)));
+    let probe = FakeProbe::new([rejected(), Verdict::Ok]);
+    let o = block_on!(async {
+        let t = template(Restore::OnFailure);
+        let TemplateKind::Json(j) = &t.kind else { unreachable!() };
+        let b = Binding { template: &t, json: j };
+        let refreshing = Refreshing { inner: &probe, local: &local, after: 1, rotated: refreshed.clone() };
+        sync(&b, &remote, &local, &refreshing, &FakeClock).await
+    });
+    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!(*remote.writes.borrow(), vec![1]);
+    assert_eq!(remote.latest_obj(), Some(refreshed));
+}
+
+/// Rotates the login on disk when the probe is called for the `after`-th time (0-based).
+struct Refreshing<'a> {
+    inner: &'a FakeProbe<'a>,
+    local: &'a FakeLocal,
+    after: usize,
+    rotated: Map<String, Value>,
+}
+
+impl Prober for Refreshing<'_> {
+    async fn probe(&self, obj: &Map<String, Value>) -> Verdict {
+        if self.inner.calls.get() == self.after {
+            *self.local.now.borrow_mut() = snapshot(Some(self.rotated.clone()));
+        }
+        self.inner.probe(obj).await
+    }
+}
+
+#[test]
+fn both_rejected_is_login_required_and_the_file_is_put_back() {
+    let dead = login("at-dead", "rt-dead", NOW + 8 * HOUR);
+    let also_dead = login("at-old", "rt-old", NOW + 8 * HOUR);
+    let (remote, local, probe) =
+        (FakeRemote::with(also_dead), FakeLocal::with(Some(dead.clone())), FakeProbe::new([rejected(), rejected()]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::LoginRequired)));
+    assert_eq!(o.exit_code(), 1);
+    assert_eq!(local.rolled_back.get(), 1);
+    assert_eq!(local.obj(), Some(dead), "the local file is not made worse");
+    assert!(remote.writes.borrow().is_empty(), "Vault is not overwritten");
+}
+
+#[test]
+fn rejected_with_no_usable_vault_copy_is_login_required_without_touching_anything() {
+    let dead = login("at-dead", "rt-dead", NOW + 8 * HOUR);
+    for remote in [FakeRemote::default(), FakeRemote::with(blank()), FakeRemote::with(dead.clone())] {
+        let (local, probe) = (FakeLocal::with(Some(dead.clone())), FakeProbe::new([rejected()]));
+        let o = block_on!(run(&remote, &local, &probe));
+        assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::LoginRequired)), "{o:?}");
+        assert_eq!(probe.calls.get(), 1, "no second probe without a different copy");
+        assert_eq!(local.replaced.get(), 0);
+        assert!(remote.writes.borrow().is_empty());
+    }
+}
+
+#[test]
+fn rejected_while_vault_is_unreachable_fails_for_recovery() {
+    let dead = login("at-dead", "rt-dead", NOW + 8 * HOUR);
+    let remote = FakeRemote::failing(Trouble::Unreachable("sealed".into()));
+    let (local, probe) = (FakeLocal::with(Some(dead)), FakeProbe::new([rejected()]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::VaultUnreachableDuringRecovery)));
+    assert_eq!(local.replaced.get(), 0);
+}
+
+#[test]
+fn missing_or_blanked_local_logins_are_restored_without_a_first_probe() {
+    let good = login("at-1", "rt-1", NOW + 8 * HOUR);
+    for before in [None, Some(blank())] {
+        let (remote, local, probe) =
+            (FakeRemote::with(good.clone()), FakeLocal::with(before), FakeProbe::new([Verdict::Ok]));
+        let o = block_on!(run(&remote, &local, &probe));
+        assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+        assert_eq!(probe.calls.get(), 1, "only the probe of the restored copy");
+        assert_eq!(local.obj(), Some(good.clone()));
+    }
+}
+
+#[test]
+fn a_blanked_object_is_never_backed_up() {
+    let (remote, local, probe) = (FakeRemote::default(), FakeLocal::with(Some(blank())), FakeProbe::new([]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::LoginRequired)));
+    assert!(remote.writes.borrow().is_empty());
+    assert_eq!(probe.calls.get(), 0, "a blanked object is rejected without a probe");
+}
+
+#[test]
+fn restore_never_reports_instead_of_restoring() {
+    let (remote, local, probe) = (
+        FakeRemote::with(login("at-1", "rt-1", NOW + HOUR)),
+        FakeLocal::with(Some(login("x", "y", NOW + HOUR))),
+        FakeProbe::new([rejected()]),
+    );
+    let o = block_on!(run_with(Restore::Never, &remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::LoginRequired)));
+    assert_eq!(local.replaced.get(), 0);
+}
+
+#[test]
+fn restore_always_puts_vaults_copy_first() {
+    let vaults = login("at-v", "rt-v", NOW + 8 * HOUR);
+    let (remote, local, probe) = (
+        FakeRemote::with(vaults.clone()),
+        FakeLocal::with(Some(login("at-l", "rt-l", NOW + 8 * HOUR))),
+        FakeProbe::new([Verdict::Ok]),
+    );
+    let o = block_on!(run_with(Restore::Always, &remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")));
+    assert_eq!(local.obj(), Some(vaults));
+}
+
+#[test]
+fn vault_data_of_the_wrong_shape_is_left_alone() {
+    let remote = FakeRemote::default();
+    remote.versions.borrow_mut().push(json!({"claudeAiOauth": "a string"}).as_object().unwrap().clone());
+    let (local, probe) = (FakeLocal::with(Some(login("at-1", "rt-1", NOW + HOUR))), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::VaultDataInvalid)));
+    assert!(remote.writes.borrow().is_empty());
+}
+
+#[test]
+fn a_login_changed_by_someone_else_during_recovery_is_probed_not_overwritten() {
+    let dead = login("at-dead", "rt-dead", NOW + HOUR);
+    let fresh = login("at-fresh", "rt-fresh", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(login("at-v", "rt-v", NOW + 2 * HOUR));
+    let local = FakeLocal::with(Some(dead));
+    // The first probe fails, and meanwhile the person logs in again.
+    let mut probe = FakeProbe::new([rejected(), Verdict::Ok]);
+    probe.refresh_into = Some((&local, fresh.clone()));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!(local.replaced.get(), 0, "the fresh login was not overwritten");
+    assert_eq!(local.obj(), Some(fresh.clone()));
+    assert_eq!(remote.latest_obj(), Some(fresh), "and it is backed up");
+}
+
+#[test]
+fn an_inconclusive_second_probe_keeps_the_restored_copy() {
+    let good = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let (remote, local, probe) = (
+        FakeRemote::with(good.clone()),
+        FakeLocal::with(Some(login("at-dead", "rt-dead", NOW + HOUR))),
+        FakeProbe::new([rejected(), Verdict::Transient("HTTP 529".into())]),
+    );
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Degraded, Some("restored_unverified")));
+    assert_eq!(local.obj(), Some(good));
+    assert!(remote.writes.borrow().is_empty());
+}
+
+#[test]
+fn the_login_end_within_warn_before_is_flagged() {
+    let mut a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    a.insert("refreshTokenExpiresAt".into(), json!(NOW + 3 * 24 * HOUR));
+    let (remote, local, probe) = (FakeRemote::with(a.clone()), FakeLocal::with(Some(a)), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!(o.status, Status::Ok);
+    assert_eq!(fact(&o, "relogin_due_in"), Some("3d"));
+    assert_eq!(fact(&o, "warning"), Some("relogin_due"));
+}
+
+#[test]
+fn a_probe_that_cannot_run_fails_and_changes_nothing() {
+    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let (remote, local, probe) =
+        (FakeRemote::default(), FakeLocal::with(Some(a)), FakeProbe::new([Verdict::Broken("no claude".into())]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::ProbeError)));
+    assert!(remote.writes.borrow().is_empty());
+}

@@ -1,0 +1,312 @@
+//! One JSON file with a synced subtree (Claude Code's credentials file by default):
+//! read it safely, replace only the subtree under the locks, and undo a replacement
+//! that turned out useless.
+//!
+//! Reads refuse a symlink, a FIFO or device, and anything over 1 MiB (a credentials
+//! file is about 1 KiB). Writes re-read the file under the locks and merge into what
+//! is there *then*, so a key another program changed meanwhile is kept; the file is
+//! replaced atomically with the template's mode and the owner kept. It must never
+//! write through a symlink or drop a sibling key.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use serde_json::{Map, Value};
+
+use super::atomic::{self, WriteError};
+use super::lock::{self, LockError};
+use crate::config::Lock;
+use crate::template::json::{self, JsonKey};
+
+/// Larger than any credentials file; a bigger one is refused, not parsed.
+pub const MAX_BYTES: u64 = 1 << 20;
+
+pub struct JsonFile {
+    path: PathBuf,
+    key: JsonKey,
+    perms: u32,
+    lock: Lock,
+}
+
+/// What the file held when it was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The exact bytes, `None` when the file did not exist.
+    pub bytes: Option<Vec<u8>>,
+    pub state: Local,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Local {
+    Missing,
+    /// Not JSON at all (a truncated or clobbered file): replaced whole on restore.
+    NotJson,
+    /// Valid JSON without the key (or with `null` there).
+    NoObject,
+    Object(Map<String, Value>),
+}
+
+impl Snapshot {
+    pub fn object(&self) -> Option<&Map<String, Value>> {
+        match &self.state {
+            Local::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// A replacement that happened: what was there before and what was written.
+#[derive(Debug, Clone)]
+pub struct Replaced {
+    pub previous: Snapshot,
+    pub(crate) written: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub enum ReplaceOutcome {
+    Replaced(Replaced),
+    /// The synced object changed since it was read: nothing was written.
+    Changed(Snapshot),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{} is a symbolic link; refusing to read or write through it (replace it with a regular file)", .0.display())]
+    Symlink(PathBuf),
+    #[error("{} is not a regular file (a FIFO, device or directory); move it away", .0.display())]
+    NotRegular(PathBuf),
+    #[error("{} is {size} bytes, far more than a credentials file; move it away and log in again", .path.display())]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("{}: {problem}; fix or move the file (it is left as it is)", .path.display())]
+    WrongShape { path: PathBuf, problem: String },
+    #[error(transparent)]
+    Busy(#[from] LockError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("cannot use {}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl LocalError {
+    /// Lock contention passes on its own; everything else needs a person.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LocalError::Busy(LockError::Busy { .. }))
+    }
+}
+
+impl JsonFile {
+    pub fn new(path: PathBuf, json_key: &str, perms: u32, lock: Lock) -> Self {
+        JsonFile { path, key: JsonKey::parse(json_key), perms, lock }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the file under the flock (a plain read: Claude Code replaces it atomically).
+    pub fn read(&self) -> Result<Snapshot, LocalError> {
+        let Some(dir) = self.open_dir(false)? else {
+            return Ok(Snapshot { bytes: None, state: Local::Missing });
+        };
+        let lock = if self.lock == Lock::None { Lock::None } else { Lock::Flock };
+        let _held = lock::acquire(&dir, self.dir_path(), self.name(), lock, false)?;
+        self.read_in(&dir)
+    }
+
+    /// Sets the synced object to `obj` if it is still what `expected` held; every other key
+    /// is taken from the file as it is under the locks.
+    pub fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
+        let dir = self.open_dir(true)?.expect("created");
+        let _held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        let current = self.read_in(&dir)?;
+        if current.state != expected.state && !(current.object().is_none() && expected.object().is_none()) {
+            return Ok(ReplaceOutcome::Changed(current));
+        }
+        let mut doc = match &current.bytes {
+            Some(b) if current.state != Local::NotJson => serde_json::from_slice(b).map_err(|e| self.io(e.into()))?,
+            _ => Value::Object(Map::new()),
+        };
+        json::set(&mut doc, &self.key, obj.clone())
+            .map_err(|s| LocalError::WrongShape { path: self.path.clone(), problem: s.to_string() })?;
+        let written = serde_json::to_vec(&doc).map_err(|e| self.io(e.into()))?;
+        atomic::replace_in(&dir, &self.path, self.name(), &written, self.perms)?;
+        Ok(ReplaceOutcome::Replaced(Replaced { previous: current, written }))
+    }
+
+    /// Puts back what `r` replaced, if the file still holds exactly what was written.
+    /// Returns whether it did.
+    pub fn rollback(&self, r: &Replaced) -> Result<bool, LocalError> {
+        let Some(dir) = self.open_dir(false)? else { return Ok(false) };
+        let _held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        if self.read_in(&dir)?.bytes.as_deref() != Some(r.written.as_slice()) {
+            return Ok(false);
+        }
+        match &r.previous.bytes {
+            Some(b) => atomic::replace_in(&dir, &self.path, self.name(), b, self.perms)?,
+            None => {
+                rustix::fs::unlinkat(&dir, self.name(), AtFlags::empty()).map_err(|e| self.io(e.into()))?;
+                rustix::fs::fsync(&dir).map_err(|e| self.io(e.into()))?;
+            }
+        }
+        Ok(true)
+    }
+
+    fn name(&self) -> &OsStr {
+        self.path.file_name().expect("a template destination names a file")
+    }
+
+    fn dir_path(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("/"))
+    }
+
+    fn io(&self, e: std::io::Error) -> LocalError {
+        LocalError::Io { path: self.path.clone(), source: e }
+    }
+
+    /// The parent directory, never through a symlink; `create` makes it (0700) when missing.
+    fn open_dir(&self, create: bool) -> Result<Option<OwnedFd>, LocalError> {
+        let dir = self.dir_path();
+        let open = || {
+            rustix::fs::open(
+                dir,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        match open() {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::NOENT) if create => {
+                rustix::fs::mkdir(dir, Mode::from_raw_mode(0o700))
+                    .or_else(|e| if e == Errno::EXIST { Ok(()) } else { Err(e) })
+                    .map_err(|e| self.io(e.into()))?;
+                open().map(Some).map_err(|e| self.io(e.into()))
+            }
+            Err(Errno::NOENT) => Ok(None),
+            Err(Errno::LOOP | Errno::NOTDIR) if dir.is_symlink() => Err(LocalError::Symlink(dir.to_path_buf())),
+            Err(e) => Err(self.io(e.into())),
+        }
+    }
+
+    fn read_in(&self, dir: &OwnedFd) -> Result<Snapshot, LocalError> {
+        let fd = match rustix::fs::openat(
+            dir,
+            self.name(),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(Snapshot { bytes: None, state: Local::Missing }),
+            Err(Errno::LOOP) => return Err(LocalError::Symlink(self.path.clone())),
+            Err(e) => return Err(self.io(e.into())),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| self.io(e.into()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(LocalError::NotRegular(self.path.clone()));
+        }
+        if st.st_size as u64 > MAX_BYTES {
+            return Err(LocalError::TooLarge { path: self.path.clone(), size: st.st_size as u64 });
+        }
+        let mut bytes = Vec::with_capacity(st.st_size as usize);
+        std::fs::File::from(fd).take(MAX_BYTES + 1).read_to_end(&mut bytes).map_err(|e| self.io(e))?;
+        if bytes.len() as u64 > MAX_BYTES {
+            return Err(LocalError::TooLarge { path: self.path.clone(), size: bytes.len() as u64 });
+        }
+        let state = match serde_json::from_slice::<Value>(&bytes) {
+            Err(_) => Local::NotJson,
+            Ok(doc) => match json::get(&doc, &self.key) {
+                Ok(Some(obj)) => Local::Object(obj.clone()),
+                Ok(None) => Local::NoObject,
+                Err(shape) => {
+                    return Err(LocalError::WrongShape { path: self.path.clone(), problem: shape.to_string() });
+                }
+            },
+        };
+        Ok(Snapshot { bytes: Some(bytes), state })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn file(dir: &Path) -> JsonFile {
+        JsonFile::new(dir.join(".credentials.json"), "claudeAiOauth", 0o600, Lock::ClaudeCode)
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn replace_keeps_siblings_and_rollback_undoes_it() {
+        let d = tempfile::tempdir().unwrap();
+        let f = file(d.path());
+        let original = br#"{"mcpOAuth":{"srv":{"accessToken":"m"}},"claudeAiOauth":{"accessToken":""},"x":1}"#;
+        std::fs::write(f.path(), original).unwrap();
+        let before = f.read().unwrap();
+        let ReplaceOutcome::Replaced(r) = f.replace(&obj(json!({"accessToken": "new"})), &before).unwrap() else {
+            panic!("unchanged file must be replaced")
+        };
+        let now: Value = serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
+        assert_eq!(now, json!({"mcpOAuth":{"srv":{"accessToken":"m"}},"claudeAiOauth":{"accessToken":"new"},"x":1}));
+        assert_eq!(std::fs::metadata(f.path()).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(f.rollback(&r).unwrap());
+        assert_eq!(std::fs::read(f.path()).unwrap(), original);
+        assert!(!d.path().join(lock::WRITE_LOCK).exists());
+    }
+
+    #[test]
+    fn replace_refuses_when_the_object_changed_since_it_was_read() {
+        let d = tempfile::tempdir().unwrap();
+        let f = file(d.path());
+        std::fs::write(f.path(), br#"{"claudeAiOauth":{"accessToken":"a"}}"#).unwrap();
+        let before = f.read().unwrap();
+        std::fs::write(f.path(), br#"{"claudeAiOauth":{"accessToken":"b"}}"#).unwrap();
+        assert!(matches!(f.replace(&obj(json!({"accessToken": "c"})), &before).unwrap(), ReplaceOutcome::Changed(_)));
+        assert_eq!(std::fs::read(f.path()).unwrap(), br#"{"claudeAiOauth":{"accessToken":"b"}}"#);
+    }
+
+    #[test]
+    fn missing_file_and_directory_are_created_and_rolled_back_to_absent() {
+        let d = tempfile::tempdir().unwrap();
+        let f = file(&d.path().join("claude"));
+        let before = f.read().unwrap();
+        assert_eq!(before.state, Local::Missing);
+        let ReplaceOutcome::Replaced(r) = f.replace(&obj(json!({"a": 1})), &before).unwrap() else { panic!() };
+        assert_eq!(std::fs::metadata(d.path().join("claude")).unwrap().permissions().mode() & 0o777, 0o700);
+        assert!(f.rollback(&r).unwrap());
+        assert!(!f.path().exists());
+    }
+
+    #[test]
+    fn hostile_files_are_refused_without_writing() {
+        let d = tempfile::tempdir().unwrap();
+        let f = file(d.path());
+        std::fs::write(d.path().join("target"), b"{}").unwrap();
+        std::os::unix::fs::symlink(d.path().join("target"), f.path()).unwrap();
+        assert!(matches!(f.read(), Err(LocalError::Symlink(_))));
+        assert!(matches!(
+            f.replace(&Map::new(), &Snapshot { bytes: None, state: Local::Missing }),
+            Err(LocalError::Symlink(_)) | Err(LocalError::Write(WriteError::Symlink { .. }))
+        ));
+        assert_eq!(std::fs::read(d.path().join("target")).unwrap(), b"{}");
+        std::fs::remove_file(f.path()).unwrap();
+
+        rustix::fs::mknodat(rustix::fs::CWD, f.path(), FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        assert!(matches!(f.read(), Err(LocalError::NotRegular(_))));
+        std::fs::remove_file(f.path()).unwrap();
+
+        std::fs::write(f.path(), br#"{"claudeAiOauth":"a string"}"#).unwrap();
+        let err = f.read().unwrap_err();
+        assert!(err.to_string().contains("claudeAiOauth is a string"), "{err}");
+
+        std::fs::write(f.path(), b"{not json").unwrap();
+        assert_eq!(f.read().unwrap().state, Local::NotJson);
+    }
+}

@@ -1,0 +1,538 @@
+//! The sync cycle against a real OpenBao and the stand-in `claude` (scripts/fake-claude):
+//! back up, refresh, recover, login required, inconclusive probes, Vault down, the
+//! report in the private log and the journal, and two agents racing a refreshing CLI.
+
+mod common;
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+struct Setup<'b> {
+    b: &'b Bao,
+    dir: tempfile::TempDir,
+    claude: FakeClaude,
+    name: String,
+    accessor: String,
+    cfg: PathBuf,
+    journal: UnixDatagram,
+}
+
+/// A user with their own Vault identity, a stand-in CLI, and a config whose template
+/// block gets `template_extra`.
+fn setup<'b>(b: &'b Bao, template_extra: &str, top_extra: &str) -> Setup<'b> {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("u{}", &random_secret("name-")[5..17]);
+    let (token, accessor) = b.user_token(&name);
+    let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
+    let claude = FakeClaude::new(dir.path());
+    let d = dir.path().display();
+    let text = format!(
+        r#"
+vault {{
+  address = "{addr}"
+  timeout = "5s"
+  retry {{
+    num_retries = 1
+    min_backoff = "100ms"
+    max_backoff = "200ms"
+  }}
+}}
+auto_auth {{
+  method "token_file" {{
+    config = {{ token_file_path = "{token_file}" }}
+  }}
+  expect {{
+    policies = ["claude-auth-sync-{name}"]
+    meta     = {{ os_user = "{name}" }}
+  }}
+}}
+template {{
+  secret = "secret/workstation/claude-users/{name}"
+  {template_extra}
+}}
+log {{
+  path            = "{d}/state/claude-auth-sync/sync.log"
+  journald        = true
+  journald_socket = "{d}/journal.sock"
+}}
+{top_extra}
+"#,
+        addr = b.addr,
+        token_file = token_file.display(),
+    );
+    let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
+    let journal = UnixDatagram::bind(dir.path().join("journal.sock")).unwrap();
+    journal.set_nonblocking(true).unwrap();
+    Setup { b, dir, claude, name, accessor, cfg, journal }
+}
+
+impl Setup<'_> {
+    fn run(&self) -> Run {
+        self.run_with(&[])
+    }
+
+    /// Runs `run --once`; leak-checks the private log and the journal capture as well.
+    fn run_with(&self, extra_env: &[(&str, &str)]) -> Run {
+        let mut env = self.claude.env();
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let lines_before = std::fs::read_to_string(self.log()).unwrap_or_default().lines().count();
+        let mut run = agent_env(&["run", "--once", "--config", self.cfg.to_str().unwrap()], env);
+        let log = std::fs::read_to_string(self.log()).unwrap_or_default();
+        assert_no_leaks("sync.log", &log);
+        let new: Vec<&str> = log.lines().skip(lines_before).collect();
+        // With two agents at once the new line may not be this run's: then there is none.
+        if let [line] = new.as_slice() {
+            run.logged = Some(line.to_string());
+        }
+        run
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("state/claude-auth-sync/sync.log")
+    }
+
+    /// Every journal entry sent since the last call, as field maps; leak-checked.
+    fn journal_entries(&self) -> Vec<HashMap<String, String>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = self.journal.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            assert_no_leaks("a journal entry", &text);
+            out.push(
+                text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            );
+        }
+        out
+    }
+
+    /// A login the stand-in accepts, written with siblings; returns (login, file bytes).
+    fn good_login(&self, expires_at: u64) -> (Value, Vec<u8>) {
+        let (a, r) = (claude_token("access"), claude_token("refresh"));
+        self.claude.accept(&a, &r);
+        let login = oauth(&a, &r, expires_at);
+        let bytes = self.claude.write_login(&login, &random_secret("mcp-token-"));
+        (login, bytes)
+    }
+
+    /// A login the stand-in does not know (and that is not expired: it answers 401).
+    fn dead_login(&self) -> Value {
+        oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + 8 * HOUR_MS)
+    }
+
+    fn vault_copy(&self) -> Option<(u64, Value)> {
+        self.b.kv_latest(&self.name)
+    }
+}
+
+fn local_obj(s: &Setup) -> Value {
+    s.claude.read_doc()["claudeAiOauth"].clone()
+}
+
+#[test]
+fn a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object() {
+    let b = bao();
+    let s = setup(b, "", "");
+    let (login, before) = s.good_login(now_ms() + 8 * HOUR_MS);
+
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    let line = run.report();
+    assert!(line.contains("action=backed_up") && line.contains("vault_version=1"), "{line}");
+    assert!(line.contains("access_expires_in=7h") && line.contains("relogin_due_in=19d"), "{line}");
+
+    let (version, data) = s.vault_copy().expect("backed up");
+    assert_eq!(version, 1);
+    assert_eq!(data, json!({ "claudeAiOauth": login }), "exactly {{claudeAiOauth}}, nothing from mcpOAuth");
+    assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "a backup does not touch the local file");
+
+    let meta = b.kv_custom_metadata(&s.name);
+    assert_eq!(meta["agent_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(meta["refresh_token_sha256_prefix"].as_str().map(str::len), Some(12));
+    assert_eq!(meta["expires_at"], login["expiresAt"].to_string());
+    assert!(meta["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_no_leaks("Vault custom_metadata", &meta.to_string());
+
+    // The private log and the journal carry the same line.
+    assert_eq!(mode_of(&s.log()), 0o600);
+    assert_eq!(mode_of(s.log().parent().unwrap()), 0o700);
+    let logged = std::fs::read_to_string(s.log()).unwrap();
+    assert_eq!(logged.lines().count(), 1);
+    assert!(logged.contains(" status=OK ") && logged.contains("action=backed_up"), "{logged}");
+    let entries = s.journal_entries();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(e["SYSLOG_IDENTIFIER"], "claude-auth-sync");
+    assert_eq!(e["PRIORITY"], "6");
+    assert_eq!(e["CLAUDE_AUTH_SYNC_STATUS"], "OK");
+    assert_eq!(e["CLAUDE_AUTH_SYNC_REASON"], "none");
+    assert!(!e["OS_USER"].is_empty());
+    assert_eq!(e["MESSAGE"].trim(), logged.trim());
+
+    // Nothing changed: at most two Vault requests (renew-self and the read).
+    let before_count = b.requests_by(&s.accessor).len();
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=verified"), "{}", run.report());
+    let paths: Vec<String> = b.requests_by(&s.accessor).split_off(before_count);
+    assert_eq!(paths.len(), 2, "requests of an unchanged run: {paths:?}");
+    assert_eq!(s.vault_copy().unwrap().0, 1, "no new version");
+}
+
+#[test]
+fn a_refresh_during_the_probe_is_backed_up_as_one_new_version_with_cas() {
+    let b = bao();
+    let s = setup(b, "", "");
+    let (expired, _) = s.good_login(now_ms() - HOUR_MS);
+    b.kv_put(&s.name, json!({ "claudeAiOauth": expired }));
+
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
+    assert_eq!(s.claude.state()["rotations"], 1, "the stand-in refreshed during the probe");
+
+    let rotated = local_obj(&s);
+    assert_ne!(rotated["refreshToken"], expired["refreshToken"]);
+    let (version, data) = s.vault_copy().unwrap();
+    assert_eq!((version, &data["claudeAiOauth"]), (2, &rotated), "Vault's latest is the rotated object");
+
+    let writes: Vec<Value> = b
+        .audit_requests(&s.accessor)
+        .into_iter()
+        .filter(|e| {
+            e["request"]["operation"] == "update" && e["request"]["path"].as_str().unwrap().starts_with("secret/data/")
+        })
+        .collect();
+    assert_eq!(writes.len(), 1, "one write");
+    assert_eq!(writes[0]["request"]["data"]["options"]["cas"], 1, "check-and-set against the version read");
+}
+
+#[test]
+fn a_broken_local_file_is_recovered_from_vault_keeping_every_other_key() {
+    let b = bao();
+    for (case, keeps_siblings) in
+        [("deleted", false), ("blanked", true), ("not JSON", false), ("no claudeAiOauth", true)]
+    {
+        let s = setup(b, "", "");
+        let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
+        b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
+        let mcp = random_secret("mcp-token-");
+        s.claude.write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &mcp);
+        match case {
+            "deleted" => std::fs::remove_file(s.claude.creds()).unwrap(),
+            "not JSON" => std::fs::write(s.claude.creds(), b"{\"claudeAiOauth\": {\"accessTo").unwrap(),
+            "no claudeAiOauth" => {
+                let mut doc = s.claude.read_doc();
+                doc.as_object_mut().unwrap().remove("claudeAiOauth");
+                std::fs::write(s.claude.creds(), doc.to_string()).unwrap();
+            }
+            _ => {}
+        }
+
+        let run = s.run();
+        run.assert_outcome(0, "OK", None);
+        assert!(run.report().contains("action=recovered"), "{case}: {}", run.report());
+        let doc = s.claude.read_doc();
+        assert_eq!(doc["claudeAiOauth"], good, "{case}");
+        if keeps_siblings {
+            assert_eq!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "{case}: mcpOAuth kept");
+            assert_eq!(doc["pluginSecrets"], json!({ "kept": true }), "{case}: unknown keys kept");
+        }
+        assert_eq!(mode_of(&s.claude.creds()), 0o600, "{case}");
+        assert_eq!(s.vault_copy().unwrap().0, 1, "{case}: nothing new to write back");
+        assert_eq!(s.journal_entries()[0]["CLAUDE_AUTH_SYNC_ACTION"], "recovered");
+    }
+}
+
+#[test]
+fn a_restored_login_that_the_cli_refreshes_is_written_back() {
+    let b = bao();
+    let s = setup(b, "", "");
+    let (expired_good, _) = s.good_login(now_ms() - HOUR_MS);
+    b.kv_put(&s.name, json!({ "claudeAiOauth": expired_good }));
+    s.claude.write_login(&s.dead_login(), &random_secret("mcp-token-"));
+
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=recovered") && run.report().contains("vault_version=2"), "{}", run.report());
+    let (_, data) = s.vault_copy().unwrap();
+    assert_eq!(data["claudeAiOauth"], local_obj(&s), "the refreshed object went back to Vault");
+    assert_ne!(data["claudeAiOauth"]["refreshToken"], expired_good["refreshToken"]);
+}
+
+#[test]
+fn local_and_vault_both_rejected_is_login_required_and_changes_nothing() {
+    let b = bao();
+    let s = setup(b, "", "");
+    let before = s.claude.write_login(&s.dead_login(), &random_secret("mcp-token-"));
+    b.kv_put(&s.name, json!({ "claudeAiOauth": s.dead_login() }));
+
+    let run = s.run();
+    run.assert_outcome(1, "FAIL", Some("login_required"));
+    assert!(run.report().contains("claude auth login"), "says what to do: {}", run.report());
+    assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "the local file is not made worse");
+    assert_eq!(s.vault_copy().unwrap().0, 1, "Vault is not overwritten");
+    let e = &s.journal_entries()[0];
+    assert_eq!((e["PRIORITY"].as_str(), e["CLAUDE_AUTH_SYNC_REASON"].as_str()), ("3", "login_required"));
+}
+
+#[test]
+fn an_overloaded_or_hanging_probe_is_degraded_and_writes_nothing() {
+    let b = bao();
+    for mode in ["529", "hang"] {
+        let s = setup(b, "probe \"command\" {\n    timeout = \"2s\"\n  }", "");
+        let (login, before) = s.good_login(now_ms() + 8 * HOUR_MS);
+        let mut older = login.clone();
+        older["expiresAt"] = json!(now_ms());
+        b.kv_put(&s.name, json!({ "claudeAiOauth": older }));
+        s.claude.set_mode(mode);
+
+        let run = s.run();
+        run.assert_outcome(75, "DEGRADED", Some("probe_inconclusive"));
+        assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "{mode}: local untouched");
+        assert_eq!(s.vault_copy().unwrap().0, 1, "{mode}: Vault untouched");
+        assert_eq!(s.journal_entries()[0]["PRIORITY"], "4");
+        if mode == "hang" {
+            let pid = s.claude.state()["hung_pid"].as_i64().expect("the stand-in hung");
+            // Gone, or a zombie waiting for a reaper (in a container, pid 1 may not reap).
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit(')').next().unwrap_or_default().trim().chars().next();
+            assert!(matches!(state, None | Some('Z' | 'X')), "the hung probe was killed: {stat}");
+        }
+    }
+}
+
+#[test]
+fn with_vault_stopped_the_local_check_still_runs_and_is_degraded() {
+    let own = Bao::start();
+    let s = setup(&own, "", "");
+    let (_, before) = s.good_login(now_ms() + 8 * HOUR_MS);
+    s.run().assert_outcome(0, "OK", None);
+    own.stop();
+
+    let calls = s.claude.state()["calls"].as_u64().unwrap();
+    let run = s.run();
+    run.assert_outcome(75, "DEGRADED", Some("vault_unreachable"));
+    assert!(run.report().contains("action=backup_pending"), "{}", run.report());
+    assert_eq!(s.claude.state()["calls"].as_u64().unwrap(), calls + 1, "the probe ran");
+    assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "local file untouched");
+}
+
+#[test]
+fn shadowing_variables_are_kept_from_the_probe_and_can_fail_the_run() {
+    let b = bao();
+    let s = setup(b, "", "");
+    s.good_login(now_ms() + 8 * HOUR_MS);
+    let key = random_secret("sk-ant-api03-");
+    let run = s.run_with(&[("ANTHROPIC_API_KEY", &key)]);
+    run.assert_outcome(0, "OK", None);
+    assert!(run.stderr.contains("ANTHROPIC_API_KEY set in the environment outranks"), "{}", run.stderr);
+    assert!(run.report().contains("env_shadowing=ANTHROPIC_API_KEY"), "{}", run.report());
+    assert_eq!(s.claude.state().get("shadowed"), None, "the probe never saw the variable");
+
+    let strict = setup(b, "", "env_shadowing = \"fail\"");
+    strict.good_login(now_ms() + 8 * HOUR_MS);
+    let run = strict.run_with(&[("CLAUDE_CODE_OAUTH_TOKEN", &claude_token("access"))]);
+    run.assert_outcome(1, "FAIL", Some("env_shadowing"));
+    assert_eq!(strict.vault_copy(), None, "nothing else happened");
+}
+
+#[test]
+fn two_agents_and_a_refreshing_cli_lose_no_update() {
+    let b = bao();
+    let s = setup(b, "", "");
+    s.good_login(now_ms() + 8 * HOUR_MS);
+    let stop = Instant::now() + Duration::from_secs(30);
+
+    std::thread::scope(|scope| {
+        // The CLI refreshing in a loop, as a busy user's sessions do.
+        let cli = scope.spawn(|| {
+            let (mut ok, mut failed) = (0, 0);
+            while Instant::now() < stop {
+                let out = std::process::Command::new(s.claude.bin.join("claude"))
+                    .args(["-p", "--output-format", "json", "hi"])
+                    .envs(s.claude.env())
+                    .env("FAKE_CLAUDE_FORCE_REFRESH", "1")
+                    .output()
+                    .unwrap();
+                if out.status.success() {
+                    ok += 1
+                } else {
+                    failed += 1
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (ok, failed)
+        });
+        // A reader that must always find a whole file.
+        let reader = scope.spawn(|| {
+            let mut reads = 0;
+            while Instant::now() < stop {
+                let doc: Value = serde_json::from_slice(&std::fs::read(s.claude.creds()).unwrap())
+                    .expect("every read of the credentials file parses");
+                let token = doc["claudeAiOauth"]["refreshToken"].as_str().unwrap_or_default();
+                assert!(!token.is_empty(), "never a blanked login");
+                assert!(doc["mcpOAuth"].is_object(), "never without mcpOAuth");
+                reads += 1;
+            }
+            reads
+        });
+        // Two agents at once, again and again.
+        let mut runs = 0;
+        while Instant::now() < stop {
+            let (a, b2) = std::thread::scope(|inner| {
+                let a = inner.spawn(|| s.run());
+                let b2 = inner.spawn(|| s.run());
+                (a.join().unwrap(), b2.join().unwrap())
+            });
+            for r in [a, b2] {
+                assert_eq!(r.code, 0, "{}", r.stderr);
+            }
+            runs += 2;
+        }
+        let (ok, failed) = cli.join().unwrap();
+        let reads = reader.join().unwrap();
+        assert_eq!(failed, 0, "the CLI lost its login {failed} times (a lost update)");
+        assert!(ok > 10 && runs >= 4 && reads > 100, "too little happened: {ok} refreshes, {runs} runs, {reads} reads");
+        eprintln!("race: {ok} CLI refreshes, {runs} agent runs, {reads} reads, 0 lost updates");
+    });
+
+    let log = std::fs::read_to_string(s.log()).unwrap();
+    assert!(log.lines().all(|l| l.contains(" status=OK ")), "every racing run was OK:\n{log}");
+    s.run().assert_outcome(0, "OK", None);
+    let final_local = local_obj(&s);
+    assert_eq!(final_local["refreshToken"], s.claude.state()["latest_refresh"], "the newest rotation is on disk");
+    assert_eq!(s.vault_copy().unwrap().1["claudeAiOauth"], final_local, "Vault's latest equals the final local object");
+}
+
+#[test]
+fn a_rendered_template_and_the_login_share_one_secret() {
+    let b = bao();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("app.conf");
+    let s = setup(b, "", "");
+    // A second template block renders a file from the same secret's other keys.
+    let text = std::fs::read_to_string(&s.cfg).unwrap().replace(
+        "log {",
+        &format!(
+            "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  contents = \"user={{{{user}}}} password={{{{password}}}}\\n\"\n  destination = \"{}\"\n  perms = \"0640\"\n}}\nlog {{",
+            s.name,
+            out.display()
+        ),
+    );
+    std::fs::write(&s.cfg, text).unwrap();
+    let (expired, _) = s.good_login(now_ms() - HOUR_MS);
+    let password = random_secret("db-password-");
+    b.kv_put(&s.name, json!({ "claudeAiOauth": expired, "password": password, "user": "svc" }));
+
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), format!("user=svc password={password}\n"));
+    assert_eq!(mode_of(&out), 0o640);
+    let (version, data) = s.vault_copy().unwrap();
+    assert_eq!(version, 2, "the refreshed login was backed up");
+    assert_eq!(data["password"], password.as_str(), "the write-back kept the secret's other keys");
+    assert_eq!(data["claudeAiOauth"], local_obj(&s));
+
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+}
+
+/// A Messages API that accepts one bearer token; records what it was sent.
+struct MockApi {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl MockApi {
+    fn start(accepted: String) -> MockApi {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                let ok = head.contains(&format!("Bearer {accepted}\r\n"));
+                log.lock().unwrap().push(format!("{head}\n{}", String::from_utf8_lossy(&body)));
+                let (status, reply) = if ok {
+                    ("200 OK", "{\"type\":\"message\"}")
+                } else {
+                    ("401 Unauthorized", "{\"type\":\"error\"}")
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+            }
+        });
+        MockApi { url, seen }
+    }
+}
+
+#[test]
+fn the_http_probe_calls_the_messages_api_like_claude_code_and_drives_recovery() {
+    let b = bao();
+    let good_access = claude_token("access");
+    let api = MockApi::start(good_access.clone());
+    let s = setup(b, &format!("probe \"http\" {{\n    url = \"{}\"\n    timeout = \"5s\"\n  }}", api.url), "");
+    let good = oauth(&good_access, &claude_token("refresh"), now_ms() + 8 * HOUR_MS);
+    s.claude.write_login(&good, &random_secret("mcp-token-"));
+
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    {
+        let seen = api.seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let req = seen[0].to_lowercase();
+        assert!(req.starts_with("post /v1/messages "), "{req}");
+        assert!(
+            req.contains("anthropic-beta: oauth-2025-04-20") && req.contains("anthropic-version: 2023-06-01"),
+            "{req}"
+        );
+        assert!(req.contains("\"max_tokens\":1"), "{req}");
+    }
+
+    // The API rejects the local token: Vault's copy (which it accepts) is restored.
+    b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
+    s.claude.write_login(&s.dead_login(), &random_secret("mcp-token-"));
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    assert_eq!(local_obj(&s), good);
+}
+
+#[test]
+fn exit_after_auth_stops_before_the_templates() {
+    let b = bao();
+    let s = setup(b, "", "exit_after_auth = true");
+    let before = s.claude.write_login(&s.dead_login(), &random_secret("mcp-token-"));
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=authenticated"), "{}", run.report());
+    assert_eq!(s.claude.state().get("calls"), None, "no probe");
+    assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before);
+    assert_eq!(s.vault_copy(), None);
+}
