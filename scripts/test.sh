@@ -5,6 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The unit tests of systemd/ need systemd-analyze (Debian's systemd package).
+if ! command -v systemd-analyze >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y --no-install-recommends systemd >/dev/null
+  else
+    echo "test.sh: systemd-analyze is missing; install it with: apt-get install --no-install-recommends systemd" >&2
+    exit 1
+  fi
+fi
+[ "$(id -u)" = 0 ] || echo "test.sh: not root: the provisioning tests (they create OS users) will fail; CI runs as root" >&2
+
 BAO_BIN="$(scripts/install-openbao.sh)"
 export BAO_BIN
 echo "test.sh: OpenBao: $("$BAO_BIN" version)"

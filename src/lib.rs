@@ -10,6 +10,7 @@ pub mod config;
 pub mod cycle;
 pub mod os_user;
 pub mod probe;
+pub mod provision;
 pub mod report;
 pub mod secret;
 pub mod store;

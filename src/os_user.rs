@@ -25,16 +25,31 @@ impl OsUser {
             io::Error::new(io::ErrorKind::NotFound, format!("uid {uid} has no entry in the passwd database"))
         })
     }
+
+    /// The passwd entry named `name`, `None` when there is none.
+    pub fn by_name(name: &str) -> io::Result<Option<OsUser>> {
+        let c = std::ffi::CString::new(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a user name cannot contain NUL"))?;
+        lookup(&|pwd, buf, len, result| unsafe { libc::getpwnam_r(c.as_ptr(), pwd, buf, len, result) })
+    }
 }
 
 fn lookup_uid(uid: u32) -> io::Result<Option<OsUser>> {
+    lookup(&|pwd, buf, len, result| unsafe { libc::getpwuid_r(uid, pwd, buf, len, result) })
+}
+
+type GetPw<'a> = dyn Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int + 'a;
+
+/// Runs a getpw*_r call with a growing buffer and copies the entry out.
+fn lookup(call: &GetPw<'_>) -> io::Result<Option<OsUser>> {
     let mut buf = vec![0u8; 1024];
     loop {
-        // SAFETY: `pwd` and `buf` outlive the call; getpwuid_r writes only into them and
+        // SAFETY: `pwd` and `buf` outlive the call; getpw*_r writes only into them and
         // sets `result` to null or to `&pwd`.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+        let rc = call(&mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result);
+        let uid = pwd.pw_uid;
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
@@ -69,5 +84,7 @@ mod tests {
         assert_eq!(me.uid, rustix::process::geteuid().as_raw());
         assert!(!me.name.is_empty());
         assert!(me.home.is_absolute());
+        assert_eq!(OsUser::by_name(&me.name).unwrap(), Some(me));
+        assert_eq!(OsUser::by_name("no-such-user-here-x").unwrap(), None);
     }
 }

@@ -298,10 +298,17 @@ fn an_overloaded_or_hanging_probe_is_degraded_and_writes_nothing() {
         assert_eq!(s.journal_entries()[0]["PRIORITY"], "4");
         if mode == "hang" {
             let pid = s.claude.state()["hung_pid"].as_i64().expect("the stand-in hung");
-            // Gone, or a zombie waiting for a reaper (in a container, pid 1 may not reap).
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat.rsplit(')').next().unwrap_or_default().trim().chars().next();
-            assert!(matches!(state, None | Some('Z' | 'X')), "the hung probe was killed: {stat}");
+            // Gone, or a zombie waiting for a reaper (in a container, pid 1 may not reap);
+            // SIGKILL takes effect asynchronously, so allow the kernel a moment.
+            let dead = || {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                matches!(stat.rsplit(')').next().unwrap_or_default().trim().chars().next(), None | Some('Z' | 'X'))
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !dead() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(dead(), "the hung probe was killed");
         }
     }
 }

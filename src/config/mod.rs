@@ -24,7 +24,7 @@ pub use template::{
     JsonTemplate, Lock, Probe, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind,
     claude_credentials_path,
 };
-pub use vault::{Retry, VaultConfig};
+pub use vault::{Retry, VaultConfig, parse_address as parse_vault_address};
 
 use crate::os_user::OsUser;
 use reader::{Source, Table};

@@ -104,7 +104,7 @@ fn parse_retry(t: Option<Table<'_>>) -> Result<Retry, ConfigError> {
 }
 
 /// An `http(s)://host[:port]` URL without credentials, path, query or fragment.
-pub(super) fn parse_address(raw: &str) -> Result<url::Url, String> {
+pub fn parse_address(raw: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(raw.trim())
         .map_err(|_| "is not a URL; write it as https://vault.example.com:8200".to_string())?;
     if !matches!(url.scheme(), "http" | "https") {

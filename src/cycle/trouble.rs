@@ -61,7 +61,10 @@ impl From<VaultError> for Trouble {
             VaultError::Unreachable { .. } => Trouble::Unreachable(m),
             VaultError::Denied { .. } => Trouble::Denied(m),
             VaultError::Tls { .. } => Trouble::Tls(m),
-            VaultError::Rejected { .. } | VaultError::Protocol { .. } | VaultError::Setup { .. } => Trouble::Broken(m),
+            VaultError::Rejected { .. }
+            | VaultError::Protocol { .. }
+            | VaultError::Setup { .. }
+            | VaultError::Empty { .. } => Trouble::Broken(m),
         }
     }
 }

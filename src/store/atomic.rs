@@ -26,10 +26,19 @@ pub enum WriteError {
     Io { path: PathBuf, op: &'static str, source: std::io::Error },
 }
 
+/// Who owns the replaced file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The owner of the file being replaced (the writer, for a new file).
+    Keep,
+    /// This uid and gid (root writing into a user's home).
+    Set(u32, u32),
+}
+
 /// Replaces `path` with `contents`, mode `mode`, keeping the owner of an existing file.
 pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     let (dir, name) = open_parent(path)?;
-    replace_in(&dir, path, name, contents, mode)
+    replace_in(&dir, path, name, contents, mode, Owner::Keep)
 }
 
 /// The directory holding `path`, opened without following a symlink, and the file name.
@@ -54,7 +63,14 @@ pub fn open_parent(path: &Path) -> Result<(OwnedFd, &OsStr), WriteError> {
 }
 
 /// [`replace`] inside an already opened directory; `path` is for messages only.
-pub fn replace_in(dir: &OwnedFd, path: &Path, name: &OsStr, contents: &[u8], mode: u32) -> Result<(), WriteError> {
+pub fn replace_in(
+    dir: &OwnedFd,
+    path: &Path,
+    name: &OsStr,
+    contents: &[u8],
+    mode: u32,
+    owner: Owner,
+) -> Result<(), WriteError> {
     let io = |op: &'static str| move |e: Errno| WriteError::Io { path: path.to_path_buf(), op, source: e.into() };
     let existing = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => match FileType::from_raw_mode(st.st_mode) {
@@ -80,12 +96,16 @@ pub fn replace_in(dir: &OwnedFd, path: &Path, name: &OsStr, contents: &[u8], mod
     let written = (|| {
         // The umask may have narrowed the mode given to open.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(io("chmod"))?;
-        if let Some(st) = &existing {
+        let want = match (owner, &existing) {
+            (Owner::Set(uid, gid), _) => Some((uid, gid)),
+            (Owner::Keep, Some(st)) => Some((st.st_uid, st.st_gid)),
+            (Owner::Keep, None) => None,
+        };
+        if let Some((uid, gid)) = want {
             let me = rustix::fs::fstat(&fd).map_err(io("stat"))?;
-            if (me.st_uid, me.st_gid) != (st.st_uid, st.st_gid) {
-                let uid = rustix::fs::Uid::from_raw(st.st_uid);
-                let gid = rustix::fs::Gid::from_raw(st.st_gid);
-                rustix::fs::fchown(&fd, Some(uid), Some(gid)).map_err(io("keeping the owner (chown)"))?;
+            if (me.st_uid, me.st_gid) != (uid, gid) {
+                let (uid, gid) = (rustix::fs::Uid::from_raw(uid), rustix::fs::Gid::from_raw(gid));
+                rustix::fs::fchown(&fd, Some(uid), Some(gid)).map_err(io("setting the owner (chown)"))?;
             }
         }
         let mut file = std::fs::File::from(fd);

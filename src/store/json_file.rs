@@ -17,7 +17,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use serde_json::{Map, Value};
 
-use super::atomic::{self, WriteError};
+use super::atomic::{self, Owner, WriteError};
 use super::lock::{self, LockError};
 use crate::config::Lock;
 use crate::template::json::{self, JsonKey};
@@ -133,7 +133,7 @@ impl JsonFile {
         json::set(&mut doc, &self.key, obj.clone())
             .map_err(|s| LocalError::WrongShape { path: self.path.clone(), problem: s.to_string() })?;
         let written = serde_json::to_vec(&doc).map_err(|e| self.io(e.into()))?;
-        atomic::replace_in(&dir, &self.path, self.name(), &written, self.perms)?;
+        atomic::replace_in(&dir, &self.path, self.name(), &written, self.perms, Owner::Keep)?;
         Ok(ReplaceOutcome::Replaced(Replaced { previous: current, written }))
     }
 
@@ -146,7 +146,7 @@ impl JsonFile {
             return Ok(false);
         }
         match &r.previous.bytes {
-            Some(b) => atomic::replace_in(&dir, &self.path, self.name(), b, self.perms)?,
+            Some(b) => atomic::replace_in(&dir, &self.path, self.name(), b, self.perms, Owner::Keep)?,
             None => {
                 rustix::fs::unlinkat(&dir, self.name(), AtFlags::empty()).map_err(|e| self.io(e.into()))?;
                 rustix::fs::fsync(&dir).map_err(|e| self.io(e.into()))?;

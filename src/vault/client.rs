@@ -89,6 +89,71 @@ impl Vault {
     }
 }
 
+/// A plain JSON request, for endpoints whose answers vaultrs' types do not fit.
+struct Raw {
+    method: rustify::enums::RequestMethod,
+    path: String,
+    body: Option<Vec<u8>>,
+}
+
+impl rustify::Endpoint for Raw {
+    type Response = serde_json::Value;
+    const REQUEST_BODY_TYPE: rustify::enums::RequestType = rustify::enums::RequestType::JSON;
+    const RESPONSE_BODY_TYPE: rustify::enums::ResponseType = rustify::enums::ResponseType::JSON;
+
+    fn path(&self) -> String {
+        self.path.clone()
+    }
+    fn method(&self) -> rustify::enums::RequestMethod {
+        self.method.clone()
+    }
+    fn body(&self) -> Result<Option<Vec<u8>>, rustify::errors::ClientError> {
+        Ok(self.body.clone())
+    }
+}
+
+/// The HTTP method of a [`Vault::raw`] request.
+pub use rustify::enums::RequestMethod as Method;
+
+impl Vault {
+    /// `method path` with an optional JSON body; the whole JSON answer, `None` for 204.
+    pub async fn raw(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, VaultError> {
+        use rustify::Endpoint;
+        let body = body.map(|b| b.to_string().into_bytes());
+        self.call(op, async |c| {
+            let req = Raw { method: method.clone(), path: path.to_string(), body: body.clone() };
+            let result = req.with_middleware(c.middle()).exec(c.http()).await.map_err(api_error)?;
+            let bytes = result.raw();
+            if bytes.is_empty() {
+                return Ok(None);
+            }
+            serde_json::from_slice(&bytes).map(Some).map_err(|source| ClientError::JsonParseError { source })
+        })
+        .await
+    }
+}
+
+/// Vault's `{"errors": [...]}` on a non-2xx answer, as vaultrs itself reports it.
+fn api_error(e: rustify::errors::ClientError) -> ClientError {
+    if let rustify::errors::ClientError::ServerResponseError { code, content } = &e {
+        let errors = content
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .and_then(|v| v.get("errors").cloned())
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok());
+        if let Some(errors) = errors {
+            return ClientError::APIError { code: *code, errors };
+        }
+    }
+    ClientError::RestClientError { source: e }
+}
+
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
@@ -111,6 +176,7 @@ fn classify(op: &'static str, timeout: Duration, e: ClientError) -> VaultError {
             VaultError::Setup { detail: format!("the CA file {path} holds no PEM certificate") }
         }
         ClientError::RestClientBuildError { source } => VaultError::Setup { detail: root_cause(&source) },
+        ClientError::ResponseEmptyError => VaultError::Empty { op },
         other => VaultError::Protocol { op, detail: other.to_string() },
     }
 }

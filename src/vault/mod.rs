@@ -29,6 +29,9 @@ pub enum VaultError {
     /// The server's certificate is not trusted, or TLS failed: retrying will not help.
     #[error("TLS with Vault failed ({op}): {detail}; check vault.ca_cert and the server's certificate")]
     Tls { op: &'static str, detail: String },
+    /// A request that must answer with data answered with nothing (e.g. an unknown secret-id).
+    #[error("Vault answered {op} with no content")]
+    Empty { op: &'static str },
     /// The client could not be built (CA file unreadable, bad certificate).
     #[error("cannot set up the Vault client: {detail}")]
     Setup { detail: String },

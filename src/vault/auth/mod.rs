@@ -5,7 +5,7 @@
 //! ever made with it are renew-self and, for a non-renewable token, lookup-self.
 
 mod approle;
-mod credential_file;
+pub mod credential_file;
 mod token_file;
 
 use std::collections::HashMap;
