@@ -176,6 +176,16 @@ const CASES: &[Case] = &[
         expect: &["block template #1.probe \"command\", key command", "--bare"],
     },
     Case {
+        name: "destination outside the home",
+        edit: Edit::Replace("  destination = ", "  destination = \"/etc/claude-auth-sync-test\"\n  unused = "),
+        expect: &["block template #1, key destination: is outside your home"],
+    },
+    Case {
+        name: "destination with ..",
+        edit: Edit::Replace("/out/credentials.json", "/out/../../etc/x.json"),
+        expect: &["block template #1, key destination: must not contain `..`"],
+    },
+    Case {
         name: "no auto_auth",
         edit: Edit::Whole("vault {\n  address = \"http://127.0.0.1:1\"\n}\n"),
         expect: &["block auto_auth: is missing"],
@@ -214,7 +224,8 @@ fn every_malformed_config_is_refused_with_block_key_and_exit_78_and_nothing_happ
         for args in [&["check-config", "--config"][..], &["run", "--once", "--config"][..]] {
             let mut args = args.to_vec();
             args.push(cfg.to_str().unwrap());
-            let run = agent(&args, &[]);
+            let out = dir.path().join("out");
+            let run = agent(&args, &[("CLAUDE_CONFIG_DIR", out.to_str().unwrap())]);
             assert_eq!(run.code, 78, "case {} ({}): exit code; stderr: {}", case.name, args[0], run.stderr);
             assert!(
                 run.stderr.contains(&cfg.display().to_string()),
@@ -240,7 +251,9 @@ fn the_valid_base_config_is_accepted() {
     // Guards the cases above: each must fail because of its own edit, not the base.
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_file(dir.path(), "config.hcl", &valid(dir.path(), "http://127.0.0.1:1"), 0o600);
-    let run = agent(&["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    let out = dir.path().join("out");
+    let run =
+        agent(&["check-config", "--config", cfg.to_str().unwrap()], &[("CLAUDE_CONFIG_DIR", out.to_str().unwrap())]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
@@ -258,7 +271,11 @@ fn a_missing_config_file_is_a_config_error() {
 fn the_config_path_comes_from_the_environment_when_not_given() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_file(dir.path(), "from-env.hcl", &valid(dir.path(), "http://127.0.0.1:1"), 0o600);
-    let run = agent(&["check-config"], &[("CLAUDE_AUTH_SYNC_CONFIG", cfg.to_str().unwrap())]);
+    let out = dir.path().join("out");
+    let run = agent(
+        &["check-config"],
+        &[("CLAUDE_AUTH_SYNC_CONFIG", cfg.to_str().unwrap()), ("CLAUDE_CONFIG_DIR", out.to_str().unwrap())],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("from-env.hcl"), "{}", run.stdout);
 }
@@ -268,8 +285,11 @@ fn vault_addr_fills_in_a_missing_address() {
     let dir = tempfile::tempdir().unwrap();
     let text = valid(dir.path(), "x").replace("address = \"x\"", "");
     let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
-    let run =
-        agent(&["check-config", "--config", cfg.to_str().unwrap()], &[("BAO_ADDR", "https://bao.example.com:8200")]);
+    let out = dir.path().join("out");
+    let run = agent(
+        &["check-config", "--config", cfg.to_str().unwrap()],
+        &[("BAO_ADDR", "https://bao.example.com:8200"), ("CLAUDE_CONFIG_DIR", out.to_str().unwrap())],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("address = \"https://bao.example.com:8200\""), "{}", run.stdout);
 }
@@ -322,7 +342,7 @@ template {{
 "#
     );
     let cfg = write_file(dir.path(), "agent.hcl", &text, 0o600);
-    let run = agent(&["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    let run = agent(&["check-config", "--config", cfg.to_str().unwrap()], &[("CLAUDE_CONFIG_DIR", &d.to_string())]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("method \"approle\""), "{}", run.stdout);
     assert!(run.stdout.contains("command = [\"/bin/sh\", \"-c\", \"systemctl --user reload app\"]"), "{}", run.stdout);
@@ -339,7 +359,10 @@ fn check_config_redacts_inline_template_contents() {
     );
     let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
     // `agent` fails the test if the planted value shows up in any output.
-    let run = agent(&["check-config", "--config", cfg.to_str().unwrap()], &[]);
+    let run = agent(
+        &["check-config", "--config", cfg.to_str().unwrap()],
+        &[("CLAUDE_CONFIG_DIR", dir.path().to_str().unwrap())],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("contents = \"<redacted>\""), "{}", run.stdout);
 }

@@ -254,7 +254,11 @@ fn a_restored_login_that_the_cli_refreshes_is_written_back() {
     let s = setup(b, "", "");
     let (expired_good, _) = s.good_login(now_ms() - HOUR_MS);
     b.kv_put(&s.name, json!({ "claudeAiOauth": expired_good }));
-    s.claude.write_login(&s.dead_login(), &random_secret("mcp-token-"));
+    // An older, dead login: the stand-in's refresh is refused and it blanks the file,
+    // as Claude Code does on invalid_grant; the agent restores over the blanked file.
+    let dead = oauth(&claude_token("access"), &claude_token("refresh"), now_ms() - 2 * HOUR_MS);
+    let mcp = random_secret("mcp-token-");
+    s.claude.write_login(&dead, &mcp);
 
     let run = s.run();
     run.assert_outcome(0, "OK", None);
@@ -262,6 +266,8 @@ fn a_restored_login_that_the_cli_refreshes_is_written_back() {
     let (_, data) = s.vault_copy().unwrap();
     assert_eq!(data["claudeAiOauth"], local_obj(&s), "the refreshed object went back to Vault");
     assert_ne!(data["claudeAiOauth"]["refreshToken"], expired_good["refreshToken"]);
+    assert_eq!(s.claude.state()["refused"], 1, "the stand-in refused the dead login's refresh first");
+    assert_eq!(s.claude.read_doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
 }
 
 #[test]
@@ -419,9 +425,9 @@ fn two_agents_and_a_refreshing_cli_lose_no_update() {
 #[test]
 fn a_rendered_template_and_the_login_share_one_secret() {
     let b = bao();
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = out_dir.path().join("app.conf");
     let s = setup(b, "", "");
+    // Inside $CLAUDE_CONFIG_DIR: a destination outside the user's own files is refused.
+    let out = s.claude.config_dir.join("app.conf");
     // A second template block renders a file from the same secret's other keys.
     let text = std::fs::read_to_string(&s.cfg).unwrap().replace(
         "log {",
@@ -524,7 +530,8 @@ fn the_http_probe_calls_the_messages_api_like_claude_code_and_drives_recovery() 
 
     // The API rejects the local token: Vault's copy (which it accepts) is restored.
     b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
-    s.claude.write_login(&s.dead_login(), &random_secret("mcp-token-"));
+    let older_dead = oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + HOUR_MS);
+    s.claude.write_login(&older_dead, &random_secret("mcp-token-"));
     let run = s.run();
     run.assert_outcome(0, "OK", None);
     assert!(run.report().contains("action=recovered"), "{}", run.report());

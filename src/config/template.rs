@@ -5,7 +5,7 @@
 //! Code's. A rendered template (`contents` or `source`, Vault Agent style) writes a
 //! whole file from the secret's data and never writes back.
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::reader::{LabeledBlock, OneOrMany, Table};
@@ -216,11 +216,37 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
         }
     };
     let destination = match destination {
-        Some(d) => d,
+        Some(d) => {
+            check_destination(&t, &d, env)?;
+            d
+        }
         None => claude_credentials_path(t.user(), env),
     };
     t.finish(VAULT_AGENT_ONLY)?;
     Ok(TemplateConfig { name, secret, destination, perms, kind })
+}
+
+/// A destination stays in the user's home, or in the Claude Code config dir the user
+/// chose through the environment; never `..`.
+fn check_destination(t: &Table<'_>, d: &Path, env: &Env<'_>) -> Result<(), ConfigError> {
+    if d.components().any(|c| c == Component::ParentDir) {
+        return Err(t.err("destination", "must not contain `..`"));
+    }
+    let chosen = ["CLAUDE_SECURESTORAGE_CONFIG_DIR", "CLAUDE_CONFIG_DIR"]
+        .iter()
+        .filter_map(|v| env(v))
+        .filter(|v| Path::new(v).is_absolute() && !Path::new(v).components().any(|c| c == Component::ParentDir));
+    let home = &t.user().home;
+    if d.starts_with(home) && d != home || chosen.into_iter().any(|dir| d.starts_with(&dir) && d != Path::new(&dir)) {
+        return Ok(());
+    }
+    Err(t.err(
+        "destination",
+        format!(
+            "is outside your home ({}); a template writes only into the user's own files (or $CLAUDE_CONFIG_DIR)",
+            home.display()
+        ),
+    ))
 }
 
 fn parse_lock(t: &Table<'_>, s: &str) -> Result<Lock, ConfigError> {

@@ -50,7 +50,15 @@ pub async fn sync(
     let usable = before.object().filter(|o| !oauth::facts(o).blank);
 
     let restore_first = match b.json.restore {
-        Restore::Always => copy.as_ref().is_ok_and(|c| c.as_ref().is_some_and(|c| Some(&c.obj) != before.object())),
+        // Vault is the source of truth, but never replays an older login over a newer one.
+        Restore::Always => copy.as_ref().is_ok_and(|c| {
+            c.as_ref().is_some_and(|c| match usable {
+                None => true,
+                Some(local) => {
+                    &c.obj != local && oauth::facts(&c.obj).expires_at_ms > oauth::facts(local).expires_at_ms
+                }
+            })
+        }),
         Restore::IfMissing => usable.is_none(),
         Restore::OnFailure | Restore::Never => false,
     };
@@ -166,13 +174,20 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         if remote_facts.blank {
             return login_required(format!("the local login is rejected ({why}) and Vault's copy is blanked"));
         }
-        let local_obj = before.object();
+        let local_obj = before.object().filter(|o| !oauth::facts(o).blank);
         if local_obj == Some(&copy.obj)
             || local_obj.is_some_and(|o| {
                 oauth::facts(o).refresh_fp.is_some() && oauth::facts(o).refresh_fp == remote_facts.refresh_fp
             })
         {
             return login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
+        }
+        // The local login is newer than Vault's: it descends from it, so Vault's refresh
+        // token is spent, and replaying it could get the whole login revoked.
+        if local_obj.is_some_and(|o| oauth::facts(o).expires_at_ms > remote_facts.expires_at_ms) {
+            return login_required(format!(
+                "the local login is rejected ({why}) and Vault's latest copy is older than it; replaying an older login is never done"
+            ));
         }
 
         let (replaced, probe_obj) = match self.local.replace(&copy.obj, before) {

@@ -21,6 +21,7 @@ use super::atomic::{self, Owner, WriteError};
 use super::lock::{self, LockError};
 use crate::config::Lock;
 use crate::template::json::{self, JsonKey};
+use crate::template::oauth;
 
 /// Larger than any credentials file; a bigger one is refused, not parsed.
 pub const MAX_BYTES: u64 = 1 << 20;
@@ -117,13 +118,16 @@ impl JsonFile {
         self.read_in(&dir)
     }
 
-    /// Sets the synced object to `obj` if it is still what `expected` held; every other key
-    /// is taken from the file as it is under the locks.
+    /// Sets the synced object to `obj` unless a different usable object appeared since
+    /// `expected` was read; every other key is taken from the file as it is under the locks.
     pub fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
         let dir = self.open_dir(true)?.expect("created");
         let _held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
         let current = self.read_in(&dir)?;
-        if current.state != expected.state && !(current.object().is_none() && expected.object().is_none()) {
+        // A login written meanwhile (the CLI's refresh, a new login) is kept; one that was
+        // blanked or removed meanwhile (the CLI's refused refresh) is still replaced.
+        let usable = |s: &Snapshot| s.object().filter(|o| !oauth::facts(o).blank).cloned();
+        if current.state != expected.state && usable(&current).is_some() && usable(&current) != usable(expected) {
             return Ok(ReplaceOutcome::Changed(current));
         }
         let mut doc = match &current.bytes {
@@ -216,6 +220,13 @@ impl JsonFile {
             return Err(LocalError::TooLarge { path: self.path.clone(), size: bytes.len() as u64 });
         }
         let state = match serde_json::from_slice::<Value>(&bytes) {
+            // Deliberately deep nesting is not a clobbered file: leave it for a person.
+            Err(e) if e.to_string().contains("recursion limit") => {
+                return Err(LocalError::WrongShape {
+                    path: self.path.clone(),
+                    problem: "its JSON is nested more than 128 levels deep".into(),
+                });
+            }
             Err(_) => Local::NotJson,
             Ok(doc) => match json::get(&doc, &self.key) {
                 Ok(Some(obj)) => Local::Object(obj.clone()),
@@ -308,5 +319,11 @@ mod tests {
 
         std::fs::write(f.path(), b"{not json").unwrap();
         assert_eq!(f.read().unwrap().state, Local::NotJson);
+
+        std::fs::write(f.path(), "[".repeat(100_000)).unwrap();
+        assert!(f.read().unwrap_err().to_string().contains("nested more than 128 levels"));
+
+        std::fs::File::create(f.path()).unwrap().set_len(2 << 30).unwrap();
+        assert!(matches!(f.read(), Err(LocalError::TooLarge { .. })));
     }
 }

@@ -113,8 +113,10 @@ impl Local for FakeLocal {
         Ok(self.now.borrow().clone())
     }
     fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
+        // As JsonFile: only a different usable login that appeared meanwhile is kept.
         let current = self.now.borrow().clone();
-        if current.state != expected.state {
+        let usable = |s: &Snapshot| s.object().filter(|o| !oauth::facts(o).blank).cloned();
+        if current.state != expected.state && usable(&current).is_some() && usable(&current) != usable(expected) {
             return Ok(ReplaceOutcome::Changed(current));
         }
         let new = snapshot(Some(obj.clone()));
@@ -321,7 +323,7 @@ fn an_inconclusive_probe_changes_nothing() {
 
 #[test]
 fn a_rejected_login_is_recovered_from_vault_and_the_refresh_written_back() {
-    let dead = login("at-dead", "rt-dead", NOW + 8 * HOUR);
+    let dead = login("at-dead", "rt-dead", NOW - 2 * HOUR);
     let good = login("at-1", "rt-1", NOW - HOUR);
     let refreshed = login("at-2", "rt-2", NOW + 8 * HOUR);
     let remote = FakeRemote::with(good.clone());
@@ -335,7 +337,7 @@ fn a_rejected_login_is_recovered_from_vault_and_the_refresh_written_back() {
 
     // Same, but the CLI refreshes the restored login during the second probe.
     let remote = FakeRemote::with(good);
-    let local = FakeLocal::with(Some(login("at-dead", "rt-dead", NOW + 8 * HOUR)));
+    let local = FakeLocal::with(Some(login("at-dead", "rt-dead", NOW - 2 * HOUR)));
     let probe = FakeProbe::new([rejected(), Verdict::Ok]);
     let o = block_on!(async {
         let t = template(Restore::OnFailure);
@@ -438,8 +440,32 @@ fn restore_never_reports_instead_of_restoring() {
 }
 
 #[test]
+fn an_older_vault_copy_is_never_replayed_over_a_newer_rejected_login() {
+    let older = login("at-1", "rt-1", NOW + HOUR);
+    let newer = login("at-2", "rt-2", NOW + 8 * HOUR);
+    let (remote, local, probe) =
+        (FakeRemote::with(older), FakeLocal::with(Some(newer.clone())), FakeProbe::new([rejected()]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::LoginRequired)), "{o:?}");
+    assert_eq!((local.replaced.get(), local.obj()), (0, Some(newer)));
+}
+
+#[test]
+fn restore_always_never_puts_an_older_copy_over_a_newer_login() {
+    let newer = login("at-l", "rt-l", NOW + 8 * HOUR);
+    let (remote, local, probe) = (
+        FakeRemote::with(login("at-v", "rt-v", NOW + HOUR)),
+        FakeLocal::with(Some(newer.clone())),
+        FakeProbe::new([Verdict::Ok]),
+    );
+    let o = block_on!(run_with(Restore::Always, &remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "{o:?}");
+    assert_eq!((local.replaced.get(), local.obj()), (0, Some(newer)));
+}
+
+#[test]
 fn restore_always_puts_vaults_copy_first() {
-    let vaults = login("at-v", "rt-v", NOW + 8 * HOUR);
+    let vaults = login("at-v", "rt-v", NOW + 9 * HOUR);
     let (remote, local, probe) = (
         FakeRemote::with(vaults.clone()),
         FakeLocal::with(Some(login("at-l", "rt-l", NOW + 8 * HOUR))),
