@@ -15,7 +15,7 @@ use super::{Clock, Local, Phase, Prober, Remote, Trouble};
 use crate::config::{JsonTemplate, Restore, TemplateConfig};
 use crate::probe::Verdict;
 use crate::report::{self, Outcome, Reason};
-use crate::store::json_file::{Local as LocalState, LocalError, ReplaceOutcome, Snapshot};
+use crate::store::json_file::{Local as LocalState, LocalError, ReplaceOutcome, Replaced, Snapshot};
 use crate::template::oauth;
 use crate::vault::kv::{Versioned, Written};
 
@@ -63,7 +63,7 @@ pub async fn sync(
         Restore::OnFailure | Restore::Never => false,
     };
     if restore_first {
-        return run.recover(&before, copy, "restore is configured before the probe").await;
+        return run.recover(&before, copy, "restore is configured before the probe", false).await;
     }
 
     let verdict = match usable {
@@ -82,7 +82,7 @@ pub async fn sync(
             Outcome::fail(Reason::LoginRequired, format!("the local login is rejected ({why}); restore = \"never\""))
                 .fact("probe", "auth_rejected")
         }
-        Verdict::AuthRejected(why) => run.recover(&before, copy, &why).await,
+        Verdict::AuthRejected(why) => run.recover(&before, copy, &why, true).await,
     }
 }
 
@@ -164,7 +164,14 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     }
 
     /// The local login is rejected: restore Vault's latest, probe once more, write back.
-    async fn recover(&self, before: &Snapshot, copy: Result<Option<Copy>, Trouble>, why: &str) -> Outcome {
+    /// `probed`: `before` went through a probe (not a restore-first policy).
+    async fn recover(
+        &self,
+        before: &Snapshot,
+        copy: Result<Option<Copy>, Trouble>,
+        why: &str,
+        probed: bool,
+    ) -> Outcome {
         let copy = match copy {
             Err(t) => return t.outcome(Phase::Recovery).fact("probe", "auth_rejected"),
             Ok(None) => return login_required(format!("the local login is rejected ({why}) and Vault holds no copy")),
@@ -174,11 +181,29 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         if remote_facts.blank {
             return login_required(format!("the local login is rejected ({why}) and Vault's copy is blanked"));
         }
-        let local_obj = before.object().filter(|o| !oauth::facts(o).blank);
-        if local_obj == Some(&copy.obj)
-            || local_obj.is_some_and(|o| {
-                oauth::facts(o).refresh_fp.is_some() && oauth::facts(o).refresh_fp == remote_facts.refresh_fp
-            })
+        // What the probe judged may no longer be on disk: another writer may have
+        // clobbered the file, restored it, or put a new login there while the probe ran.
+        let mut base = before.clone();
+        let mut judged = true;
+        if probed {
+            let now = match self.local.read() {
+                Ok(s) => s,
+                Err(e) => return local_error(e),
+            };
+            if now.stamp != before.stamp {
+                if let Some(current) = usable(&now) {
+                    return self.judge(None, current.clone(), copy, why).await;
+                }
+                judged = false;
+                base = now;
+            }
+        }
+        let local_obj = usable(&base);
+        if judged
+            && (local_obj == Some(&copy.obj)
+                || local_obj.is_some_and(|o| {
+                    oauth::facts(o).refresh_fp.is_some() && oauth::facts(o).refresh_fp == remote_facts.refresh_fp
+                }))
         {
             return login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
         }
@@ -190,7 +215,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             ));
         }
 
-        let (replaced, probe_obj) = match self.local.replace(&copy.obj, before) {
+        let (replaced, probe_obj) = match self.local.replace(&copy.obj, &base) {
             Ok(ReplaceOutcome::Replaced(r)) => (Some(r), copy.obj.clone()),
             // Another program (the CLI, a person) changed the login meanwhile: that is
             // the newest one; probe it instead of overwriting it.
@@ -202,7 +227,12 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             },
             Err(e) => return local_error(e),
         };
+        self.judge(replaced, probe_obj, copy, why).await
+    }
 
+    /// The one retry: probe what is on disk after the restore (or what another writer put
+    /// there), keep it and write it back if it works, undo the restore if it does not.
+    async fn judge(&self, replaced: Option<Replaced>, probe_obj: Map<String, Value>, copy: Copy, why: &str) -> Outcome {
         match self.prober.probe(&probe_obj).await {
             Verdict::Ok => {
                 let now = match self.local.read() {
@@ -261,6 +291,11 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         }
         o
     }
+}
+
+/// The object, unless the file has none or it is blanked.
+fn usable(s: &Snapshot) -> Option<&Map<String, Value>> {
+    s.object().filter(|o| !oauth::facts(o).blank)
 }
 
 fn until(now_ms: u64, at_ms: u64) -> String {

@@ -85,6 +85,7 @@ pub fn replace_in(
     };
 
     let tmp = temp_name(name);
+    hook("before_temp");
     let fd = rustix::fs::openat(
         dir,
         &tmp,
@@ -108,21 +109,42 @@ pub fn replace_in(
                 rustix::fs::fchown(&fd, Some(uid), Some(gid)).map_err(io("setting the owner (chown)"))?;
             }
         }
+        hook("temp_created");
+        let write_err = |source| WriteError::Io { path: path.to_path_buf(), op: "writing the temp file", source };
         let mut file = std::fs::File::from(fd);
-        file.write_all(contents).and_then(|()| file.sync_all()).map_err(|source| WriteError::Io {
-            path: path.to_path_buf(),
-            op: "writing the temp file",
-            source,
-        })?;
+        let (head, tail) = contents.split_at(contents.len() / 2);
+        file.write_all(head).map_err(write_err)?;
+        hook("half_written");
+        file.write_all(tail).and_then(|()| file.sync_all()).map_err(write_err)?;
         drop(file);
+        hook("synced");
         rustix::fs::renameat(dir, &tmp, dir, name).map_err(io("rename"))?;
-        rustix::fs::fsync(dir).map_err(io("syncing the directory"))
+        hook("renamed");
+        rustix::fs::fsync(dir).map_err(io("syncing the directory"))?;
+        hook("dir_synced");
+        Ok(())
     })();
     if written.is_err() {
         let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
     }
     written
 }
+
+/// In test builds: records the step reached in `$CLAUDE_AUTH_SYNC_TEST_STEP_FILE` and
+/// pauses `$CLAUDE_AUTH_SYNC_TEST_WRITE_DELAY_US`, so a test can kill the process there.
+#[cfg(feature = "test-hooks")]
+fn hook(step: &str) {
+    if let Ok(file) = std::env::var("CLAUDE_AUTH_SYNC_TEST_STEP_FILE") {
+        let _ = std::fs::write(file, step);
+    }
+    if let Some(us) = std::env::var("CLAUDE_AUTH_SYNC_TEST_WRITE_DELAY_US").ok().and_then(|v| v.parse().ok()) {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+fn hook(_step: &str) {}
 
 fn is_symlink(p: &Path) -> bool {
     p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())

@@ -39,6 +39,9 @@ pub struct Snapshot {
     /// The exact bytes, `None` when the file did not exist.
     pub bytes: Option<Vec<u8>>,
     pub state: Local,
+    /// Inode, modification time and size: a file replaced since (even with the same
+    /// bytes) has another stamp.
+    pub stamp: Option<(u64, i64, i64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,7 +114,7 @@ impl JsonFile {
     /// Reads the file under the flock (a plain read: Claude Code replaces it atomically).
     pub fn read(&self) -> Result<Snapshot, LocalError> {
         let Some(dir) = self.open_dir(false)? else {
-            return Ok(Snapshot { bytes: None, state: Local::Missing });
+            return Ok(Snapshot { bytes: None, state: Local::Missing, stamp: None });
         };
         let lock = if self.lock == Lock::None { Lock::None } else { Lock::Flock };
         let _held = lock::acquire(&dir, self.dir_path(), self.name(), lock, false)?;
@@ -203,7 +206,7 @@ impl JsonFile {
             Mode::empty(),
         ) {
             Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(Snapshot { bytes: None, state: Local::Missing }),
+            Err(Errno::NOENT) => return Ok(Snapshot { bytes: None, state: Local::Missing, stamp: None }),
             Err(Errno::LOOP) => return Err(LocalError::Symlink(self.path.clone())),
             Err(e) => return Err(self.io(e.into())),
         };
@@ -211,6 +214,7 @@ impl JsonFile {
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             return Err(LocalError::NotRegular(self.path.clone()));
         }
+        let stamp = (st.st_ino, st.st_mtime, st.st_mtime_nsec as i64, st.st_size as u64);
         if st.st_size as u64 > MAX_BYTES {
             return Err(LocalError::TooLarge { path: self.path.clone(), size: st.st_size as u64 });
         }
@@ -236,7 +240,7 @@ impl JsonFile {
                 }
             },
         };
-        Ok(Snapshot { bytes: Some(bytes), state })
+        Ok(Snapshot { bytes: Some(bytes), state, stamp: Some(stamp) })
     }
 }
 
@@ -303,7 +307,7 @@ mod tests {
         std::os::unix::fs::symlink(d.path().join("target"), f.path()).unwrap();
         assert!(matches!(f.read(), Err(LocalError::Symlink(_))));
         assert!(matches!(
-            f.replace(&Map::new(), &Snapshot { bytes: None, state: Local::Missing }),
+            f.replace(&Map::new(), &Snapshot { bytes: None, state: Local::Missing, stamp: None }),
             Err(LocalError::Symlink(_)) | Err(LocalError::Write(WriteError::Symlink { .. }))
         ));
         assert_eq!(std::fs::read(d.path().join("target")).unwrap(), b"{}");

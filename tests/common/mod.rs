@@ -4,7 +4,7 @@
 //! up Vault through its API.
 //!
 //! No Vault is mocked here. A missing `bao` fails loudly with the install command.
-#![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -18,6 +18,10 @@ use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+pub mod fault_proxy;
+mod setup;
+pub use setup::*;
 
 // ---------------------------------------------------------------- secrets and leaks
 

@@ -24,6 +24,12 @@ fn login(access: &str, refresh: &str, expires_at: u64) -> Map<String, Value> {
     .clone()
 }
 
+/// Every write gets a new inode, as a rename does.
+fn next_stamp() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 fn blank() -> Map<String, Value> {
     json!({"accessToken": "", "refreshToken": "", "expiresAt": 0}).as_object().unwrap().clone()
 }
@@ -33,8 +39,9 @@ fn snapshot(obj: Option<Map<String, Value>>) -> Snapshot {
         Some(o) => Snapshot {
             bytes: Some(serde_json::to_vec(&json!({ "claudeAiOauth": o })).unwrap()),
             state: LocalState::Object(o),
+            stamp: Some((next_stamp(), 0, 0, 0)),
         },
-        None => Snapshot { bytes: None, state: LocalState::Missing },
+        None => Snapshot { bytes: None, state: LocalState::Missing, stamp: None },
     }
 }
 
@@ -534,5 +541,23 @@ fn a_probe_that_cannot_run_fails_and_changes_nothing() {
         (FakeRemote::default(), FakeLocal::with(Some(a)), FakeProbe::new([Verdict::Broken("no claude".into())]));
     let o = block_on!(run(&remote, &local, &probe));
     assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::ProbeError)));
+    assert!(remote.writes.borrow().is_empty());
+}
+
+#[test]
+fn a_login_clobbered_during_the_probe_is_restored_even_when_vault_holds_the_same() {
+    let x = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(x.clone());
+    let local = FakeLocal::with(Some(x.clone()));
+    // The probe ran on a file another writer blanked meanwhile.
+    let probe = FakeProbe::new([rejected(), Verdict::Ok]);
+    let clobbering = Refreshing { inner: &probe, local: &local, after: 0, rotated: blank() };
+    let o = block_on!(async {
+        let t = template(Restore::OnFailure);
+        let TemplateKind::Json(j) = &t.kind else { unreachable!() };
+        sync(&Binding { template: &t, json: j }, &remote, &local, &clobbering, &FakeClock).await
+    });
+    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!(local.obj(), Some(x));
     assert!(remote.writes.borrow().is_empty());
 }

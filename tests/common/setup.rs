@@ -1,0 +1,132 @@
+//! A user of the agent for integration tests: their own Vault identity (a periodic
+//! token with exactly their policy), a stand-in Claude Code, a config, and captures of
+//! the private log and the journal, each leak-checked.
+
+use std::collections::HashMap;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::*;
+
+pub struct Setup<'b> {
+    pub b: &'b Bao,
+    pub dir: tempfile::TempDir,
+    pub claude: FakeClaude,
+    pub name: String,
+    pub accessor: String,
+    pub cfg: PathBuf,
+    journal: UnixDatagram,
+}
+
+/// A user with their own Vault identity, a stand-in CLI, and a config whose template
+/// block gets `template_extra`.
+pub fn setup<'b>(b: &'b Bao, template_extra: &str, top_extra: &str) -> Setup<'b> {
+    setup_with(b, &b.addr, "5s", template_extra, top_extra)
+}
+
+/// [`setup`] talking to Vault at `vault_addr` (a fault proxy) with a request `timeout`.
+pub fn setup_with<'b>(b: &'b Bao, vault_addr: &str, timeout: &str, template_extra: &str, top_extra: &str) -> Setup<'b> {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("u{}", &random_secret("name-")[5..17]);
+    let (token, accessor) = b.user_token(&name);
+    let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
+    let claude = FakeClaude::new(dir.path());
+    let d = dir.path().display();
+    let text = format!(
+        r#"
+vault {{
+  address = "{vault_addr}"
+  timeout = "{timeout}"
+  retry {{
+    num_retries = 1
+    min_backoff = "100ms"
+    max_backoff = "200ms"
+  }}
+}}
+auto_auth {{
+  method "token_file" {{
+    config = {{ token_file_path = "{token_file}" }}
+  }}
+  expect {{
+    policies = ["claude-auth-sync-{name}"]
+    meta     = {{ os_user = "{name}" }}
+  }}
+}}
+template {{
+  secret = "secret/workstation/claude-users/{name}"
+  {template_extra}
+}}
+log {{
+  path            = "{d}/state/claude-auth-sync/sync.log"
+  journald        = true
+  journald_socket = "{d}/journal.sock"
+}}
+{top_extra}
+"#,
+        token_file = token_file.display(),
+    );
+    let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
+    let journal = UnixDatagram::bind(dir.path().join("journal.sock")).unwrap();
+    journal.set_nonblocking(true).unwrap();
+    Setup { b, dir, claude, name, accessor, cfg, journal }
+}
+
+impl Setup<'_> {
+    pub fn run(&self) -> Run {
+        self.run_with(&[])
+    }
+
+    /// Runs `run --once`; leak-checks the private log and the journal capture as well.
+    pub fn run_with(&self, extra_env: &[(&str, &str)]) -> Run {
+        let mut env = self.claude.env();
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let lines_before = std::fs::read_to_string(self.log()).unwrap_or_default().lines().count();
+        let mut run = agent_env(&["run", "--once", "--config", self.cfg.to_str().unwrap()], env);
+        let log = std::fs::read_to_string(self.log()).unwrap_or_default();
+        assert_no_leaks("sync.log", &log);
+        let new: Vec<&str> = log.lines().skip(lines_before).collect();
+        // With two agents at once the new line may not be this run's: then there is none.
+        if let [line] = new.as_slice() {
+            run.logged = Some(line.to_string());
+        }
+        run
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("state/claude-auth-sync/sync.log")
+    }
+
+    /// Every journal entry sent since the last call, as field maps; leak-checked.
+    pub fn journal_entries(&self) -> Vec<HashMap<String, String>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = self.journal.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            assert_no_leaks("a journal entry", &text);
+            out.push(
+                text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            );
+        }
+        out
+    }
+
+    /// A login the stand-in accepts, written with siblings; returns (login, file bytes).
+    pub fn good_login(&self, expires_at: u64) -> (Value, Vec<u8>) {
+        let (a, r) = (claude_token("access"), claude_token("refresh"));
+        self.claude.accept(&a, &r);
+        let login = oauth(&a, &r, expires_at);
+        let bytes = self.claude.write_login(&login, &random_secret("mcp-token-"));
+        (login, bytes)
+    }
+
+    /// A login the stand-in does not know (and that is not expired: it answers 401).
+    pub fn dead_login(&self) -> Value {
+        oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + 8 * HOUR_MS)
+    }
+
+    pub fn vault_copy(&self) -> Option<(u64, Value)> {
+        self.b.kv_latest(&self.name)
+    }
+}
