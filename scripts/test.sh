@@ -18,6 +18,8 @@ fi
 
 BAO_BIN="$(scripts/install-openbao.sh)"
 export BAO_BIN
+CLAUDE_CODE_BIN="$(scripts/install-claude-code.sh)"
+export CLAUDE_CODE_BIN
 echo "test.sh: OpenBao: $("$BAO_BIN" version)"
 
 cargo test --locked "$@"

@@ -198,7 +198,7 @@ impl Hcl {
     }
 }
 
-/// An HCL string literal that reads back as `s` (`${` escaped, so nothing interpolates).
+/// An HCL string literal that reads back as `s` (`${` and `%{` escaped: nothing is a template).
 fn quote(s: &str) -> String {
     let mut q = String::with_capacity(s.len() + 2);
     q.push('"');
@@ -216,5 +216,5 @@ fn quote(s: &str) -> String {
         }
     }
     q.push('"');
-    q.replace("${", "$${")
+    q.replace("${", "$${").replace("%{", "%%{")
 }

@@ -73,21 +73,20 @@ impl<'a> Table<'a> {
         block: Option<String>,
         prefix: String,
         object: &'a hcl::Object<ObjectKey, Expression>,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let entries: Vec<_> = object
             .iter()
             .map(|(k, v)| {
                 let key = match k {
                     ObjectKey::Identifier(id) => id.to_string(),
                     ObjectKey::Expression(Expression::String(s)) => s.clone(),
-                    ObjectKey::Expression(other) => format!("{other:?}"),
-                    other => format!("{other:?}"),
+                    _ => return Err("has a key that is an expression; write plain names or quoted strings".to_string()),
                 };
-                (key, Item::Value(v))
+                Ok((key, Item::Value(v)))
             })
-            .collect();
-        let used = entries.iter().map(|_| Cell::new(false)).collect();
-        Table { src, block, prefix, entries, used, asked: RefCell::new(Vec::new()) }
+            .collect::<Result<_, _>>()?;
+        let used = entries.iter().map(|_| Cell::new(false)).collect::<Vec<_>>();
+        Ok(Table { src, block, prefix, entries, used, asked: RefCell::new(Vec::new()) })
     }
 
     /// An error about `key` in this block.
@@ -144,15 +143,29 @@ impl<'a> Table<'a> {
     /// A string as written, with HCL escapes decoded but no interpolation.
     pub fn raw_string(&self, key: &'static str) -> Result<Option<String>, ConfigError> {
         let Some(expr) = self.value(key)? else { return Ok(None) };
-        as_str(expr).map(|s| Some(s.to_string())).ok_or_else(|| self.type_err(key, "a string", expr))
+        self.text(key, expr, false).map(Some)
     }
 
     /// A string with `${user}` interpolated.
     pub fn string(&self, key: &'static str) -> Result<Option<String>, ConfigError> {
-        match self.raw_string(key)? {
-            None => Ok(None),
-            Some(raw) => interpolate::vars(&raw, self.src.user).map(Some).map_err(|p| self.err(key, p)),
-        }
+        let Some(expr) = self.value(key)? else { return Ok(None) };
+        self.text(key, expr, true).map(Some)
+    }
+
+    /// The string value of `expr`. hcl-rs hands a string without `${` as decoded text,
+    /// and one with `${` as a raw template, whose escapes are decoded here, and
+    /// `${user}` replaced when `interpolate`.
+    fn text(&self, key: &str, expr: &Expression, interpolate: bool) -> Result<String, ConfigError> {
+        let raw = match expr {
+            Expression::String(s) => return Ok(s.clone()),
+            Expression::TemplateExpr(t) => match t.as_ref() {
+                TemplateExpr::QuotedString(s) => s.as_str(),
+                TemplateExpr::Heredoc(h) => h.template.as_str(),
+            },
+            other => return Err(self.type_err(key, "a string", other)),
+        };
+        let decoded = if interpolate { interpolate::vars(raw, self.src.user) } else { interpolate::unescape(raw) };
+        decoded.map_err(|p| self.err(key, p))
     }
 
     pub fn bool(&self, key: &'static str) -> Result<Option<bool>, ConfigError> {
@@ -224,6 +237,9 @@ impl<'a> Table<'a> {
     /// An absolute path after `${user}` and `~` expansion.
     pub fn path(&self, key: &'static str) -> Result<Option<PathBuf>, ConfigError> {
         let Some(s) = self.string(key)? else { return Ok(None) };
+        if s.contains('\0') {
+            return Err(self.err(key, "contains a NUL byte, which no path can hold"));
+        }
         if s.trim().is_empty() {
             return Err(self.err(key, "is empty; give an absolute path (a leading ~ means your home)"));
         }
@@ -243,9 +259,9 @@ impl<'a> Table<'a> {
         let Expression::Array(items) = expr else { return Err(self.type_err(key, "a list of strings", expr)) };
         items
             .iter()
-            .map(|item| {
-                let raw = as_str(item).ok_or_else(|| self.type_err(key, "a list of strings", item))?;
-                interpolate::vars(raw, self.src.user).map_err(|p| self.err(key, p))
+            .map(|item| match item {
+                Expression::String(_) | Expression::TemplateExpr(_) => self.text(key, item, true),
+                other => Err(self.type_err(key, "a list of strings", other)),
             })
             .collect::<Result<_, _>>()
             .map(Some)
@@ -268,9 +284,10 @@ impl<'a> Table<'a> {
             let Item::Value(expr) = item else {
                 return Err(self.err(key, format!("{k} must be a string, not a block")));
             };
-            let raw =
-                as_str(expr).ok_or_else(|| self.err(key, format!("{k} must be a string, found {}", kind(expr))))?;
-            let v = interpolate::vars(raw, self.src.user).map_err(|p| self.err(key, p))?;
+            if !matches!(expr, Expression::String(_) | Expression::TemplateExpr(_)) {
+                return Err(self.err(key, format!("{k} must be a string, found {}", kind(expr))));
+            }
+            let v = self.text(key, expr, true)?;
             if out.insert(k.clone(), v).is_some() {
                 return Err(self.err(key, format!("{k} is set more than once")));
             }
@@ -285,7 +302,7 @@ impl<'a> Table<'a> {
         match found.as_slice() {
             [] => Ok(None),
             [(_, Item::Value(Expression::Object(obj)))] => {
-                Ok(Some(Table::from_object(self.src, self.block.clone(), prefix, obj)))
+                Table::from_object(self.src, self.block.clone(), prefix, obj).map(Some).map_err(|p| self.err(key, p))
             }
             [(_, Item::Value(expr))] => Err(self.type_err(key, "an object { ... }", expr)),
             [(_, Item::Block(b))] if b.labels.is_empty() => {

@@ -181,6 +181,21 @@ fn errors_never_quote_the_offending_value() {
 }
 
 #[test]
+fn fuzz_findings_stay_fixed() {
+    // `%{` must print escaped, or check-config's output does not load back.
+    let text = MINIMAL.replace("~/.config/claude-auth-sync/vault-token", "/t/100%%{x}");
+    let c = load_str(&text).unwrap();
+    assert_eq!(c.auto_auth.method, Method::TokenFile { token_file_path: "/t/100%{x}".into() });
+    assert_eq!(load_str(&c.to_hcl()).unwrap(), c);
+    // An expression as an object key is an error, not a key named after its debug form.
+    let text = MINIMAL.replace("auto_auth {", "auto_auth {\n expect {\n meta = { r+ole = \"x\" }\n }");
+    assert!(load_str(&text).unwrap_err().problem.contains("key that is an expression"));
+    // No path holds a NUL byte.
+    let text = MINIMAL.replace("~/.config/claude-auth-sync/vault-token", "/t/a\\u0000b");
+    assert!(load_str(&text).unwrap_err().problem.contains("NUL"));
+}
+
+#[test]
 fn modes_are_octal_digits() {
     let sink = |mode: &str| {
         load_str(&MINIMAL.replace(

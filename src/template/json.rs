@@ -116,6 +116,17 @@ mod tests {
     }
 
     #[test]
+    fn sibling_numbers_survive_a_rewrite_in_meaning() {
+        // Found by the json_merge fuzz target: without float_roundtrip, big numbers drift.
+        let text = r#"{"x":[1,3333333333333333333333333333333333333333332,0.1,1e-300],"claudeAiOauth":{}}"#;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let mut merged = doc.clone();
+        set(&mut merged, &JsonKey::parse("claudeAiOauth"), Map::new()).unwrap();
+        let again: Value = serde_json::from_slice(&serde_json::to_vec(&merged).unwrap()).unwrap();
+        assert_eq!(again["x"], doc["x"]);
+    }
+
+    #[test]
     fn wrong_shapes_are_named() {
         let doc = json!({"claudeAiOauth": "a string"});
         assert_eq!(

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod claude_cli;
 pub mod fault_proxy;
 mod setup;
 pub use setup::*;

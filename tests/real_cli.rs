@@ -1,0 +1,168 @@
+//! The agent with the real Claude Code CLI (pinned, from npm), offline: a mock Messages
+//! API and an intercepted token endpoint (see common::claude_cli). These prove our
+//! reading of the CLI: it picks up a restored file, its refresh is backed up, its lock
+//! protocol and ours interleave without losing its tokens, and a refused refresh leads
+//! to a recovery or to login_required.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::claude_cli::{RealCli, claude_bin, issue};
+use common::*;
+use serde_json::{Value, json};
+
+struct World<'b> {
+    s: Setup<'b>,
+    cli: RealCli,
+}
+
+fn world<'b>(b: &'b Bao, template_extra: &str) -> World<'b> {
+    let probe = format!(
+        "probe \"command\" {{\n    command = [\"{}\", \"-p\", \"--model\", \"haiku\", \"--no-session-persistence\", \"--output-format\", \"json\", \"Reply with the single word OK\"]\n    timeout = \"90s\"\n  }}\n  {template_extra}",
+        claude_bin().display()
+    );
+    let s = setup_with(b, &b.addr, "5s", &probe, "");
+    let cli = RealCli::start(s.dir.path());
+    World { s, cli }
+}
+
+impl World<'_> {
+    fn env(&self) -> Vec<(String, String)> {
+        self.cli.env(self.s.dir.path(), &self.s.claude.config_dir)
+    }
+
+    fn run(&self) -> Run {
+        let env = self.env();
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.s.run_with(&pairs)
+    }
+
+    fn login(&self, access: &str, refresh: &str, expires_at: u64) -> Value {
+        // Claude Code keeps `user:inference`; without `user:profile` it skips a profile fetch.
+        let mut l = oauth(access, refresh, expires_at);
+        l["scopes"] = json!(["user:inference"]);
+        l
+    }
+
+    fn doc(&self) -> Value {
+        self.s.claude.read_doc()
+    }
+}
+
+#[test]
+fn a_restored_file_is_what_the_real_cli_uses_next() {
+    let b = bao();
+    let w = world(b, "");
+    let (access, refresh) = issue(&w.cli.backend, "good");
+    let good = w.login(&access, &refresh, now_ms() + 8 * HOUR_MS);
+    b.kv_put(&w.s.name, json!({ "claudeAiOauth": good }));
+    let mcp = random_secret("mcp-real-");
+    w.s.claude.write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &mcp);
+
+    let run = w.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    let bearers = w.cli.backend.bearers.lock().unwrap().clone();
+    assert_eq!(bearers.last(), Some(&access), "the real CLI's next request carried the restored access token");
+    assert_eq!(w.doc()["claudeAiOauth"]["accessToken"], access.as_str());
+    assert_eq!(w.doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
+}
+
+#[test]
+fn the_real_clis_refresh_during_the_probe_is_backed_up() {
+    let b = bao();
+    let w = world(b, "");
+    let (access, refresh) = issue(&w.cli.backend, "expired");
+    let expired = w.login(&access, &refresh, now_ms() - HOUR_MS);
+    b.kv_put(&w.s.name, json!({ "claudeAiOauth": expired }));
+    w.s.claude.write_login(&expired, &random_secret("mcp-real-"));
+
+    let run = w.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
+    assert_eq!(w.cli.backend.refreshes.load(Ordering::SeqCst), 1, "the real CLI refreshed");
+    let (new_access, new_refresh) = w.cli.backend.last_issued.lock().unwrap().clone().unwrap();
+    let local = w.doc()["claudeAiOauth"].clone();
+    assert_eq!((local["accessToken"].as_str(), local["refreshToken"].as_str()), (Some(new_access.as_str()), Some(new_refresh.as_str())));
+    assert_eq!(w.s.vault_copy().unwrap().1["claudeAiOauth"], local, "Vault's latest matches the file");
+}
+
+#[test]
+fn the_agent_writing_while_the_real_cli_refreshes_keeps_the_clis_tokens() {
+    let b = bao();
+    // restore = always: the agent wants to put Vault's (newer) copy down while the CLI,
+    // holding its refresh lock for 3 s, is rotating the login.
+    let w = world(b, "restore = \"always\"");
+    let (access, refresh) = issue(&w.cli.backend, "expired");
+    let expired = w.login(&access, &refresh, now_ms() - HOUR_MS);
+    let mcp = random_secret("mcp-real-");
+    w.s.claude.write_login(&expired, &mcp);
+    let (va, vr) = issue(&w.cli.backend, "vault");
+    b.kv_put(&w.s.name, json!({ "claudeAiOauth": w.login(&va, &vr, now_ms() + 2 * HOUR_MS) }));
+    *w.cli.backend.delay.lock().unwrap() = Duration::from_secs(3);
+
+    let cli = std::process::Command::new(claude_bin())
+        .args(["-p", "--model", "haiku", "--no-session-persistence", "--output-format", "json", "hi"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(w.env())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = w.s.claude.config_dir.join(".oauth_refresh.lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lock.exists() {
+        assert!(Instant::now() < deadline, "the CLI never took its refresh lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The CLI now holds its refresh lock until the token endpoint answers (3 s).
+    let run = w.run();
+    let out = cli.wait_with_output().unwrap();
+    assert_no_leaks("the real CLI's output", &String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success(), "the CLI: {}", String::from_utf8_lossy(&out.stdout));
+
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=recovered"), "the agent went for the restore: {}", run.report());
+    let (new_access, new_refresh) = w.cli.backend.last_issued.lock().unwrap().clone().unwrap();
+    let doc = w.doc();
+    assert_eq!(doc["claudeAiOauth"]["accessToken"], new_access.as_str(), "the CLI's newest tokens are on disk");
+    assert_eq!(doc["claudeAiOauth"]["refreshToken"], new_refresh.as_str());
+    assert_eq!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "every sibling key survived");
+    assert_eq!(doc["pluginSecrets"], json!({ "kept": true }));
+    assert_eq!(w.s.vault_copy().unwrap().1["claudeAiOauth"], doc["claudeAiOauth"], "and they were backed up");
+    assert_eq!(w.cli.backend.refused.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_refused_refresh_is_recovered_from_a_good_copy_or_is_login_required() {
+    let b = bao();
+    // Vault holds a good login: the CLI's 401, refused refresh and blanking are mended.
+    let w = world(b, "");
+    let (ga, gr) = issue(&w.cli.backend, "good");
+    let good = w.login(&ga, &gr, now_ms() + 8 * HOUR_MS);
+    b.kv_put(&w.s.name, json!({ "claudeAiOauth": good }));
+    let dead = w.login(&random_secret("sk-ant-oat01-dead-"), &random_secret("sk-ant-ort01-dead-"), now_ms() + HOUR_MS);
+    let mcp = random_secret("mcp-real-");
+    w.s.claude.write_login(&dead, &mcp);
+
+    let run = w.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    assert!(w.cli.backend.refused.load(Ordering::SeqCst) >= 1, "the real CLI's refresh was refused first");
+    assert_eq!(w.doc()["claudeAiOauth"]["accessToken"], ga.as_str());
+    assert_eq!(w.doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
+
+    // Vault holds the same dead login: a person must log in again.
+    let w = world(b, "");
+    let dead = w.login(&random_secret("sk-ant-oat01-dead-"), &random_secret("sk-ant-ort01-dead-"), now_ms() + HOUR_MS);
+    let version = b.kv_put(&w.s.name, json!({ "claudeAiOauth": dead }));
+    w.s.claude.write_login(&dead, &random_secret("mcp-real-"));
+    let run = w.run();
+    run.assert_outcome(1, "FAIL", Some("login_required"));
+    assert_eq!(w.s.vault_copy().unwrap().0, version, "Vault is not overwritten");
+    assert_eq!(w.doc()["claudeAiOauth"]["refreshToken"], "", "the CLI blanked its dead login, as it does");
+}
