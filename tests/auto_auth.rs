@@ -74,7 +74,7 @@ fn token_file_login_renews_the_token_and_writes_the_sink_0600() {
     run.assert_outcome(0, "OK", None);
     assert!(run.report().contains("auth=token_file"), "{}", run.report());
     assert!(ttl_after > ttl_before, "renew-self must extend the TTL: {ttl_before}s before, {ttl_after}s after");
-    assert_eq!(std::fs::read_to_string(&sink_path).unwrap(), token, "the sink holds the token");
+    assert_same!(std::fs::read_to_string(&sink_path).unwrap(), token, "the sink holds the token");
     assert_eq!(mode_of(&sink_path), 0o600);
 }
 

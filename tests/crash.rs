@@ -75,7 +75,7 @@ log {{
             while !stop.load(Ordering::Relaxed) {
                 let bytes = std::fs::read(&creds).expect("the credentials file always exists");
                 let doc: Value = serde_json::from_slice(&bytes).expect("every read parses");
-                assert_eq!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "mcpOAuth is never lost");
+                assert_same!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "mcpOAuth is never lost");
                 let access = doc["claudeAiOauth"]["accessToken"].to_string();
                 assert!(known.lock().unwrap().contains(&access), "an object that was never written");
                 reads.fetch_add(1, Ordering::Relaxed);
@@ -124,7 +124,7 @@ log {{
         let start = Instant::now();
         run(None);
         full = full.max(start.elapsed());
-        assert_eq!(claude.read_doc()["claudeAiOauth"], want, "an undisturbed run restores the newer login");
+        assert_same!(claude.read_doc()["claudeAiOauth"], want, "an undisturbed run restores the newer login");
     }
 
     let mut at_step: BTreeMap<String, usize> = BTreeMap::new();
@@ -160,7 +160,7 @@ log {{
     // After all that, an undisturbed run still works.
     let want = offer(&known);
     run(None);
-    assert_eq!(claude.read_doc()["claudeAiOauth"], want);
+    assert_same!(claude.read_doc()["claudeAiOauth"], want);
     let stray = std::fs::read_dir(&claude.config_dir)
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".tmp."))
@@ -172,4 +172,5 @@ log {{
     );
     assert!(kills >= KILLS);
     assert!(at_step.len() >= 4, "kills are spread over the write path: {at_step:?}");
+    assert!(stray <= 1, "a writer cleans up what killed writers left: {stray} temp files remain");
 }

@@ -107,7 +107,7 @@ fn assert_isolated(b: &Bao, token: &str, alice: &str, bob: &str) {
     let (s, v) = b.api(token, "POST", &data(alice), Some(json!({ "data": { "claudeAiOauth": { "probe": 1 } } })));
     assert_eq!(s, 200, "{alice} writes their own path: {v}");
     let (s, v) = b.api(token, "GET", &data(alice), None);
-    assert_eq!((s, &v["data"]["data"]["claudeAiOauth"]["probe"]), (200, &json!(1)), "{alice} reads their own path");
+    assert_same!((s, &v["data"]["data"]["claudeAiOauth"]["probe"]), (200, &json!(1)), "{alice} reads their own path");
     b.kv_put(bob, json!({ "claudeAiOauth": { "bob": true } }));
     for (method, path, body) in [
         ("GET", data(bob), None),
@@ -177,7 +177,7 @@ fn two_users_get_isolated_periodic_tokens_and_a_second_run_mints_nothing() {
         assert_eq!(e["status"], "ok", "{e}");
         assert!(e["actions"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with("token kept")), "{e}");
     }
-    assert_eq!(std::fs::read_to_string(alice.file("vault-token")).unwrap(), alice_token);
+    assert_same!(std::fs::read_to_string(alice.file("vault-token")).unwrap(), alice_token);
     assert_eq!(std::fs::read(alice.file("config.hcl")).unwrap(), config_before);
 
     // --rotate mints a new one and revokes the old.
@@ -187,7 +187,7 @@ fn two_users_get_isolated_periodic_tokens_and_a_second_run_mints_nothing() {
     assert_ne!(rotated, alice_token);
     let (s, _) = b.api(&b.root, "POST", "auth/token/lookup", Some(json!({ "token": alice_token })));
     assert_eq!(s, 403, "the old token is revoked");
-    assert_eq!(std::fs::read_to_string(bob.file("vault-token")).unwrap(), bob_token, "bob untouched");
+    assert_same!(std::fs::read_to_string(bob.file("vault-token")).unwrap(), bob_token, "bob untouched");
 }
 
 #[test]
@@ -217,7 +217,7 @@ fn two_users_get_isolated_approles() {
     let run = p.run(b, &roster, true, &["--json"]);
     assert_eq!(run.code, 0);
     assert_eq!(user_entry(&report_json(&run), &alice.name)["status"], "ok");
-    assert_eq!(std::fs::read(alice.file("secret-id")).unwrap(), secret_before, "no new secret-id");
+    assert_same!(std::fs::read(alice.file("secret-id")).unwrap(), secret_before, "no new secret-id");
 }
 
 #[test]
@@ -358,8 +358,8 @@ fn prune_revokes_a_removed_users_credential_and_keeps_the_data() {
     let (s, _) = b.api(&b.root, "GET", &format!("sys/policies/acl/claude-auth-sync-{}", leave.name), None);
     assert_eq!(s, 404, "and its policy deleted");
     assert!(!leave.file("vault-token").exists());
-    assert_eq!(b.kv_latest(&leave.name).unwrap().1, json!({ "claudeAiOauth": { "kept": true } }), "Vault data kept");
-    assert_eq!(std::fs::read_to_string(stay.file("vault-token")).unwrap(), stay_token);
+    assert_same!(b.kv_latest(&leave.name).unwrap().1, json!({ "claudeAiOauth": { "kept": true } }), "Vault data kept");
+    assert_same!(std::fs::read_to_string(stay.file("vault-token")).unwrap(), stay_token);
     b.lookup(&stay_token);
 }
 

@@ -65,9 +65,9 @@ fn a_restored_file_is_what_the_real_cli_uses_next() {
     run.assert_outcome(0, "OK", None);
     assert!(run.report().contains("action=recovered"), "{}", run.report());
     let bearers = w.cli.backend.bearers.lock().unwrap().clone();
-    assert_eq!(bearers.last(), Some(&access), "the real CLI's next request carried the restored access token");
-    assert_eq!(w.doc()["claudeAiOauth"]["accessToken"], access.as_str());
-    assert_eq!(w.doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
+    assert_same!(bearers.last(), Some(&access), "the real CLI's next request carried the restored access token");
+    assert_same!(w.doc()["claudeAiOauth"]["accessToken"], access.as_str());
+    assert_same!(w.doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
 }
 
 #[test]
@@ -82,11 +82,14 @@ fn the_real_clis_refresh_during_the_probe_is_backed_up() {
     let run = w.run();
     run.assert_outcome(0, "OK", None);
     assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
-    assert_eq!(w.cli.backend.refreshes.load(Ordering::SeqCst), 1, "the real CLI refreshed");
+    assert_same!(w.cli.backend.refreshes.load(Ordering::SeqCst), 1, "the real CLI refreshed");
     let (new_access, new_refresh) = w.cli.backend.last_issued.lock().unwrap().clone().unwrap();
     let local = w.doc()["claudeAiOauth"].clone();
-    assert_eq!((local["accessToken"].as_str(), local["refreshToken"].as_str()), (Some(new_access.as_str()), Some(new_refresh.as_str())));
-    assert_eq!(w.s.vault_copy().unwrap().1["claudeAiOauth"], local, "Vault's latest matches the file");
+    assert_same!(
+        (local["accessToken"].as_str(), local["refreshToken"].as_str()),
+        (Some(new_access.as_str()), Some(new_refresh.as_str()))
+    );
+    assert_same!(w.s.vault_copy().unwrap().1["claudeAiOauth"], local, "Vault's latest matches the file");
 }
 
 #[test]
@@ -129,11 +132,11 @@ fn the_agent_writing_while_the_real_cli_refreshes_keeps_the_clis_tokens() {
     assert!(run.report().contains("action=recovered"), "the agent went for the restore: {}", run.report());
     let (new_access, new_refresh) = w.cli.backend.last_issued.lock().unwrap().clone().unwrap();
     let doc = w.doc();
-    assert_eq!(doc["claudeAiOauth"]["accessToken"], new_access.as_str(), "the CLI's newest tokens are on disk");
-    assert_eq!(doc["claudeAiOauth"]["refreshToken"], new_refresh.as_str());
-    assert_eq!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "every sibling key survived");
+    assert_same!(doc["claudeAiOauth"]["accessToken"], new_access.as_str(), "the CLI's newest tokens are on disk");
+    assert_same!(doc["claudeAiOauth"]["refreshToken"], new_refresh.as_str());
+    assert_same!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "every sibling key survived");
     assert_eq!(doc["pluginSecrets"], json!({ "kept": true }));
-    assert_eq!(w.s.vault_copy().unwrap().1["claudeAiOauth"], doc["claudeAiOauth"], "and they were backed up");
+    assert_same!(w.s.vault_copy().unwrap().1["claudeAiOauth"], doc["claudeAiOauth"], "and they were backed up");
     assert_eq!(w.cli.backend.refused.load(Ordering::SeqCst), 0);
 }
 
@@ -153,8 +156,8 @@ fn a_refused_refresh_is_recovered_from_a_good_copy_or_is_login_required() {
     run.assert_outcome(0, "OK", None);
     assert!(run.report().contains("action=recovered"), "{}", run.report());
     assert!(w.cli.backend.refused.load(Ordering::SeqCst) >= 1, "the real CLI's refresh was refused first");
-    assert_eq!(w.doc()["claudeAiOauth"]["accessToken"], ga.as_str());
-    assert_eq!(w.doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
+    assert_same!(w.doc()["claudeAiOauth"]["accessToken"], ga.as_str());
+    assert_same!(w.doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
 
     // Vault holds the same dead login: a person must log in again.
     let w = world(b, "");
@@ -164,5 +167,5 @@ fn a_refused_refresh_is_recovered_from_a_good_copy_or_is_login_required() {
     let run = w.run();
     run.assert_outcome(1, "FAIL", Some("login_required"));
     assert_eq!(w.s.vault_copy().unwrap().0, version, "Vault is not overwritten");
-    assert_eq!(w.doc()["claudeAiOauth"]["refreshToken"], "", "the CLI blanked its dead login, as it does");
+    assert_same!(w.doc()["claudeAiOauth"]["refreshToken"], "", "the CLI blanked its dead login, as it does");
 }

@@ -27,7 +27,7 @@ fn a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object() {
 
     let (version, data) = s.vault_copy().expect("backed up");
     assert_eq!(version, 1);
-    assert_eq!(data, json!({ "claudeAiOauth": login }), "exactly {{claudeAiOauth}}, nothing from mcpOAuth");
+    assert_same!(data, json!({ "claudeAiOauth": login }), "exactly {{claudeAiOauth}}, nothing from mcpOAuth");
     assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "a backup does not touch the local file");
 
     let meta = b.kv_custom_metadata(&s.name);
@@ -88,7 +88,7 @@ fn a_refresh_during_the_probe_is_backed_up_as_one_new_version_with_cas() {
         })
         .collect();
     assert_eq!(writes.len(), 1, "one write");
-    assert_eq!(writes[0]["request"]["data"]["options"]["cas"], 1, "check-and-set against the version read");
+    assert_same!(writes[0]["request"]["data"]["options"]["cas"], 1, "check-and-set against the version read");
 }
 
 #[test]
@@ -117,9 +117,9 @@ fn a_broken_local_file_is_recovered_from_vault_keeping_every_other_key() {
         run.assert_outcome(0, "OK", None);
         assert!(run.report().contains("action=recovered"), "{case}: {}", run.report());
         let doc = s.claude.read_doc();
-        assert_eq!(doc["claudeAiOauth"], good, "{case}");
+        assert_same!(doc["claudeAiOauth"], good, "{case}");
         if keeps_siblings {
-            assert_eq!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "{case}: mcpOAuth kept");
+            assert_same!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "{case}: mcpOAuth kept");
             assert_eq!(doc["pluginSecrets"], json!({ "kept": true }), "{case}: unknown keys kept");
         }
         assert_eq!(mode_of(&s.claude.creds()), 0o600, "{case}");
@@ -144,10 +144,10 @@ fn a_restored_login_that_the_cli_refreshes_is_written_back() {
     run.assert_outcome(0, "OK", None);
     assert!(run.report().contains("action=recovered") && run.report().contains("vault_version=2"), "{}", run.report());
     let (_, data) = s.vault_copy().unwrap();
-    assert_eq!(data["claudeAiOauth"], local_obj(&s), "the refreshed object went back to Vault");
+    assert_same!(data["claudeAiOauth"], local_obj(&s), "the refreshed object went back to Vault");
     assert_ne!(data["claudeAiOauth"]["refreshToken"], expired_good["refreshToken"]);
     assert_eq!(s.claude.state()["refused"], 1, "the stand-in refused the dead login's refresh first");
-    assert_eq!(s.claude.read_doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
+    assert_same!(s.claude.read_doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
 }
 
 #[test]
@@ -298,8 +298,12 @@ fn two_agents_and_a_refreshing_cli_lose_no_update() {
     assert!(log.lines().all(|l| l.contains(" status=OK ")), "every racing run was OK:\n{log}");
     s.run().assert_outcome(0, "OK", None);
     let final_local = local_obj(&s);
-    assert_eq!(final_local["refreshToken"], s.claude.state()["latest_refresh"], "the newest rotation is on disk");
-    assert_eq!(s.vault_copy().unwrap().1["claudeAiOauth"], final_local, "Vault's latest equals the final local object");
+    assert_same!(final_local["refreshToken"], s.claude.state()["latest_refresh"], "the newest rotation is on disk");
+    assert_same!(
+        s.vault_copy().unwrap().1["claudeAiOauth"],
+        final_local,
+        "Vault's latest equals the final local object"
+    );
 }
 
 #[test]
@@ -328,8 +332,8 @@ fn a_rendered_template_and_the_login_share_one_secret() {
     assert_eq!(mode_of(&out), 0o640);
     let (version, data) = s.vault_copy().unwrap();
     assert_eq!(version, 2, "the refreshed login was backed up");
-    assert_eq!(data["password"], password.as_str(), "the write-back kept the secret's other keys");
-    assert_eq!(data["claudeAiOauth"], local_obj(&s));
+    assert_same!(data["password"], password.as_str(), "the write-back kept the secret's other keys");
+    assert_same!(data["claudeAiOauth"], local_obj(&s));
 
     let run = s.run();
     run.assert_outcome(0, "OK", None);
@@ -415,7 +419,7 @@ fn the_http_probe_calls_the_messages_api_like_claude_code_and_drives_recovery() 
     let run = s.run();
     run.assert_outcome(0, "OK", None);
     assert!(run.report().contains("action=recovered"), "{}", run.report());
-    assert_eq!(local_obj(&s), good);
+    assert_same!(local_obj(&s), good);
 }
 
 #[test]

@@ -32,7 +32,9 @@ fn expand(raw: &str, user: Option<&OsUser>) -> Result<String, String> {
             out.push_str("%{");
             rest = after;
         } else if tail.starts_with("%{") {
-            return Err("uses an HCL template directive (%{ ... }), which is not supported; write %%{ for a literal %{".into());
+            return Err(
+                "uses an HCL template directive (%{ ... }), which is not supported; write %%{ for a literal %{".into(),
+            );
         } else if let (Some(user), Some(after)) = (user, tail.strip_prefix("${")) {
             let end = after.find('}').ok_or_else(|| "an unterminated ${ (write $${ for a literal ${)".to_string())?;
             match after[..end].trim() {

@@ -150,6 +150,27 @@ fn is_symlink(p: &Path) -> bool {
     p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
 }
 
+/// Removes temp files that [`replace_in`] left for `name` when its process was killed.
+/// Only for a caller that holds the file's writer lock, so that no such file can be
+/// another writer's work in progress.
+pub fn remove_stale_temps(dir: &OwnedFd, name: &OsStr) -> usize {
+    let mut prefix = b".".to_vec();
+    prefix.extend_from_slice(name.as_bytes());
+    prefix.extend_from_slice(b".tmp.");
+    let Ok(entries) = rustix::fs::Dir::read_from(dir) else { return 0 };
+    let stale: Vec<std::ffi::CString> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| {
+            let b = n.as_bytes();
+            b.len() == prefix.len() + 16
+                && b.starts_with(&prefix)
+                && b[prefix.len()..].iter().all(u8::is_ascii_hexdigit)
+        })
+        .collect();
+    stale.iter().filter(|n| rustix::fs::unlinkat(dir, n.as_c_str(), AtFlags::empty()).is_ok()).count()
+}
+
 /// `.<name>.tmp.<16 hex>`: hidden, beside the target, unique per attempt.
 fn temp_name(name: &OsStr) -> PathBuf {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -126,6 +126,10 @@ impl JsonFile {
     pub fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
         let dir = self.open_dir(true)?.expect("created");
         let _held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        if self.lock != Lock::None {
+            // Under the writer lock, a temp file of ours is what a killed writer left.
+            atomic::remove_stale_temps(&dir, self.name());
+        }
         let current = self.read_in(&dir)?;
         // A login written meanwhile (the CLI's refresh, a new login) is kept; one that was
         // blanked or removed meanwhile (the CLI's refused refresh) is still replaced.

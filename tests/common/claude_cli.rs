@@ -186,7 +186,12 @@ fn serve_api(conn: TcpStream, backend: &Backend) {
         return;
     }
     if req.method != "POST" || !req.path.starts_with("/v1/messages") {
-        respond(&mut w, "404 Not Found", "application/json", r#"{"type":"error","error":{"type":"not_found_error","message":"not here"}}"#);
+        respond(
+            &mut w,
+            "404 Not Found",
+            "application/json",
+            r#"{"type":"error","error":{"type":"not_found_error","message":"not here"}}"#,
+        );
         return;
     }
     let bearer = req.header("authorization").and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default().to_string();
@@ -202,11 +207,23 @@ fn serve_api(conn: TcpStream, backend: &Backend) {
         return;
     }
     let events = [
-        ("message_start", r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"output_tokens":1}}}"#),
-        ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
-        ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"OK"}}"#),
+        (
+            "message_start",
+            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":10,"output_tokens":1}}}"#,
+        ),
+        (
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"OK"}}"#,
+        ),
         ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
-        ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":1}}"#),
+        (
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":1}}"#,
+        ),
         ("message_stop", r#"{"type":"message_stop"}"#),
     ];
     let body: String = events.iter().map(|(e, d)| format!("event: {e}\ndata: {d}\n\n")).collect();
@@ -216,7 +233,10 @@ fn serve_api(conn: TcpStream, backend: &Backend) {
 // ------------------------------------------------------------------ the token endpoint
 
 fn tls_for_platform() -> (String, Arc<rustls::ServerConfig>) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
@@ -273,7 +293,12 @@ fn serve_proxy(conn: TcpStream, backend: &Backend, tls: Arc<rustls::ServerConfig
     // Single use, as the real endpoint: the presented refresh token dies either way.
     if !backend.valid_refresh.lock().unwrap().remove(&presented) {
         backend.refused.fetch_add(1, Ordering::SeqCst);
-        respond(stream, "400 Bad Request", "application/json", r#"{"error":"invalid_grant","error_description":"Refresh token is invalid"}"#);
+        respond(
+            stream,
+            "400 Bad Request",
+            "application/json",
+            r#"{"error":"invalid_grant","error_description":"Refresh token is invalid"}"#,
+        );
         return;
     }
     let (access, refresh) = issue(backend, "real");

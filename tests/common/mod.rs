@@ -26,6 +26,18 @@ pub use setup::*;
 
 // ---------------------------------------------------------------- secrets and leaks
 
+/// `assert_eq!` for values that may hold fixture secrets: on failure it names what
+/// differed, never the values, so a failing test does not print a token either.
+#[macro_export]
+macro_rules! assert_same {
+    ($a:expr, $b:expr $(,)?) => {
+        assert!($a == $b, "{} != {} (values not printed: they may hold secrets)", stringify!($a), stringify!($b))
+    };
+    ($a:expr, $b:expr, $($msg:tt)+) => {
+        assert!($a == $b, "{} (values not printed: they may hold secrets)", format!($($msg)+))
+    };
+}
+
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Registers a value that must never appear in any captured output, and returns it.

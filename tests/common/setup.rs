@@ -18,6 +18,8 @@ pub struct Setup<'b> {
     pub accessor: String,
     pub cfg: PathBuf,
     journal: UnixDatagram,
+    /// Journal entries received so far, leak-checked on arrival.
+    received: std::sync::Mutex<Vec<HashMap<String, String>>>,
 }
 
 /// A user with their own Vault identity, a stand-in CLI, and a config whose template
@@ -70,7 +72,7 @@ log {{
     let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
     let journal = UnixDatagram::bind(dir.path().join("journal.sock")).unwrap();
     journal.set_nonblocking(true).unwrap();
-    Setup { b, dir, claude, name, accessor, cfg, journal }
+    Setup { b, dir, claude, name, accessor, cfg, journal, received: Default::default() }
 }
 
 impl Setup<'_> {
@@ -86,6 +88,7 @@ impl Setup<'_> {
         let mut run = agent_env(&["run", "--once", "--config", self.cfg.to_str().unwrap()], env);
         let log = std::fs::read_to_string(self.log()).unwrap_or_default();
         assert_no_leaks("sync.log", &log);
+        self.drain_journal();
         let new: Vec<&str> = log.lines().skip(lines_before).collect();
         // With two agents at once the new line may not be this run's: then there is none.
         if let [line] = new.as_slice() {
@@ -98,18 +101,22 @@ impl Setup<'_> {
         self.dir.path().join("state/claude-auth-sync/sync.log")
     }
 
-    /// Every journal entry sent since the last call, as field maps; leak-checked.
-    pub fn journal_entries(&self) -> Vec<HashMap<String, String>> {
-        let mut out = Vec::new();
+    /// Receives what the agent sent to the journal, leak-checking every entry.
+    fn drain_journal(&self) {
         let mut buf = vec![0u8; 65536];
         while let Ok(n) = self.journal.recv(&mut buf) {
             let text = String::from_utf8_lossy(&buf[..n]).into_owned();
             assert_no_leaks("a journal entry", &text);
-            out.push(
-                text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            );
+            let entry =
+                text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            self.received.lock().unwrap().push(entry);
         }
-        out
+    }
+
+    /// Every journal entry received since the last call, as field maps.
+    pub fn journal_entries(&self) -> Vec<HashMap<String, String>> {
+        self.drain_journal();
+        std::mem::take(&mut *self.received.lock().unwrap())
     }
 
     /// A login the stand-in accepts, written with siblings; returns (login, file bytes).
