@@ -37,10 +37,13 @@ fn snapshot(dir: &Path) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// A name, what makes the setup hostile, the expected reason, and what the message says.
+type Case<'a> = (&'a str, &'a dyn Fn(&Setup), &'a str, &'a str);
+
 #[test]
 fn hostile_local_files_and_vault_data_are_refused_and_nothing_is_written() {
     let b = bao();
-    let cases: &[(&str, &dyn Fn(&Setup) -> (), &str, &str)] = &[
+    let cases: &[Case] = &[
         (
             "credentials file is a symlink",
             &|s| {
