@@ -129,7 +129,9 @@ fn the_agent_writing_while_the_real_cli_refreshes_keeps_the_clis_tokens() {
     assert!(out.status.success(), "the CLI: {}", String::from_utf8_lossy(&out.stdout));
 
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=recovered"), "the agent went for the restore: {}", run.report());
+    // It waited for the CLI's lock, found the CLI's new login under it instead of the one it
+    // meant to replace, judged that one and backed it up.
+    assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
     let (new_access, new_refresh) = w.cli.backend.last_issued.lock().unwrap().clone().unwrap();
     let doc = w.doc();
     assert_same!(doc["claudeAiOauth"]["accessToken"], new_access.as_str(), "the CLI's newest tokens are on disk");

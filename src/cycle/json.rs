@@ -7,6 +7,7 @@
 //! a restore that the probe rejects is undone; a transient probe result changes
 //! nothing anywhere.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
@@ -38,7 +39,7 @@ pub async fn sync(
     prober: &impl Prober,
     clock: &impl Clock,
 ) -> Outcome {
-    let run = Run { b, remote, local, prober, clock };
+    let run = Run { b, remote, local, prober, clock, deleted_version: Cell::new(0) };
     let before = match local.read() {
         Ok(s) => s,
         Err(e) => return local_error(e),
@@ -47,36 +48,27 @@ pub async fn sync(
         Ok(v) => run.copy(v),
         Err(t) => Err(t),
     };
-    let usable = before.object().filter(|o| !oauth::facts(o).blank);
+    let local_login = usable(&before);
 
     let restore_first = match b.json.restore {
         // Vault is the source of truth, but never replays an older login over a newer one.
-        Restore::Always => copy.as_ref().is_ok_and(|c| {
-            c.as_ref().is_some_and(|c| match usable {
-                None => true,
-                Some(local) => {
-                    &c.obj != local && oauth::facts(&c.obj).expires_at_ms > oauth::facts(local).expires_at_ms
-                }
-            })
-        }),
-        Restore::IfMissing => usable.is_none(),
+        Restore::Always => copy
+            .as_ref()
+            .is_ok_and(|c| c.as_ref().is_some_and(|c| local_login.is_none_or(|local| newer(&c.obj, local)))),
+        Restore::IfMissing => local_login.is_none(),
         Restore::OnFailure | Restore::Never => false,
     };
     if restore_first {
         return run.recover(&before, copy, "restore is configured before the probe", false).await;
     }
 
-    let verdict = match usable {
+    let verdict = match local_login {
         Some(obj) => prober.probe(obj).await,
         None => Verdict::AuthRejected(describe(&before, b)),
     };
     match verdict {
-        Verdict::Ok => run.backup(copy).await,
-        Verdict::Transient(why) => Outcome::degraded(
-            Reason::ProbeInconclusive,
-            format!("the login could not be judged: {why}; nothing was changed"),
-        )
-        .fact("probe", "transient"),
+        Verdict::Ok => run.backup(copy, local_login.expect("probed")).await,
+        Verdict::Transient(why) => inconclusive(&why),
         Verdict::Broken(why) => Outcome::fail(Reason::ProbeError, why).fact("probe", "broken"),
         Verdict::AuthRejected(why) if b.json.restore == Restore::Never => {
             Outcome::fail(Reason::LoginRequired, format!("the local login is rejected ({why}); restore = \"never\""))
@@ -92,12 +84,18 @@ struct Run<'a, R, L, P, C> {
     local: &'a L,
     prober: &'a P,
     clock: &'a C,
+    /// The version of a soft-deleted latest version: the next write's check-and-set base.
+    deleted_version: Cell<u64>,
 }
 
 impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     /// Takes the synced object out of Vault's data; any other shape is left alone.
     fn copy(&self, v: Option<Versioned>) -> Result<Option<Copy>, Trouble> {
         let Some(v) = v else { return Ok(None) };
+        if v.deleted {
+            self.deleted_version.set(v.version);
+            return Ok(None);
+        }
         let field = &self.b.json.field;
         match v.data.get(field) {
             Some(Value::Object(obj)) => Ok(Some(Copy { version: v.version, obj: obj.clone(), data: v.data })),
@@ -110,14 +108,24 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         }
     }
 
-    /// The local login works: make sure Vault holds it.
-    async fn backup(&self, copy: Result<Option<Copy>, Trouble>) -> Outcome {
-        // The probe may have refreshed the token: what is on disk now is what to keep.
+    /// The login `probed` works: make sure Vault holds it, or what the CLI refreshed it to.
+    async fn backup(&self, copy: Result<Option<Copy>, Trouble>, probed: &Map<String, Value>) -> Outcome {
+        self.keep(copy, probed, "backed_up").await
+    }
+
+    /// After a good probe of `probed`: re-read the file (the probe may have refreshed the
+    /// token) and store what is there, if it is that login or a newer one.
+    async fn keep(
+        &self,
+        copy: Result<Option<Copy>, Trouble>,
+        probed: &Map<String, Value>,
+        action: &'static str,
+    ) -> Outcome {
         let now = match self.local.read() {
             Ok(s) => s,
             Err(e) => return local_error(e),
         };
-        let Some(obj) = now.object().filter(|o| !oauth::facts(o).blank) else {
+        let Some(obj) = usable(&now).filter(|o| *o == probed || newer(o, probed)) else {
             return Outcome::degraded(
                 Reason::ProbeInconclusive,
                 "the login changed on disk during the probe; nothing was changed",
@@ -126,8 +134,9 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         };
         let o = match copy {
             Err(t) => t.outcome(Phase::Backup),
-            Ok(_) if !self.b.json.writeback => Outcome::ok("verified"),
-            Ok(copy) => self.store(obj, copy, "backed_up").await,
+            Ok(c) if !self.b.json.writeback => Outcome::ok(if action == "recovered" { action } else { "verified" })
+                .fact("vault_version", c.map_or(0, |c| c.version).to_string()),
+            Ok(copy) => self.store(obj, copy, action).await,
         };
         self.facts(o.fact("probe", "ok"), obj)
     }
@@ -135,21 +144,21 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     /// Writes `obj` to Vault unless Vault already holds it or something newer.
     async fn store(&self, obj: &Map<String, Value>, mut copy: Option<Copy>, action: &'static str) -> Outcome {
         let mine = oauth::facts(obj);
+        let unchanged = if action == "recovered" { action } else { "verified" };
         for _ in 0..2 {
             if let Some(c) = &copy {
                 if &c.obj == obj {
-                    return Outcome::ok(if action == "recovered" { action } else { "verified" })
-                        .fact("vault_version", c.version.to_string());
+                    return Outcome::ok(unchanged).fact("vault_version", c.version.to_string());
                 }
-                if oauth::facts(&c.obj).expires_at_ms > mine.expires_at_ms {
-                    return Outcome::ok(if action == "recovered" { action } else { "verified" })
+                if newer(&c.obj, obj) {
+                    return Outcome::ok(unchanged)
                         .fact("vault_version", c.version.to_string())
                         .fact("vault_newer", "true");
                 }
             }
             let mut data = copy.as_ref().map(|c| c.data.clone()).unwrap_or_default();
             data.insert(self.b.json.field.clone(), Value::Object(obj.clone()));
-            let cas = copy.as_ref().map_or(0, |c| c.version);
+            let cas = copy.as_ref().map_or(self.deleted_version.get(), |c| c.version);
             match self.remote.write(&data, cas, &metadata(&mine)).await {
                 Ok(Written::Version(v)) => return Outcome::ok(action).fact("vault_version", v.to_string()),
                 // Someone wrote meanwhile: look again, and never regress.
@@ -177,12 +186,13 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             Ok(None) => return login_required(format!("the local login is rejected ({why}) and Vault holds no copy")),
             Ok(Some(c)) => c,
         };
-        let remote_facts = oauth::facts(&copy.obj);
-        if remote_facts.blank {
-            return login_required(format!("the local login is rejected ({why}) and Vault's copy is blanked"));
+        if !oauth::usable(&copy.obj) {
+            return login_required(format!(
+                "the local login is rejected ({why}) and Vault's copy is blanked or incomplete"
+            ));
         }
         // What the probe judged may no longer be on disk: another writer may have
-        // clobbered the file, restored it, or put a new login there while the probe ran.
+        // clobbered the file, restored it, or put a login there while the probe ran.
         let mut base = before.clone();
         let mut judged = true;
         if probed {
@@ -191,83 +201,90 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                 Err(e) => return local_error(e),
             };
             if now.stamp != before.stamp {
-                if let Some(current) = usable(&now) {
-                    return self.judge(None, current.clone(), copy, why).await;
+                match usable(&now).cloned() {
+                    // Not what the probe saw: judge it before anything is restored over it.
+                    Some(current) => match self.prober.probe(&current).await {
+                        Verdict::Ok => return self.backup(Ok(Some(copy)), &current).await,
+                        Verdict::AuthRejected(_) => {}
+                        Verdict::Transient(again) => return inconclusive(&again),
+                        Verdict::Broken(again) => return Outcome::fail(Reason::ProbeError, again),
+                    },
+                    None => judged = false,
                 }
-                judged = false;
                 base = now;
             }
         }
-        let local_obj = usable(&base);
-        if judged
-            && (local_obj == Some(&copy.obj)
-                || local_obj.is_some_and(|o| {
-                    oauth::facts(o).refresh_fp.is_some() && oauth::facts(o).refresh_fp == remote_facts.refresh_fp
-                }))
-        {
-            return login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
-        }
-        // The local login is newer than Vault's: it descends from it, so Vault's refresh
-        // token is spent, and replaying it could get the whole login revoked.
-        if local_obj.is_some_and(|o| oauth::facts(o).expires_at_ms > remote_facts.expires_at_ms) {
+        // Never replay an older login: the newer local one descends from it, so its
+        // refresh token is spent, and presenting it could get the whole login revoked.
+        if [usable(before), usable(&base)].into_iter().flatten().any(|local| newer(local, &copy.obj)) {
             return login_required(format!(
-                "the local login is rejected ({why}) and Vault's latest copy is older than it; replaying an older login is never done"
+                "the local login is rejected ({why}) and Vault's latest copy is older than it; an older login is never replayed"
             ));
         }
+        if judged && usable(&base).is_some_and(|local| same_login(local, &copy.obj)) {
+            return login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
+        }
 
-        let (replaced, probe_obj) = match self.local.replace(&copy.obj, &base) {
-            Ok(ReplaceOutcome::Replaced(r)) => (Some(r), copy.obj.clone()),
-            // Another program (the CLI, a person) changed the login meanwhile: that is
-            // the newest one; probe it instead of overwriting it.
-            Ok(ReplaceOutcome::Changed(now)) => match now.object().filter(|o| !oauth::facts(o).blank) {
-                Some(o) => (None, o.clone()),
-                None => {
-                    return login_required(format!("the local login is rejected ({why}) and changed while restoring"));
-                }
+        match self.local.replace(&copy.obj, &base) {
+            Ok(ReplaceOutcome::Replaced(r)) => {
+                let restored = copy.obj.clone();
+                self.judge(Some(r), restored, copy, why, probed).await
+            }
+            // Another program (the CLI, a person) put a login there meanwhile: that is the
+            // newest one; judge it instead of overwriting it.
+            Ok(ReplaceOutcome::Changed(now)) => match usable(&now).cloned() {
+                Some(o) => self.judge(None, o, copy, why, probed).await,
+                None => login_required(format!("the local login is rejected ({why}) and changed while restoring")),
             },
-            Err(e) => return local_error(e),
-        };
-        self.judge(replaced, probe_obj, copy, why).await
+            Err(e) => local_error(e),
+        }
     }
 
     /// The one retry: probe what is on disk after the restore (or what another writer put
-    /// there), keep it and write it back if it works, undo the restore if it does not.
-    async fn judge(&self, replaced: Option<Replaced>, probe_obj: Map<String, Value>, copy: Copy, why: &str) -> Outcome {
-        match self.prober.probe(&probe_obj).await {
+    /// there); keep it and write it back if it works, undo the restore if it does not.
+    async fn judge(
+        &self,
+        replaced: Option<Replaced>,
+        on_disk: Map<String, Value>,
+        copy: Copy,
+        why: &str,
+        probed: bool,
+    ) -> Outcome {
+        let version = copy.version.to_string();
+        match self.prober.probe(&on_disk).await {
             Verdict::Ok => {
-                let now = match self.local.read() {
-                    Ok(s) => s,
-                    Err(e) => return local_error(e),
-                };
-                let Some(obj) = now.object().filter(|o| !oauth::facts(o).blank) else {
-                    return Outcome::degraded(Reason::ProbeInconclusive, "the login changed on disk during the probe")
-                        .action("restored_unverified");
-                };
-                let o = if self.b.json.writeback {
-                    self.store(obj, Some(copy), "recovered").await
-                } else {
-                    Outcome::ok("recovered").fact("vault_version", copy.version.to_string())
-                };
-                self.facts(o.fact("probe", "ok"), obj)
+                let action = if replaced.is_some() { "recovered" } else { "backed_up" };
+                self.keep(Ok(Some(copy)), &on_disk, action).await
             }
             Verdict::AuthRejected(again) => {
-                if let Some(r) = &replaced
-                    && let Err(e) = self.local.rollback(r)
+                let rolled_back = match &replaced {
+                    Some(r) => self.local.rollback(r).unwrap_or_else(|e| {
+                        tracing::warn!("could not put the previous login back: {e}");
+                        false
+                    }),
+                    None => false,
+                };
+                // With a restore-first policy the local login itself was never probed.
+                if !probed
+                    && rolled_back
+                    && let Some(previous) = replaced.as_ref().and_then(|r| usable(&r.previous))
+                    && self.prober.probe(previous).await == Verdict::Ok
                 {
-                    tracing::warn!("could not put the previous login back: {e}");
+                    return self.keep(Ok(Some(copy)), previous, "backed_up").await;
                 }
-                login_required(format!(
-                    "the local login is rejected ({why}) and Vault's latest copy is rejected too ({again})"
-                ))
-                .fact("vault_version", copy.version.to_string())
+                let what = if replaced.is_some() { "Vault's latest copy" } else { "the login now on disk" };
+                login_required(format!("the local login is rejected ({why}) and {what} is rejected too ({again})"))
+                    .fact("vault_version", version)
             }
-            Verdict::Transient(again) => Outcome::degraded(
-                Reason::ProbeInconclusive,
-                format!("restored Vault's latest copy, but it could not be judged: {again}"),
-            )
-            .action("restored_unverified")
-            .fact("vault_version", copy.version.to_string()),
-            Verdict::Broken(again) => Outcome::fail(Reason::ProbeError, again).action("restored_unverified"),
+            Verdict::Transient(again) => {
+                let o = Outcome::degraded(
+                    Reason::ProbeInconclusive,
+                    format!("the login now on disk could not be judged: {again}"),
+                )
+                .fact("vault_version", version);
+                if replaced.is_some() { o.action("restored_unverified") } else { o }
+            }
+            Verdict::Broken(again) => Outcome::fail(Reason::ProbeError, again),
         }
     }
 
@@ -293,9 +310,25 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     }
 }
 
-/// The object, unless the file has none or it is blanked.
+/// The object, unless the file has none or it is not a whole login.
 fn usable(s: &Snapshot) -> Option<&Map<String, Value>> {
-    s.object().filter(|o| !oauth::facts(o).blank)
+    s.object().filter(|o| oauth::usable(o))
+}
+
+/// `a` expires later than `b`: a later refresh of the same login.
+fn newer(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    oauth::facts(a).expires_at_ms > oauth::facts(b).expires_at_ms
+}
+
+/// The same object, or the same refresh token.
+fn same_login(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    let fp = oauth::facts(a).refresh_fp;
+    a == b || (fp.is_some() && fp == oauth::facts(b).refresh_fp)
+}
+
+fn inconclusive(why: &str) -> Outcome {
+    Outcome::degraded(Reason::ProbeInconclusive, format!("the login could not be judged: {why}; nothing was changed"))
+        .fact("probe", "transient")
 }
 
 fn until(now_ms: u64, at_ms: u64) -> String {
@@ -313,7 +346,7 @@ fn login_required(msg: String) -> Outcome {
 fn local_error(e: LocalError) -> Outcome {
     let reason = match &e {
         e if e.is_transient() => return Outcome::degraded(Reason::LocalBusy, e.to_string()),
-        LocalError::Write(_) | LocalError::Io { .. } => Reason::LocalWriteFailed,
+        LocalError::Write(_) | LocalError::Io { .. } | LocalError::Busy(_) => Reason::LocalWriteFailed,
         _ => Reason::CredentialsFileInvalid,
     };
     Outcome::fail(reason, e.to_string())

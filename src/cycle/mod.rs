@@ -103,11 +103,9 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
                 Some(prev) => prev.worst(o),
             });
         }
-        // A sink failure still counts; an auth failure already shaped every template's outcome.
-        outcome = match auth_outcome.reason {
-            Some(Reason::SinkWriteFailed) => templates.expect("at least one template").worst(auth_outcome),
-            _ => templates.expect("at least one template"),
-        };
+        // Auth trouble shaped every template's outcome, but an inconclusive probe must not
+        // hide a FAIL that needs an admin; nor may it hide a sink failure.
+        outcome = templates.expect("at least one template").worst(auth_outcome);
         outcome.facts.extend(auth_facts);
     }
     if !shadowing.is_empty() {

@@ -133,7 +133,7 @@ impl JsonFile {
         let current = self.read_in(&dir)?;
         // A login written meanwhile (the CLI's refresh, a new login) is kept; one that was
         // blanked or removed meanwhile (the CLI's refused refresh) is still replaced.
-        let usable = |s: &Snapshot| s.object().filter(|o| !oauth::facts(o).blank).cloned();
+        let usable = |s: &Snapshot| s.object().filter(|o| oauth::usable(o)).cloned();
         if current.state != expected.state && usable(&current).is_some() && usable(&current) != usable(expected) {
             return Ok(ReplaceOutcome::Changed(current));
         }
@@ -284,11 +284,14 @@ mod tests {
     fn replace_refuses_when_the_object_changed_since_it_was_read() {
         let d = tempfile::tempdir().unwrap();
         let f = file(d.path());
-        std::fs::write(f.path(), br#"{"claudeAiOauth":{"accessToken":"a"}}"#).unwrap();
+        let login =
+            |t: &str| format!(r#"{{"claudeAiOauth":{{"accessToken":"{t}","refreshToken":"r{t}","expiresAt":5}}}}"#);
+        std::fs::write(f.path(), login("a")).unwrap();
         let before = f.read().unwrap();
-        std::fs::write(f.path(), br#"{"claudeAiOauth":{"accessToken":"b"}}"#).unwrap();
-        assert!(matches!(f.replace(&obj(json!({"accessToken": "c"})), &before).unwrap(), ReplaceOutcome::Changed(_)));
-        assert_eq!(std::fs::read(f.path()).unwrap(), br#"{"claudeAiOauth":{"accessToken":"b"}}"#);
+        std::fs::write(f.path(), login("b")).unwrap();
+        let c = obj(json!({"accessToken": "c", "refreshToken": "rc", "expiresAt": 5}));
+        assert!(matches!(f.replace(&c, &before).unwrap(), ReplaceOutcome::Changed(_)));
+        assert_eq!(std::fs::read_to_string(f.path()).unwrap(), login("b"));
     }
 
     #[test]

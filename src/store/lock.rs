@@ -39,13 +39,46 @@ pub enum LockError {
 pub struct Held<'d> {
     dir: &'d OwnedFd,
     _flock: Option<std::fs::File>,
-    dir_locks: Vec<&'static str>,
+    /// The directory locks we made, oldest first.
+    dir_locks: Vec<DirLock>,
+}
+
+/// A lock directory we made, known by inode and change time: one that someone took over
+/// (removed and made again) is not ours to touch or remove, even if it got our inode back.
+struct DirLock {
+    name: &'static str,
+    id: (u64, i64, i64),
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        for name in self.dir_locks.iter().rev() {
-            let _ = rustix::fs::unlinkat(self.dir, *name, AtFlags::REMOVEDIR);
+        for lock in self.dir_locks.iter().rev() {
+            if identity(self.dir, lock.name) == Some(lock.id) {
+                let _ = rustix::fs::unlinkat(self.dir, lock.name, AtFlags::REMOVEDIR);
+            }
+        }
+    }
+}
+
+fn identity(dir: &OwnedFd, name: &str) -> Option<(u64, i64, i64)> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    Some((st.st_ino, st.st_ctime, st.st_ctime_nsec as i64))
+}
+
+/// Touches our held lock directories, as proper-lockfile holders do, so that a CLI
+/// waiting meanwhile never takes them for abandoned.
+fn keep_alive(dir: &OwnedFd, held: &mut [DirLock]) {
+    for lock in held {
+        if identity(dir, lock.name) != Some(lock.id) {
+            continue;
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        if let Ok(fd) = rustix::fs::openat(dir, lock.name, flags, Mode::empty()) {
+            let _ = std::fs::File::from(fd).set_modified(SystemTime::now());
+            // Touching changes the change time: remember the new one.
+            if let Some(id) = identity(dir, lock.name) {
+                lock.id = id;
+            }
         }
     }
 }
@@ -65,11 +98,11 @@ pub fn acquire<'d>(
     held._flock = Some(flock_sidecar(dir, dir_path, name)?);
     if kind == Lock::ClaudeCode {
         if restoring {
-            mkdir_lock(dir, dir_path, REFRESH_LOCK, REFRESH_STALE)?;
-            held.dir_locks.push(REFRESH_LOCK);
+            let id = mkdir_lock(dir, dir_path, REFRESH_LOCK, REFRESH_STALE, &mut held.dir_locks)?;
+            held.dir_locks.push(DirLock { name: REFRESH_LOCK, id });
         }
-        mkdir_lock(dir, dir_path, WRITE_LOCK, WRITE_STALE)?;
-        held.dir_locks.push(WRITE_LOCK);
+        let id = mkdir_lock(dir, dir_path, WRITE_LOCK, WRITE_STALE, &mut held.dir_locks)?;
+        held.dir_locks.push(DirLock { name: WRITE_LOCK, id });
     }
     Ok(held)
 }
@@ -109,15 +142,28 @@ fn flock_sidecar(dir: &OwnedFd, dir_path: &Path, name: &OsStr) -> Result<std::fs
 }
 
 /// proper-lockfile's protocol: `mkdir` wins; an existing lock older than `stale` is abandoned.
-fn mkdir_lock(dir: &OwnedFd, dir_path: &Path, name: &'static str, stale: Duration) -> Result<(), LockError> {
+/// Returns the new lock directory's identity. While waiting, keeps `held` fresh.
+fn mkdir_lock(
+    dir: &OwnedFd,
+    dir_path: &Path,
+    name: &'static str,
+    stale: Duration,
+    held: &mut [DirLock],
+) -> Result<(u64, i64, i64), LockError> {
     let lock = dir_path.join(name);
     let io = |e: Errno| LockError::Io { lock: lock.clone(), source: e.into() };
     let deadline = Instant::now() + WAIT;
+    let mut touched = Instant::now();
     loop {
         match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return identity(dir, name).ok_or_else(|| io(Errno::NOENT)),
             Err(Errno::EXIST) => {}
             Err(e) => return Err(io(e)),
+        }
+        // Half of the shortest staleness limit, as proper-lockfile's holders update.
+        if touched.elapsed() >= REFRESH_STALE / 2 {
+            keep_alive(dir, held);
+            touched = Instant::now();
         }
         match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if age(st.st_mtime) > stale => {
@@ -187,6 +233,18 @@ mod tests {
         assert!(stale.is_dir(), "now held by us");
         drop(held);
         assert!(!stale.exists());
+    }
+
+    #[test]
+    fn a_lock_someone_else_took_over_is_not_removed_on_drop() {
+        let d = tempfile::tempdir().unwrap();
+        let fd = open(d.path());
+        let held = acquire(&fd, d.path(), OsStr::new("f"), Lock::ClaudeCode, false).unwrap();
+        // Another process judged it abandoned, removed it, and made its own.
+        std::fs::remove_dir(d.path().join(WRITE_LOCK)).unwrap();
+        std::fs::create_dir(d.path().join(WRITE_LOCK)).unwrap();
+        drop(held);
+        assert!(d.path().join(WRITE_LOCK).is_dir(), "their live lock survives our release");
     }
 
     #[test]

@@ -16,20 +16,29 @@ pub struct Facts {
     pub refresh_fp: Option<String>,
 }
 
+/// Claude Code's token fields; an object with any of them must have all three.
+const TOKEN_FIELDS: [&str; 3] = ["accessToken", "refreshToken", "expiresAt"];
+
 pub fn facts(obj: &Map<String, Value>) -> Facts {
     let token = |k: &str| obj.get(k).and_then(Value::as_str);
     let ms = |k: &str| obj.get(k).and_then(Value::as_u64);
-    let blank = obj.is_empty()
-        || token("accessToken").is_some_and(str::is_empty)
-        || token("refreshToken").is_some_and(str::is_empty)
-        || ms("expiresAt") == Some(0)
-        || ["accessToken", "refreshToken"].iter().any(|k| obj.get(*k).is_some_and(|v| !v.is_string()));
+    // An object of another tool (no Claude token field at all) is judged by its probe only.
+    let claude_shaped = TOKEN_FIELDS.iter().any(|k| obj.contains_key(*k));
+    let whole = token("accessToken").is_some_and(|t| !t.is_empty())
+        && token("refreshToken").is_some_and(|t| !t.is_empty())
+        && ms("expiresAt").is_some_and(|e| e > 0);
+    let blank = obj.is_empty() || (claude_shaped && !whole);
     Facts {
         blank,
         expires_at_ms: ms("expiresAt"),
         refresh_expires_at_ms: ms("refreshTokenExpiresAt"),
         refresh_fp: token("refreshToken").filter(|t| !t.is_empty()).map(fingerprint),
     }
+}
+
+/// A whole login: never blanked, never missing a token or the expiry.
+pub fn usable(obj: &Map<String, Value>) -> bool {
+    !facts(obj).blank
 }
 
 /// A short, non-reversible name for a token, for logs and Vault metadata.
@@ -67,5 +76,11 @@ mod tests {
         assert!(facts(&obj(json!({"accessToken": "a", "refreshToken": ""}))).blank);
         assert!(facts(&obj(json!({"accessToken": 5, "refreshToken": "r"}))).blank);
         assert!(facts(&Map::new()).blank);
+        // Incomplete: a partial object never counts as a login to keep or back up.
+        assert!(facts(&obj(json!({"accessToken": "a", "expiresAt": 5}))).blank);
+        assert!(facts(&obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": "5"}))).blank);
+        assert!(facts(&obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 1.5}))).blank);
+        // Another tool's object is not judged by Claude's fields.
+        assert!(!facts(&obj(json!({"id_token": "x", "access_token": "y"}))).blank);
     }
 }

@@ -124,16 +124,36 @@ impl Vault {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<Option<serde_json::Value>, VaultError> {
+        self.raw_status(op, method, path, body, false).await.map(|(_, v)| v)
+    }
+
+    /// [`Vault::raw`] that, with `keep_404`, returns a 404 with its body (KV v2 answers a
+    /// deleted latest version that way, with the version in the body) instead of an error.
+    pub async fn raw_status(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        keep_404: bool,
+    ) -> Result<(u16, Option<serde_json::Value>), VaultError> {
         use rustify::Endpoint;
         let body = body.map(|b| b.to_string().into_bytes());
-        self.call(op, async |c| {
-            let req = Raw { method: method.clone(), path: path.to_string(), body: body.clone() };
-            let result = req.with_middleware(c.middle()).exec(c.http()).await.map_err(api_error)?;
-            let bytes = result.raw();
+        let parse = |bytes: &[u8]| -> Result<Option<serde_json::Value>, ClientError> {
             if bytes.is_empty() {
                 return Ok(None);
             }
-            serde_json::from_slice(&bytes).map(Some).map_err(|source| ClientError::JsonParseError { source })
+            serde_json::from_slice(bytes).map(Some).map_err(|source| ClientError::JsonParseError { source })
+        };
+        self.call(op, async |c| {
+            let req = Raw { method: method.clone(), path: path.to_string(), body: body.clone() };
+            match req.with_middleware(c.middle()).exec(c.http()).await {
+                Ok(result) => Ok((200, parse(&result.raw())?)),
+                Err(rustify::errors::ClientError::ServerResponseError { code: 404, content }) if keep_404 => {
+                    Ok((404, parse(content.unwrap_or_default().as_bytes())?))
+                }
+                Err(e) => Err(api_error(e)),
+            }
         })
         .await
     }

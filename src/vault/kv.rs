@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
-use vaultrs::api::kv2::requests::{ReadSecretRequest, SetSecretMetadataRequest, SetSecretRequestOptions};
+use vaultrs::api::kv2::requests::{SetSecretMetadataRequest, SetSecretRequestOptions};
 
+use super::client::Method;
 use super::{Vault, VaultError};
 
 /// A KV v2 secret: the mount and the path inside it.
@@ -37,6 +38,8 @@ impl std::fmt::Display for KvPath {
 pub struct Versioned {
     pub version: u64,
     pub data: Map<String, Value>,
+    /// The latest version is soft-deleted (`data` is empty); a write must name `version`.
+    pub deleted: bool,
 }
 
 /// What a check-and-set write did.
@@ -48,23 +51,23 @@ pub enum Written {
 }
 
 impl Vault {
-    /// The latest version, or `None` when the secret does not exist or its latest version is deleted.
+    /// The latest version; `None` when the secret does not exist, `deleted` when its
+    /// latest version is soft-deleted or destroyed.
     pub async fn kv_read_latest(&self, p: &KvPath) -> Result<Option<Versioned>, VaultError> {
-        let read = self
-            .call("KV read", async |c| {
-                let req =
-                    ReadSecretRequest::builder().mount(&p.mount).path(&p.path).build().expect("mount and path set");
-                vaultrs::api::exec_with_result(c, req).await
-            })
-            .await;
-        match read {
-            Ok(r) => match r.data {
-                Value::Object(data) => Ok(Some(Versioned { version: r.metadata.version, data })),
-                Value::Null => Ok(None),
-                _ => Err(VaultError::Protocol { op: "KV read", detail: "the secret's data is not an object".into() }),
-            },
-            Err(VaultError::Rejected { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
+        let path = format!("{}/data/{}", p.mount, p.path);
+        let (status, body) = self.raw_status("KV read", Method::GET, &path, None, true).await?;
+        let body = body.unwrap_or_default();
+        let version = body["data"]["metadata"]["version"].as_u64();
+        match (status, &body["data"]["data"], version) {
+            (404, _, Some(version)) => Ok(Some(Versioned { version, data: Map::new(), deleted: true })),
+            (404, _, None) => Ok(None),
+            (_, Value::Object(data), Some(version)) => {
+                Ok(Some(Versioned { version, data: data.clone(), deleted: false }))
+            }
+            (_, Value::Null, Some(version)) => Ok(Some(Versioned { version, data: Map::new(), deleted: true })),
+            _ => {
+                Err(VaultError::Protocol { op: "KV read", detail: "the answer has no data object and version".into() })
+            }
         }
     }
 

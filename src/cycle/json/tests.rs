@@ -53,6 +53,8 @@ struct FakeRemote {
     writes: RefCell<Vec<u64>>,
     /// A newer version slipped in by someone else at the first write.
     interloper: RefCell<Option<Map<String, Value>>>,
+    /// The latest version is soft-deleted.
+    deleted: RefCell<bool>,
 }
 
 impl FakeRemote {
@@ -75,7 +77,12 @@ impl Remote for FakeRemote {
             return Err(t.clone());
         }
         let v = self.versions.borrow();
-        Ok(v.last().map(|d| Versioned { version: v.len() as u64, data: d.clone() }))
+        let deleted = *self.deleted.borrow();
+        Ok(v.last().map(|d| Versioned {
+            version: v.len() as u64,
+            data: if deleted { Map::new() } else { d.clone() },
+            deleted,
+        }))
     }
     async fn write(
         &self,
@@ -122,7 +129,7 @@ impl Local for FakeLocal {
     fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
         // As JsonFile: only a different usable login that appeared meanwhile is kept.
         let current = self.now.borrow().clone();
-        let usable = |s: &Snapshot| s.object().filter(|o| !oauth::facts(o).blank).cloned();
+        let usable = |s: &Snapshot| s.object().filter(|o| oauth::usable(o)).cloned();
         if current.state != expected.state && usable(&current).is_some() && usable(&current) != usable(expected) {
             return Ok(ReplaceOutcome::Changed(current));
         }
@@ -133,6 +140,10 @@ impl Local for FakeLocal {
         Ok(ReplaceOutcome::Replaced(Replaced { previous: current, written }))
     }
     fn rollback(&self, r: &Replaced) -> Result<bool, LocalError> {
+        // As JsonFile: only when the file still holds exactly what was written.
+        if self.now.borrow().bytes.as_deref() != Some(r.written.as_slice()) {
+            return Ok(false);
+        }
         self.rolled_back.set(self.rolled_back.get() + 1);
         *self.now.borrow_mut() = r.previous.clone();
         Ok(true)
@@ -503,7 +514,7 @@ fn a_login_changed_by_someone_else_during_recovery_is_probed_not_overwritten() {
     let mut probe = FakeProbe::new([rejected(), Verdict::Ok]);
     probe.refresh_into = Some((&local, fresh.clone()));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "{o:?}");
     assert_eq!(local.replaced.get(), 0, "the fresh login was not overwritten");
     assert_eq!(local.obj(), Some(fresh.clone()));
     assert_eq!(remote.latest_obj(), Some(fresh), "and it is backed up");
@@ -560,4 +571,81 @@ fn a_login_clobbered_during_the_probe_is_restored_even_when_vault_holds_the_same
     assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
     assert_eq!(local.obj(), Some(x));
     assert!(remote.writes.borrow().is_empty());
+}
+
+#[test]
+fn a_sibling_rewrite_during_the_probe_still_tries_vaults_copy() {
+    let x = login("at-x", "rt-x", NOW + HOUR);
+    let y = login("at-y", "rt-y", NOW + 8 * HOUR);
+    let (remote, local) = (FakeRemote::with(y.clone()), FakeLocal::with(Some(x.clone())));
+    // The first probe runs while something else (e.g. the CLI saving mcpOAuth) rewrites
+    // the file with the same login: a new stamp, the same object.
+    let probe = FakeProbe::new([rejected(), rejected(), Verdict::Ok]);
+    let rewriting = Refreshing { inner: &probe, local: &local, after: 0, rotated: x };
+    let o = block_on!(async {
+        let t = template(Restore::OnFailure);
+        let TemplateKind::Json(j) = &t.kind else { unreachable!() };
+        sync(&Binding { template: &t, json: j }, &remote, &local, &rewriting, &FakeClock).await
+    });
+    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!(local.obj(), Some(y), "Vault's copy was tried and works");
+}
+
+#[test]
+fn a_file_blanked_during_the_probe_never_gets_an_older_vault_copy() {
+    let older = login("at-1", "rt-1", NOW + HOUR);
+    let newer_local = login("at-2", "rt-2", NOW + 8 * HOUR);
+    let (remote, local) = (FakeRemote::with(older), FakeLocal::with(Some(newer_local)));
+    let probe = FakeProbe::new([rejected()]);
+    let blanking = Refreshing { inner: &probe, local: &local, after: 0, rotated: blank() };
+    let o = block_on!(async {
+        let t = template(Restore::OnFailure);
+        let TemplateKind::Json(j) = &t.kind else { unreachable!() };
+        sync(&Binding { template: &t, json: j }, &remote, &local, &blanking, &FakeClock).await
+    });
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::LoginRequired)), "{o:?}");
+    assert_eq!(local.replaced.get(), 0, "the older copy was not replayed");
+}
+
+#[test]
+fn restore_always_falls_back_to_a_working_local_login_when_vaults_copy_is_rejected() {
+    let local_login = login("at-l", "rt-l", NOW + HOUR);
+    let (remote, local, probe) = (
+        FakeRemote::with(login("at-v", "rt-v", NOW + 8 * HOUR)),
+        FakeLocal::with(Some(local_login.clone())),
+        FakeProbe::new([rejected(), Verdict::Ok]),
+    );
+    let o = block_on!(run_with(Restore::Always, &remote, &local, &probe));
+    assert_eq!(o.status, Status::Ok, "the local login works: nobody is paged: {o:?}");
+    assert_eq!((local.rolled_back.get(), local.obj()), (1, Some(local_login)));
+    assert!(remote.writes.borrow().is_empty(), "Vault's newer copy is not regressed");
+}
+
+#[test]
+fn a_partial_object_on_disk_after_the_probe_is_not_backed_up() {
+    let good = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(login("at-0", "rt-0", NOW + HOUR));
+    let local = FakeLocal::with(Some(good));
+    let partial = json!({"accessToken": "at-x", "expiresAt": NOW + 9 * HOUR}).as_object().unwrap().clone();
+    let probe = FakeProbe::new([Verdict::Ok]);
+    let partial_writer = Refreshing { inner: &probe, local: &local, after: 0, rotated: partial };
+    let o = block_on!(async {
+        let t = template(Restore::OnFailure);
+        let TemplateKind::Json(j) = &t.kind else { unreachable!() };
+        sync(&Binding { template: &t, json: j }, &remote, &local, &partial_writer, &FakeClock).await
+    });
+    assert_eq!((o.status, o.reason), (Status::Degraded, Some(Reason::ProbeInconclusive)), "{o:?}");
+    assert!(remote.writes.borrow().is_empty());
+}
+
+#[test]
+fn a_deleted_latest_version_is_written_over_with_its_version() {
+    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(login("at-0", "rt-0", NOW + HOUR));
+    // The latest version (1) is soft-deleted: Vault answers with its number and no data.
+    *remote.deleted.borrow_mut() = true;
+    let (local, probe) = (FakeLocal::with(Some(a.clone())), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "{o:?}");
+    assert_eq!(*remote.writes.borrow(), vec![1], "check-and-set names the deleted version");
 }
