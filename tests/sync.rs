@@ -347,42 +347,27 @@ struct MockApi {
 
 impl MockApi {
     fn start(accepted: String) -> MockApi {
-        use std::io::{BufRead, BufReader, Read, Write};
+        use common::http1::{read_request, respond};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = seen.clone();
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut head = String::new();
-                let mut len = 0;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if line == "\r\n" || line.is_empty() {
-                        break;
-                    }
-                    if let Some(v) = line.to_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap();
-                    }
-                    head.push_str(&line);
+            for mut stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let Some(req) = read_request(&mut reader) else { continue };
+                let ok = req.header("authorization") == Some(format!("Bearer {accepted}").as_str());
+                let headers: String = req.headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+                log.lock().unwrap().push(format!(
+                    "{} {} \n{headers}\n{}",
+                    req.method,
+                    req.path,
+                    String::from_utf8_lossy(&req.body)
+                ));
+                match ok {
+                    true => respond(&mut stream, "200 OK", "application/json", "{\"type\":\"message\"}"),
+                    false => respond(&mut stream, "401 Unauthorized", "application/json", "{\"type\":\"error\"}"),
                 }
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                let ok = head.contains(&format!("Bearer {accepted}\r\n"));
-                log.lock().unwrap().push(format!("{head}\n{}", String::from_utf8_lossy(&body)));
-                let (status, reply) = if ok {
-                    ("200 OK", "{\"type\":\"message\"}")
-                } else {
-                    ("401 Unauthorized", "{\"type\":\"error\"}")
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-                    reply.len()
-                );
             }
         });
         MockApi { url, seen }

@@ -48,7 +48,7 @@ pub async fn sync(
         Ok(v) => run.copy(v),
         Err(t) => Err(t),
     };
-    let local_login = usable(&before);
+    let local_login = before.login();
 
     let restore_first = match b.json.restore {
         // Vault is the source of truth, but never replays an older login over a newer one.
@@ -67,7 +67,7 @@ pub async fn sync(
         None => Verdict::AuthRejected(describe(&before, b)),
     };
     match verdict {
-        Verdict::Ok => run.backup(copy, local_login.expect("probed")).await,
+        Verdict::Ok => run.keep(copy, local_login.expect("probed"), "backed_up").await,
         Verdict::Transient(why) => inconclusive(&why),
         Verdict::Broken(why) => Outcome::fail(Reason::ProbeError, why).fact("probe", "broken"),
         Verdict::AuthRejected(why) if b.json.restore == Restore::Never => {
@@ -108,11 +108,6 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         }
     }
 
-    /// The login `probed` works: make sure Vault holds it, or what the CLI refreshed it to.
-    async fn backup(&self, copy: Result<Option<Copy>, Trouble>, probed: &Map<String, Value>) -> Outcome {
-        self.keep(copy, probed, "backed_up").await
-    }
-
     /// After a good probe of `probed`: re-read the file (the probe may have refreshed the
     /// token) and store what is there, if it is that login or a newer one.
     async fn keep(
@@ -125,7 +120,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             Ok(s) => s,
             Err(e) => return local_error(e),
         };
-        let Some(obj) = usable(&now).filter(|o| *o == probed || newer(o, probed)) else {
+        let Some(obj) = now.login().filter(|o| *o == probed || newer(o, probed)) else {
             return Outcome::degraded(
                 Reason::ProbeInconclusive,
                 "the login changed on disk during the probe; nothing was changed",
@@ -201,10 +196,10 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                 Err(e) => return local_error(e),
             };
             if now.stamp != before.stamp {
-                match usable(&now).cloned() {
+                match now.login().cloned() {
                     // Not what the probe saw: judge it before anything is restored over it.
                     Some(current) => match self.prober.probe(&current).await {
-                        Verdict::Ok => return self.backup(Ok(Some(copy)), &current).await,
+                        Verdict::Ok => return self.keep(Ok(Some(copy)), &current, "backed_up").await,
                         Verdict::AuthRejected(_) => {}
                         Verdict::Transient(again) => return inconclusive(&again),
                         Verdict::Broken(again) => return Outcome::fail(Reason::ProbeError, again),
@@ -216,12 +211,12 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         }
         // Never replay an older login: the newer local one descends from it, so its
         // refresh token is spent, and presenting it could get the whole login revoked.
-        if [usable(before), usable(&base)].into_iter().flatten().any(|local| newer(local, &copy.obj)) {
+        if [before.login(), base.login()].into_iter().flatten().any(|local| newer(local, &copy.obj)) {
             return login_required(format!(
                 "the local login is rejected ({why}) and Vault's latest copy is older than it; an older login is never replayed"
             ));
         }
-        if judged && usable(&base).is_some_and(|local| same_login(local, &copy.obj)) {
+        if judged && base.login().is_some_and(|local| same_login(local, &copy.obj)) {
             return login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
         }
 
@@ -232,7 +227,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             }
             // Another program (the CLI, a person) put a login there meanwhile: that is the
             // newest one; judge it instead of overwriting it.
-            Ok(ReplaceOutcome::Changed(now)) => match usable(&now).cloned() {
+            Ok(ReplaceOutcome::Changed(now)) => match now.login().cloned() {
                 Some(o) => self.judge(None, o, copy, why, probed).await,
                 None => login_required(format!("the local login is rejected ({why}) and changed while restoring")),
             },
@@ -267,7 +262,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                 // With a restore-first policy the local login itself was never probed.
                 if !probed
                     && rolled_back
-                    && let Some(previous) = replaced.as_ref().and_then(|r| usable(&r.previous))
+                    && let Some(previous) = replaced.as_ref().and_then(|r| r.previous.login())
                     && self.prober.probe(previous).await == Verdict::Ok
                 {
                     return self.keep(Ok(Some(copy)), previous, "backed_up").await;
@@ -308,11 +303,6 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         }
         o
     }
-}
-
-/// The object, unless the file has none or it is not a whole login.
-fn usable(s: &Snapshot) -> Option<&Map<String, Value>> {
-    s.object().filter(|o| oauth::usable(o))
 }
 
 /// `a` expires later than `b`: a later refresh of the same login.

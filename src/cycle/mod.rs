@@ -93,20 +93,15 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
     };
 
     if !cfg.exit_after_auth && !cfg.templates.is_empty() {
-        let auth_facts = outcome.facts.clone();
-        let auth_outcome = outcome;
-        let mut templates: Option<Outcome> = None;
+        let mut outcomes = Vec::with_capacity(cfg.templates.len());
         for t in &cfg.templates {
-            let o = sync_template(t, vault.as_ref().map_err(Clone::clone)).await;
-            templates = Some(match templates {
-                None => o,
-                Some(prev) => prev.worst(o),
-            });
+            outcomes.push(sync_template(t, vault.as_ref().map_err(Clone::clone)).await);
         }
+        let mut templates = outcomes.into_iter().reduce(Outcome::worst).expect("at least one template");
+        templates.facts.extend(outcome.facts.iter().cloned());
         // Auth trouble shaped every template's outcome, but an inconclusive probe must not
         // hide a FAIL that needs an admin; nor may it hide a sink failure.
-        outcome = templates.expect("at least one template").worst(auth_outcome);
-        outcome.facts.extend(auth_facts);
+        outcome = templates.worst(outcome);
     }
     if !shadowing.is_empty() {
         outcome = outcome.fact("env_shadowing", shadowing.join(","));

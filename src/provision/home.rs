@@ -145,13 +145,7 @@ impl AgentDir {
             return Ok(None);
         }
         let path = self.path.join(name);
-        let fd = rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(io(&path))?;
+        let fd = self.open_file(name, &path)?;
         let st = rustix::fs::fstat(&fd).map_err(io(&path))?;
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_nlink > 1 {
             return Err(HomeError::NotRegular(path));
@@ -181,13 +175,7 @@ impl AgentDir {
     pub fn fix(&self, name: &str, mode: u32) -> Result<Vec<String>, HomeError> {
         let Some(info) = self.inspect(name)? else { return Ok(Vec::new()) };
         let path = self.path.join(name);
-        let fd = rustix::fs::openat(
-            &self.fd,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(io(&path))?;
+        let fd = self.open_file(name, &path)?;
         let mut fixed = Vec::new();
         if info.uid != self.uid {
             chown(&fd, &path, self.uid, self.gid)?;
@@ -198,6 +186,12 @@ impl AgentDir {
             fixed.push(format!("{name}: mode set to {mode:04o} (was {:04o})", info.mode));
         }
         Ok(fixed)
+    }
+
+    /// Opens `name` for reading without following a symlink (or blocking on a FIFO).
+    fn open_file(&self, name: &str, path: &Path) -> Result<OwnedFd, HomeError> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        rustix::fs::openat(&self.fd, name, flags, Mode::empty()).map_err(io(path))
     }
 
     pub fn remove(&self, name: &str) -> Result<bool, HomeError> {

@@ -353,16 +353,10 @@ impl Ctx<'_> {
         {
             vault_ops::put_role(&self.vault, &mount, &role, want).await.map_err(e)?;
         }
-        if self.dry() && have.is_none() {
+        // A dry run has neither the role (to read its role-id) nor, maybe, the directory.
+        let Some(dir) = dir.filter(|_| !(self.dry() && have.is_none())) else {
             r.did("would write role-id and a new secret-id".into());
             return Ok(());
-        }
-        let dir = match dir {
-            Some(d) => d,
-            None => {
-                r.did("would write role-id and a new secret-id".into());
-                return Ok(());
-            }
         };
         let role_id = vault_ops::role_id(&self.vault, &mount, &role).await.map_err(e)?;
         if dir.read(ROLE_ID_FILE).map_err(|e| e.to_string())?.as_deref().map(str::trim) != Some(role_id.as_str())

@@ -61,6 +61,17 @@ impl Snapshot {
             _ => None,
         }
     }
+
+    /// The object, if it is a whole login (not blanked, nothing missing).
+    pub fn login(&self) -> Option<&Map<String, Value>> {
+        self.object().filter(|o| oauth::usable(o))
+    }
+
+    /// A different whole login appeared since `expected` was read (a refresh, a new
+    /// login): it must be kept. A file blanked or removed meanwhile does not count.
+    pub fn superseded(&self, expected: &Snapshot) -> bool {
+        self.state != expected.state && self.login().is_some() && self.login() != expected.login()
+    }
 }
 
 /// A replacement that happened: what was there before and what was written.
@@ -131,10 +142,7 @@ impl JsonFile {
             atomic::remove_stale_temps(&dir, self.name());
         }
         let current = self.read_in(&dir)?;
-        // A login written meanwhile (the CLI's refresh, a new login) is kept; one that was
-        // blanked or removed meanwhile (the CLI's refused refresh) is still replaced.
-        let usable = |s: &Snapshot| s.object().filter(|o| oauth::usable(o)).cloned();
-        if current.state != expected.state && usable(&current).is_some() && usable(&current) != usable(expected) {
+        if current.superseded(expected) {
             return Ok(ReplaceOutcome::Changed(current));
         }
         let mut doc = match &current.bytes {

@@ -8,7 +8,7 @@
 //! outside the repository); `CLAUDE_CODE_BIN` points at it.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::http1::{read_request, respond};
 use super::{random_secret, secret};
 
 pub const PINNED_VERSION: &str = "2.1.197";
@@ -99,68 +100,6 @@ pub fn issue(backend: &Backend, tag: &str) -> (String, String) {
     let refresh = random_secret(&format!("sk-ant-ort01-{tag}-"));
     backend.accept(&access, &refresh);
     (access, refresh)
-}
-
-// ------------------------------------------------------------------ HTTP plumbing
-
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-fn read_request(r: &mut impl BufRead) -> Option<Request> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.push((k.trim().to_string(), v.trim().to_string()));
-    }
-    let mut req = Request { method, path, headers, body: Vec::new() };
-    if req.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).ok()?;
-            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).ok()?;
-            if n == 0 {
-                break;
-            }
-            req.body.extend_from_slice(&chunk[..n]);
-        }
-    } else if let Some(len) = req.header("content-length").and_then(|v| v.parse().ok()) {
-        req.body = vec![0; len];
-        r.read_exact(&mut req.body).ok()?;
-    }
-    Some(req)
-}
-
-fn respond(w: &mut impl Write, status: &str, content_type: &str, body: &str) {
-    let _ = write!(
-        w,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = w.flush();
 }
 
 // ------------------------------------------------------------------ the Messages API

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 pub mod claude_cli;
 pub mod fault_proxy;
+pub mod http1;
 mod setup;
 pub use setup::*;
 

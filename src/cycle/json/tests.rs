@@ -129,8 +129,7 @@ impl Local for FakeLocal {
     fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
         // As JsonFile: only a different usable login that appeared meanwhile is kept.
         let current = self.now.borrow().clone();
-        let usable = |s: &Snapshot| s.object().filter(|o| oauth::usable(o)).cloned();
-        if current.state != expected.state && usable(&current).is_some() && usable(&current) != usable(expected) {
+        if current.superseded(expected) {
             return Ok(ReplaceOutcome::Changed(current));
         }
         let new = snapshot(Some(obj.clone()));
