@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 pub mod claude_cli;
 pub mod fault_proxy;
 pub mod http1;
+pub mod raft;
 mod setup;
 pub use setup::*;
 
@@ -288,7 +289,8 @@ pub struct Bao {
     pub addr: String,
     pub root: String,
     pub audit_log: PathBuf,
-    pid: u32,
+    /// The dev server this handle started; `None` for a handle on a cluster (raft.rs).
+    pid: Option<u32>,
 }
 
 static SHARED: OnceLock<Bao> = OnceLock::new();
@@ -332,13 +334,13 @@ impl Bao {
         let addr = format!("http://127.0.0.1:{port}");
         let pid = spawn_server(
             &dir,
-            &[
+            &dev_args(&[
                 format!("-dev-root-token-id={root}"),
                 format!("-dev-listen-address=127.0.0.1:{port}"),
                 format!("-config={}", config.display()),
-            ],
+            ]),
         );
-        let bao = Bao { addr, root, audit_log, pid };
+        let bao = Bao { addr, root, audit_log, pid: Some(pid) };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok((200, _)) = bao.try_api(None, "GET", "sys/health", None) {
@@ -356,8 +358,9 @@ impl Bao {
 
     /// Stops the server (SIGKILL); later requests fail with connection refused.
     pub fn stop(&self) {
+        let pid = self.pid.expect("this handle did not start a server: stop cluster nodes with raft::Cluster::kill");
         unsafe {
-            libc::kill(self.pid as i32, libc::SIGKILL);
+            libc::kill(pid as i32, libc::SIGKILL);
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.try_api(None, "GET", "sys/health", None).is_ok() {
@@ -437,17 +440,21 @@ impl Bao {
         (secret(role_id), secret(secret_id))
     }
 
-    /// A user's own policy on exactly their KV path, and an orphan periodic token with it.
-    /// Returns (token, accessor).
-    pub fn user_token(&self, name: &str) -> (String, String) {
+    /// A user's own policy on exactly their KV path (`claude-auth-sync-NAME`); returns its name.
+    pub fn user_policy(&self, name: &str) -> String {
         let policy = format!(
             "path \"secret/data/workstation/claude-users/{name}\" {{ capabilities = [\"create\", \"read\", \"update\"] }}\n\
              path \"secret/metadata/workstation/claude-users/{name}\" {{ capabilities = [\"read\", \"update\"] }}\n"
         );
-        self.root("PUT", &format!("sys/policies/acl/claude-auth-sync-{name}"), Some(json!({ "policy": policy })));
-        self.token(
-            json!({ "policies": [format!("claude-auth-sync-{name}")], "period": "1h", "meta": { "os_user": name } }),
-        )
+        let policy_name = user_policy_name(name);
+        self.root("PUT", &format!("sys/policies/acl/{policy_name}"), Some(json!({ "policy": policy })));
+        policy_name
+    }
+
+    /// [`Bao::user_policy`] and an orphan periodic token with it. Returns (token, accessor).
+    pub fn user_token(&self, name: &str) -> (String, String) {
+        let policy = self.user_policy(name);
+        self.token(json!({ "policies": [policy], "period": "1h", "meta": { "os_user": name } }))
     }
 
     /// The latest version and data of a user's KV secret, read by root; `None` when absent.
@@ -491,14 +498,25 @@ impl Bao {
     }
 }
 
-/// Starts `bao server -dev -dev-no-store-token ARGS` with HOME and logs in `dir`.
+/// `server -dev -dev-no-store-token ARGS`: the arguments of a dev server.
+fn dev_args(args: &[String]) -> Vec<String> {
+    let mut all = vec!["server".to_string(), "-dev".into(), "-dev-no-store-token".into()];
+    all.extend_from_slice(args);
+    all
+}
+
+/// The name of a user's own policy (and of their AppRole role).
+pub fn user_policy_name(name: &str) -> String {
+    format!("claude-auth-sync-{name}")
+}
+
+/// Starts `bao ARGS` with HOME and logs (`server.log`) in `dir`; returns its pid.
 /// The server dies with the thread that spawned it (PR_SET_PDEATHSIG), so it is
 /// spawned from a thread that lives as long as the test process.
 fn spawn_server(dir: &Path, args: &[String]) -> u32 {
     let bin = bao_binary();
     let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let mut all = vec!["server".to_string(), "-dev".into(), "-dev-no-store-token".into()];
-    all.extend_from_slice(args);
+    let all = args.to_vec();
     let home = dir.to_path_buf();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -544,12 +562,12 @@ impl BaoTls {
         let port = free_port();
         spawn_server(
             dir,
-            &[
+            &dev_args(&[
                 "-dev-tls".into(),
                 format!("-dev-tls-cert-dir={}", dir.display()),
                 format!("-dev-root-token-id={root}"),
                 format!("-dev-listen-address=127.0.0.1:{port}"),
-            ],
+            ]),
         );
         // Dev mode prints the root token once it is unsealed and serving.
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -573,8 +591,26 @@ pub fn http(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> std::io::Result<(u16, Value)> {
-    let mut stream = TcpStream::connect(host_port)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    http_within(Duration::from_secs(30), host_port, method, path, token, body)
+}
+
+/// [`http`] that gives up after `timeout` for connecting and for each read (a stopped
+/// server's kernel still accepts connections, but nothing answers).
+pub fn http_within(
+    timeout: Duration,
+    host_port: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    use std::net::ToSocketAddrs;
+    let addr = host_port
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host_port}: no address")))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host_port}\r\nContent-Length: {}\r\n", body.len());
     if let Some(t) = token {

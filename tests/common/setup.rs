@@ -15,6 +15,8 @@ pub struct Setup<'b> {
     pub dir: tempfile::TempDir,
     pub claude: FakeClaude,
     pub name: String,
+    /// The accessor of the user's token file token; empty for [`Auth::AppRole`], where
+    /// every login mints a new token.
     pub accessor: String,
     pub cfg: PathBuf,
     journal: UnixDatagram,
@@ -30,10 +32,53 @@ pub fn setup<'b>(b: &'b Bao, template_extra: &str, top_extra: &str) -> Setup<'b>
 
 /// [`setup`] talking to Vault at `vault_addr` (a fault proxy) with a request `timeout`.
 pub fn setup_with<'b>(b: &'b Bao, vault_addr: &str, timeout: &str, template_extra: &str, top_extra: &str) -> Setup<'b> {
+    setup_as(b, Auth::TokenFile, vault_addr, timeout, template_extra, top_extra)
+}
+
+/// How the user's agent logs in to Vault.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Auth {
+    /// An orphan periodic token in a file, as the provisioner's token mode writes it.
+    TokenFile,
+    /// The user's own AppRole role (`claude-auth-sync-NAME`): role-id and secret-id files.
+    AppRole,
+}
+
+/// [`setup_with`] with the user's agent logging in by `auth`.
+pub fn setup_as<'b>(
+    b: &'b Bao,
+    auth: Auth,
+    vault_addr: &str,
+    timeout: &str,
+    template_extra: &str,
+    top_extra: &str,
+) -> Setup<'b> {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("u{}", &random_secret("name-")[5..17]);
-    let (token, accessor) = b.user_token(&name);
-    let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
+    let policy = user_policy_name(&name);
+    let (method, identity, accessor) = match auth {
+        Auth::TokenFile => {
+            let (token, accessor) = b.user_token(&name);
+            let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
+            let method = format!(
+                "method \"token_file\" {{\n    config = {{ token_file_path = \"{}\" }}\n  }}",
+                token_file.display()
+            );
+            (method, format!("os_user = \"{name}\""), accessor)
+        }
+        Auth::AppRole => {
+            b.user_policy(&name);
+            let (role_id, secret_id) = b.approle(&policy, &[&policy]);
+            let role_file = write_file(dir.path(), "role-id", &role_id, 0o600);
+            let secret_file = write_file(dir.path(), "secret-id", &secret_id, 0o600);
+            let method = format!(
+                "method \"approle\" {{\n    mount_path = \"auth/approle\"\n    config = {{\n      role_id_file_path   = \"{}\"\n      secret_id_file_path = \"{}\"\n    }}\n  }}",
+                role_file.display(),
+                secret_file.display()
+            );
+            (method, format!("role_name = \"{policy}\""), String::new())
+        }
+    };
     let claude = FakeClaude::new(dir.path());
     let d = dir.path().display();
     let text = format!(
@@ -48,12 +93,10 @@ vault {{
   }}
 }}
 auto_auth {{
-  method "token_file" {{
-    config = {{ token_file_path = "{token_file}" }}
-  }}
+  {method}
   expect {{
-    policies = ["claude-auth-sync-{name}"]
-    meta     = {{ os_user = "{name}" }}
+    policies = ["{policy}"]
+    meta     = {{ {identity} }}
   }}
 }}
 template {{
@@ -66,8 +109,7 @@ log {{
   journald_socket = "{d}/journal.sock"
 }}
 {top_extra}
-"#,
-        token_file = token_file.display(),
+"#
     );
     let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
     let journal = UnixDatagram::bind(dir.path().join("journal.sock")).unwrap();
