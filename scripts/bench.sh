@@ -1,0 +1,395 @@
+#!/usr/bin/env bash
+# Benchmark: `claude-auth-sync run --once` against OpenBao's own agent (`bao agent` with
+# exit_after_auth = true) doing the same work, side by side, in one run:
+#   - one OpenBao dev server started here (loopback, file audit device), killed at the end;
+#   - the same AppRole (role-id and secret-id files), the same KV v2 secret
+#     (secret/bench/claude holding a claudeAiOauth object), and the same credentials file
+#     content: both tools write {"claudeAiOauth": ...} byte for byte alike;
+#   - claude-auth-sync with `probe "none" {}`: no inference call, so only Vault and file
+#     work is measured (the probe's cost is the Claude Code CLI's, not the agent's);
+#   - two scenarios: "restored" (the file is deleted before each run: each tool logs in,
+#     reads the secret and writes one file) and "current" (the file already holds
+#     Vault's copy: log in, read, compare, write nothing);
+#   - runs alternate between the tools (which one goes first alternates too), after a
+#     warm-up. Wall time is taken around a direct spawn; peak RSS comes from a second run
+#     of each under GNU time (a child's maxrss includes its parent's pages until exec, so
+#     it must be spawned by a small process, not by Python). Vault requests per run are
+#     counted in the audit log.
+# Then `bao agent` resident: its RSS and CPU ticks over an idle window. The resident
+# claude-auth-sync and the recovery point are issue 12's and print as pending.
+# Not a test: no thresholds. The figures go into docs/performance.md by hand.
+#   scripts/bench.sh [--iterations N] [--warmup N] [--idle-seconds S]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  cat <<'EOF'
+usage: scripts/bench.sh [--iterations N] [--warmup N] [--idle-seconds S]
+  --iterations N    measured runs per tool and scenario (default 20)
+  --warmup N        unmeasured runs per tool and scenario first (default 3)
+  --idle-seconds S  idle window of the resident measurement (default 10)
+Needs python3 and OpenBao's bao (installed by scripts/install-openbao.sh when missing);
+builds the release binary (cargo build --release, a no-op when it is current).
+EOF
+}
+
+ITERATIONS=20
+WARMUP=3
+IDLE_SECONDS=10
+value() { # $1: option, $2: the number of arguments left
+  [ "$2" -ge 2 ] || { echo "bench: $1 needs a value" >&2; usage >&2; exit 2; }
+}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --iterations) value "$1" $#; ITERATIONS="$2"; shift 2 ;;
+    --iterations=*) ITERATIONS="${1#*=}"; shift ;;
+    --warmup) value "$1" $#; WARMUP="$2"; shift 2 ;;
+    --warmup=*) WARMUP="${1#*=}"; shift ;;
+    --idle-seconds) value "$1" $#; IDLE_SECONDS="$2"; shift 2 ;;
+    --idle-seconds=*) IDLE_SECONDS="${1#*=}"; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+for n in "$ITERATIONS" "$IDLE_SECONDS"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench: expected a positive whole number, got '$n'" >&2; usage >&2; exit 2; }
+done
+[[ "$WARMUP" =~ ^[0-9]+$ ]] || { echo "bench: --warmup expects a whole number, got '$WARMUP'" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "bench: python3 is missing; install it with: apt-get install python3" >&2; exit 1; }
+GNU_TIME=/usr/bin/time
+if ! "$GNU_TIME" --version 2>&1 | grep -qi 'gnu time'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "bench: installing GNU time (Debian's time package)" >&2
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends time >/dev/null
+  else
+    echo "bench: GNU time is missing; install it with: apt-get install --no-install-recommends time" >&2
+    exit 1
+  fi
+fi
+
+BAO_BIN="$(scripts/install-openbao.sh)"
+echo "bench: building the release binary (a no-op when it is current)" >&2
+cargo build --locked --release --quiet
+AGENT="$PWD/target/release/claude-auth-sync"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/claude-auth-sync-bench.XXXXXX")"
+BAO_PID=""
+cleanup() {
+  if [ -n "$BAO_PID" ]; then
+    kill "$BAO_PID" 2>/dev/null || true
+    wait "$BAO_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- the dev server
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+ADDR="http://127.0.0.1:$PORT"
+ROOT="bench-root-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')"
+cat >"$WORK/audit.hcl" <<EOF
+audit "file" "bench" {
+  options {
+    file_path     = "$WORK/audit.log"
+    hmac_accessor = "false"
+  }
+}
+EOF
+# The server dies with this script even when the script is killed (setpriv --pdeathsig).
+pdeath=()
+if setpriv --help 2>/dev/null | grep -q pdeathsig; then pdeath=(setpriv --pdeathsig KILL --); fi
+HOME="$WORK" "${pdeath[@]}" "$BAO_BIN" server -dev -dev-no-store-token -dev-root-token-id="$ROOT" \
+  -dev-listen-address="127.0.0.1:$PORT" -config="$WORK/audit.hcl" >"$WORK/server.log" 2>&1 &
+BAO_PID=$!
+admin() { env -u VAULT_ADDR -u VAULT_TOKEN BAO_ADDR="$ADDR" BAO_TOKEN="$ROOT" HOME="$WORK" "$BAO_BIN" "$@"; }
+deadline=$((SECONDS + 60))
+until admin status >/dev/null 2>&1; do
+  if [ $SECONDS -ge $deadline ] || ! kill -0 "$BAO_PID" 2>/dev/null; then
+    echo "bench: the OpenBao dev server did not come up:" >&2
+    tail -20 "$WORK/server.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
+# ---------------------------------------------------------------- the same AppRole, secret and file for both
+admin auth enable approle >/dev/null
+admin policy write bench - >/dev/null <<'EOF'
+path "secret/data/bench/claude" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/bench/claude" { capabilities = ["read", "update"] }
+EOF
+admin write auth/approle/role/bench token_policies=bench token_ttl=1h token_max_ttl=4h >/dev/null
+(umask 077
+  admin read -field=role_id auth/approle/role/bench/role-id >"$WORK/role-id"
+  admin write -f -field=secret_id auth/approle/role/bench/secret-id >"$WORK/secret-id")
+python3 - "$WORK/secret.json" <<'PY'
+import json, secrets, sys, time
+now = int(time.time() * 1000)
+login = {
+    "accessToken": "sk-ant-oat01-bench-" + secrets.token_hex(16),
+    "refreshToken": "sk-ant-ort01-bench-" + secrets.token_hex(16),
+    "expiresAt": now + 8 * 3600 * 1000,
+    "refreshTokenExpiresAt": now + 20 * 86400 * 1000,
+    "scopes": ["user:inference", "user:profile"],
+    "subscriptionType": "enterprise",
+    "rateLimitTier": "default_claude_max_20x",
+}
+with open(sys.argv[1], "w") as f:
+    json.dump({"claudeAiOauth": login}, f)
+PY
+admin kv put -mount=secret bench/claude @"$WORK/secret.json" >/dev/null
+
+mkdir -m 700 "$WORK/cas" "$WORK/bao" "$WORK/bao-resident"
+cat >"$WORK/cas.hcl" <<EOF
+vault {
+  address = "$ADDR"
+}
+auto_auth {
+  method "approle" {
+    mount_path = "auth/approle"
+    config = {
+      role_id_file_path   = "$WORK/role-id"
+      secret_id_file_path = "$WORK/secret-id"
+    }
+  }
+}
+# The credentials file is \$CLAUDE_CONFIG_DIR/.credentials.json ($WORK/cas).
+template {
+  secret = "secret/bench/claude"
+  probe "none" {}
+}
+log {
+  path = "$WORK/cas/sync.log"
+}
+EOF
+bao_agent_config() { # $1: destination directory; $2: extra top-level lines
+  cat <<EOF
+vault {
+  address = "$ADDR"
+}
+auto_auth {
+  method "approle" {
+    mount_path = "auth/approle"
+    config = {
+      role_id_file_path                   = "$WORK/role-id"
+      secret_id_file_path                 = "$WORK/secret-id"
+      remove_secret_id_file_after_reading = false
+    }
+  }
+}
+template {
+  contents    = "{{ with secret \"secret/data/bench/claude\" }}{{ .Data.data | toJSON }}{{ end }}"
+  destination = "$1/.credentials.json"
+  perms       = "0600"
+}
+template_config {
+  exit_on_retry_failure = true
+}
+$2
+EOF
+}
+bao_agent_config "$WORK/bao" "exit_after_auth = true" >"$WORK/bao.hcl"
+bao_agent_config "$WORK/bao-resident" "" >"$WORK/bao-resident.hcl"
+
+# ---------------------------------------------------------------- measure
+python3 - "$WORK" "$AGENT" "$BAO_BIN" "$GNU_TIME" "$ITERATIONS" "$WARMUP" "$IDLE_SECONDS" <<'PY'
+import ctypes, datetime, json, os, platform, signal, subprocess, sys, time
+
+work, agent, bao_bin, gnu_time = sys.argv[1:5]
+iterations, warmup, idle_seconds = (int(a) for a in sys.argv[5:8])
+expected = json.load(open(f"{work}/secret.json"))
+audit_path = f"{work}/audit.log"
+MIB = 1024 * 1024
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent():
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: gone with this script, whatever happens
+
+
+class Tool:
+    def __init__(self, name, cmd, env, dest):
+        self.name, self.cmd, self.env, self.dest = name, cmd, env, dest
+        self.log = open(f"{work}/{name}.out", "ab")
+
+
+clean = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "LANG": "C.UTF-8"}
+cas = Tool(
+    "claude-auth-sync",
+    [agent, "run", "--once", "--config", f"{work}/cas.hcl"],
+    dict(clean, CLAUDE_CONFIG_DIR=f"{work}/cas"),
+    f"{work}/cas/.credentials.json",
+)
+bao = Tool("bao agent", [bao_bin, "agent", f"-config={work}/bao.hcl"], clean, f"{work}/bao/.credentials.json")
+
+
+def audit_requests_since(offset):
+    """Request entries appended to the audit log since `offset`; (count, paths, new offset)."""
+    with open(audit_path, "rb") as f:
+        f.seek(offset)
+        text = f.read()
+    paths = [e["request"]["path"] for e in map(json.loads, text.splitlines()) if e.get("type") == "request"]
+    return len(paths), paths, offset + len(text)
+
+
+def run_once(tool, scenario, measure_rss=False):
+    """One run: wall time (direct spawn) or, with `measure_rss`, peak RSS (under GNU time)."""
+    if scenario == "restored" and os.path.exists(tool.dest):
+        os.unlink(tool.dest)
+    offset = os.path.getsize(audit_path)
+    rss_file = f"{work}/maxrss"
+    cmd = [gnu_time, "-f", "%M", "-o", rss_file, "--", *tool.cmd] if measure_rss else tool.cmd
+    start = time.perf_counter()
+    code = subprocess.call(cmd, env=tool.env, stdin=subprocess.DEVNULL, stdout=tool.log, stderr=tool.log)
+    wall = time.perf_counter() - start
+    if code != 0:
+        sys.exit(f"bench: {tool.name} exited with {code}; see its output in {tool.log.name}")
+    with open(tool.dest) as f:
+        if json.load(f) != expected:
+            sys.exit(f"bench: {tool.name} left {tool.dest} without Vault's copy")
+    count, paths, _ = audit_requests_since(offset)
+    if measure_rss:
+        return {"rss": int(open(rss_file).read().split()[-1]) * 1024}
+    return {"wall": wall, "requests": count, "paths": paths}
+
+
+def percentile(values, p):
+    """Nearest rank: the smallest value with at least p% of the values at or below it."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[rank - 1]
+
+
+def median(values):
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+results = {}
+for scenario in ("restored", "current"):
+    for _ in range(warmup):
+        for tool in (cas, bao):
+            run_once(tool, scenario)
+    runs = {cas.name: [], bao.name: []}
+    peaks = {cas.name: [], bao.name: []}
+    for i in range(iterations):
+        order = (cas, bao) if i % 2 == 0 else (bao, cas)
+        for tool in order:
+            runs[tool.name].append(run_once(tool, scenario))
+        for tool in order:
+            peaks[tool.name].append(run_once(tool, scenario, measure_rss=True)["rss"])
+    results[scenario] = (runs, peaks)
+
+
+def resident_bao_agent():
+    """`bao agent` resident (no exit_after_auth): RSS and CPU ticks over an idle window."""
+    dest = f"{work}/bao-resident/.credentials.json"
+    log = open(f"{work}/bao-resident.out", "ab")
+    p = subprocess.Popen(
+        [bao_bin, "agent", f"-config={work}/bao-resident.hcl"],
+        env=clean, stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=die_with_parent,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(dest):
+            if p.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"bench: the resident bao agent did not render its file; see {log.name}")
+            time.sleep(0.05)
+        time.sleep(2)  # past start-up: the window below is idle time only
+
+        def ticks():
+            fields = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15)
+
+        offset = os.path.getsize(audit_path)
+        before = ticks()
+        time.sleep(idle_seconds)
+        spent = ticks() - before
+        status = dict(line.split(":", 1) for line in open(f"/proc/{p.pid}/status") if ":" in line)
+        rss = int(status["VmRSS"].split()[0]) * 1024
+        requests, _, _ = audit_requests_since(offset)
+        return {"rss": rss, "ticks": spent, "requests": requests}
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def resident_claude_auth_sync():
+    """Hook for issue 12: `claude-auth-sync run` (no --once) idle RSS, CPU ticks and
+    requests over the same idle window. The resident sidecar does not exist yet."""
+    return None
+
+
+def recovery_point():
+    """Hook for issue 12: time from a rename of the credentials file (as Claude Code
+    writes it) to Vault's new version, median and p95 over 50 refreshes, with the
+    resident sidecar. Needs the resident sidecar."""
+    return None
+
+
+resident = {"bao": resident_bao_agent(), "cas": resident_claude_auth_sync()}
+recovery = recovery_point()
+
+
+def ms(s):
+    return f"{s * 1000:.1f} ms"
+
+
+def mib(b):
+    return f"{b / MIB:.1f} MiB"
+
+
+def ratio(ours, theirs, better):
+    return f"{theirs / ours:.1f}x {better}" if ours > 0 else "-"
+
+
+def version(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.split("\n")[0].strip()
+    except OSError:
+        return "?"
+
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"date: {datetime.date.today().isoformat()}; machine: {os.cpu_count()} cores ({cpu}), "
+      f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3)} GiB, "
+      f"Linux {platform.release()}, load average {os.getloadavg()[0]:.2f} at the end")
+print(f"tools: {version([agent, '--version'])}; {version([bao_bin, 'version'])}")
+print(f"method: {iterations} measured runs per tool and scenario after {warmup} warm-up runs, alternating; "
+      f"wall time around a direct spawn, peak RSS from GNU time (%M) in a second run of each; "
+      f"resident idle window {idle_seconds} s")
+print()
+print("| measure | claude-auth-sync | bao agent | ratio |")
+print("|---|---|---|---|")
+labels = {"restored": "one-shot, file restored", "current": "one-shot, file current"}
+for scenario, (runs, peaks) in results.items():
+    ours, theirs = runs[cas.name], runs[bao.name]
+    w_ours, w_theirs = [r["wall"] for r in ours], [r["wall"] for r in theirs]
+    m_ours, m_theirs = median(peaks[cas.name]), median(peaks[bao.name])
+    q_ours, q_theirs = median([r["requests"] for r in ours]), median([r["requests"] for r in theirs])
+    label = labels[scenario]
+    print(f"| {label}: median wall | {ms(median(w_ours))} | {ms(median(w_theirs))} | "
+          f"{ratio(median(w_ours), median(w_theirs), 'faster')} |")
+    print(f"| {label}: p95 wall | {ms(percentile(w_ours, 95))} | {ms(percentile(w_theirs, 95))} | "
+          f"{ratio(percentile(w_ours, 95), percentile(w_theirs, 95), 'faster')} |")
+    print(f"| {label}: median peak RSS | {mib(m_ours)} | {mib(m_theirs)} | {ratio(m_ours, m_theirs, 'leaner')} |")
+    print(f"| {label}: Vault requests per run | {q_ours:g} | {q_theirs:g} | |")
+b, c = resident["bao"], resident["cas"]
+pending = "pending (issue 12)"
+print(f"| resident, idle: RSS | {mib(c['rss']) if c else pending} | {mib(b['rss'])} | |")
+print(f"| resident, idle: CPU ticks over {idle_seconds} s | {c['ticks'] if c else pending} | {b['ticks']} | |")
+print(f"| resident, idle: Vault requests over {idle_seconds} s | {c['requests'] if c else pending} | {b['requests']} | |")
+print(f"| recovery point (rename to Vault's new version) | {recovery or pending} | n/a (bao agent never writes to Vault) | |")
+size_ours, size_theirs = os.path.getsize(agent), os.path.getsize(os.path.realpath(bao_bin))
+print(f"| binary size | {mib(size_ours)} | {mib(size_theirs)} (server, CLI and agent in one) | "
+      f"{ratio(size_ours, size_theirs, 'smaller')} |")
+print()
+for tool in (cas, bao):
+    first = results["restored"][0][tool.name][0]["paths"]
+    print(f"{tool.name}, requests of one run: {', '.join(first)}")
+PY
