@@ -30,9 +30,25 @@ pub fn setup<'b>(b: &'b Bao, template_extra: &str, top_extra: &str) -> Setup<'b>
 
 /// [`setup`] talking to Vault at `vault_addr` (a fault proxy) with a request `timeout`.
 pub fn setup_with<'b>(b: &'b Bao, vault_addr: &str, timeout: &str, template_extra: &str, top_extra: &str) -> Setup<'b> {
+    setup_full(b, vault_addr, timeout, "secret", template_extra, top_extra)
+}
+
+/// [`setup`] with the user's secret on the KV mount `mount` instead of `secret`.
+pub fn setup_on<'b>(b: &'b Bao, mount: &str) -> Setup<'b> {
+    setup_full(b, &b.addr, "5s", mount, "", "")
+}
+
+fn setup_full<'b>(
+    b: &'b Bao,
+    vault_addr: &str,
+    timeout: &str,
+    mount: &str,
+    template_extra: &str,
+    top_extra: &str,
+) -> Setup<'b> {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("u{}", &random_secret("name-")[5..17]);
-    let (token, accessor) = b.user_token(&name);
+    let (token, accessor) = b.user_token_on(mount, &name);
     let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
     let claude = FakeClaude::new(dir.path());
     let d = dir.path().display();
@@ -57,7 +73,7 @@ auto_auth {{
   }}
 }}
 template {{
-  secret = "secret/workstation/claude-users/{name}"
+  secret = "{mount}/workstation/claude-users/{name}"
   {template_extra}
 }}
 log {{
