@@ -134,13 +134,13 @@ fn approle_logins_are_kept_and_renewed_instead_of_piling_up() {
     let (role_id, secret_id) = b.approle(&role, &[&role]);
     let role_file = write_file(dir.path(), "role-id", &role_id, 0o600);
     let secret_file = write_file(dir.path(), "secret-id", &secret_id, 0o600);
-    let kept = dir.path().join("kept-token");
+    // token_cache_path's default: beside the secret-id.
+    let kept = dir.path().join("secret-id.token");
     let sink_path = dir.path().join("agent-token");
     let method = format!(
-        "method \"approle\" {{\n config = {{\n role_id_file_path = \"{}\"\n secret_id_file_path = \"{}\"\n token_cache_path = \"{}\"\n }}\n }}",
+        "method \"approle\" {{\n config = {{\n role_id_file_path = \"{}\"\n secret_id_file_path = \"{}\"\n }}\n }}",
         role_file.display(),
         secret_file.display(),
-        kept.display()
     );
     let expect = format!("expect {{\n policies = [\"{role}\"]\n meta = {{ role_name = \"{role}\" }}\n }}");
     let cfg = config(dir.path(), &b.addr, &method, &format!("{expect}\n{}", sink(&sink_path)));
@@ -174,7 +174,7 @@ fn approle_logins_are_kept_and_renewed_instead_of_piling_up() {
     let (drifted, _) = b.token(json!({
         "policies": [&role, "default"], "period": "1h", "meta": { "role_name": &role }
     }));
-    write_file(dir.path(), "kept-token", &drifted, 0o600);
+    write_file(dir.path(), "secret-id.token", &drifted, 0o600);
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_token_drift"));
     let (status, _) = b.api(&b.root, "POST", "auth/token/lookup", Some(json!({ "token": drifted })));
