@@ -168,6 +168,15 @@ fn approle_logins_are_kept_and_renewed_instead_of_piling_up() {
     assert_ne!(relogged, token);
     assert_eq!(b.live_tokens("role_name", &role).len(), 1);
 
+    // Readable by others: it may have been read, so it is revoked and replaced.
+    std::fs::set_permissions(&kept, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    run_once(&cfg).assert_outcome(0, "OK", None);
+    let (status, _) = b.api(&b.root, "POST", "auth/token/lookup", Some(json!({ "token": relogged })));
+    assert_eq!(status, 403, "the exposed kept token is revoked");
+    let relogged = secret(std::fs::read_to_string(&kept).unwrap());
+    assert_eq!(mode_of(&kept), 0o600);
+    assert_eq!(b.live_tokens("role_name", &role).len(), 1);
+
     // Alive but no longer this identity (the role lost its policy): revoked, not kept.
     b.root("POST", &format!("auth/approle/role/{role}"), Some(json!({ "token_policies": [&role, "default"] })));
     b.revoke(&relogged);

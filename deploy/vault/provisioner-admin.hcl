@@ -3,8 +3,11 @@
 # makes, for the roster defaults below; tests/provision.rs runs every admin run with a
 # token that has only this policy.
 #
-#   bao policy write claude-auth-sync-provisioner deploy/vault/provisioner-admin.hcl
-#   bao token create -policy=claude-auth-sync-provisioner -no-default-policy -orphan -period=24h
+#   bao policy write provision-claude-auth-sync deploy/vault/provisioner-admin.hcl
+#   bao token create -policy=provision-claude-auth-sync -no-default-policy -orphan -period=24h
+#
+# Name it outside claude-auth-sync-*: that glob is the users' policies, which this
+# token may write.
 #
 # Paths to change when the roster does:
 #   kv_mount: secret, path_prefix: workstation/claude-users -> "secret/metadata/workstation/claude-users/*"
@@ -58,8 +61,8 @@ path "auth/token/revoke-accessor" {
   capabilities = ["update"]
 }
 
-# auth: approle. Enabling the AppRole mount (once) needs sudo; drop these two when an
-# operator enables it (`bao auth enable approle`) and uses auth: token only.
+# auth: approle only. Whether AppRole is mounted, and mounting it the first time
+# (sudo); without the second, an operator mounts it: `bao auth enable approle`.
 path "sys/auth" {
   capabilities = ["read"]
 }

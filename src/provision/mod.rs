@@ -794,10 +794,15 @@ impl Ctx<'_> {
         let checked =
             drift(&expect_for(&user.name, AuthMode::Approle), &info).map(|()| "AppRole login works".to_string());
         // The check's own token is of no further use; the user's policy lets it end itself.
-        if let Err(e) = as_user.revoke_self(backoff).await {
-            return Err(Check::Failed(format!("the check's AppRole login could not be revoked: {e}")));
+        match as_user.revoke_self(backoff).await {
+            Ok(()) => checked,
+            Err(VaultError::Denied { .. }) => Err(Check::NeedsAdmin(
+                "the check's AppRole login cannot revoke itself: the user's policy predates revoke-self; \
+                 an admin run rewrites it"
+                    .into(),
+            )),
+            Err(e) => Err(Check::Failed(format!("the check's AppRole login could not be revoked: {e}"))),
         }
-        checked
     }
 
     /// Users the state knows and the roster no longer lists: revoke, disable, forget.

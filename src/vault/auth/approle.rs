@@ -33,9 +33,13 @@ pub async fn authenticate(
     else {
         unreachable!("called for the approle method only")
     };
-    if let Some(kept) = kept_token(token_cache_path) {
+    if let Some((kept, exposed)) = kept_token(token_cache_path) {
         vault.set_token(&kept);
-        match reuse(vault, backoff, expect).await {
+        let reused = match exposed {
+            Some(why) => Reuse::Replace(why),
+            None => reuse(vault, backoff, expect).await,
+        };
+        match reused {
             Reuse::Renewed(info) => return Ok((kept, info)),
             Reuse::Dead => tracing::debug!("the kept AppRole token is no longer valid; logging in again"),
             Reuse::Replace(why) => {
@@ -74,13 +78,19 @@ pub async fn authenticate(
     Ok((token, info))
 }
 
-/// The token kept by an earlier run, if there is a usable one.
-fn kept_token(path: &Path) -> Option<Secret> {
-    match credential_file::read(path, "kept AppRole token", true) {
-        Ok(t) => Some(t),
+/// The token kept by an earlier run, and why it must be replaced unused (it was
+/// readable by others); `None` when there is none or it is garbled.
+fn kept_token(path: &Path) -> Option<(Secret, Option<String>)> {
+    let what = "kept AppRole token";
+    match credential_file::read(path, what, true) {
+        Ok(t) => Some((t, None)),
         Err(credential_file::CredentialError::Missing { .. }) => None,
+        Err(credential_file::CredentialError::TooOpen { mode, .. }) => {
+            // Someone may have read it: it must not live on.
+            let exposed = format!("was readable by group or others (mode {mode:04o})");
+            credential_file::read(path, what, false).ok().map(|t| (t, Some(exposed)))
+        }
         Err(e) => {
-            // Too open (someone may have read it) or garbled: a new login replaces it.
             tracing::warn!("{e}; logging in again");
             None
         }
