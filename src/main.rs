@@ -58,8 +58,10 @@ enum Command {
         after_help = "Without an admin token (VAULT_TOKEN, BAO_TOKEN or --admin-token-file) this is the routine \
         run: it checks every user with the user's own credential, fixes modes, owners and timers, and lists \
         the users that need an admin (exit 1 when there are any).\n\n\
+        The admin token needs the policy in deploy/vault/provisioner-admin.hcl. Vault's address is the roster's \
+        vault.address, else VAULT_ADDR, else BAO_ADDR. Children (systemctl) get none of this environment.\n\n\
         Examples:\n  \
-        VAULT_TOKEN=... claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml\n  \
+        sudo --preserve-env=VAULT_ADDR,VAULT_TOKEN claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml\n  \
         claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml --admin-token-file /root/.vault-admin --rotate alice\n  \
         claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml              # routine check\n  \
         claude-auth-sync provision --roster roster.yaml --dry-run --json"
@@ -142,7 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 return Ok(EXIT_USAGE);
             }
             let (mount, prefix) = match roster {
-                Some(file) => match provision::roster::load_unchecked(&file) {
+                Some(file) => match provision::roster::load_paths(&file) {
                     Ok(v) => (v.kv_mount, v.path_prefix),
                     Err(e) => {
                         eprintln!("claude-auth-sync: roster error: {e}");

@@ -1,5 +1,7 @@
-//! auto_auth against a real OpenBao dev server: token_file and AppRole login, renewal,
-//! the identity check, invalid tokens, sinks, and Vault being down or stalled.
+//! auto_auth against a real OpenBao dev server: token_file and AppRole login (one login
+//! kept and renewed across runs), renewal, the exact identity check before any
+//! renewal, invalid tokens, sinks, TLS pinned to `ca_cert`, no token in clear text to
+//! another machine, and Vault being down or stalled.
 
 mod common;
 
@@ -50,7 +52,10 @@ const EXPECT_ALICE: &str = r#"expect {
   }"#;
 
 fn alice_token(b: &Bao) -> (String, String) {
-    b.token(json!({ "policies": ["claude-auth-sync-alice"], "period": "1h", "meta": { "os_user": "alice" } }))
+    b.user_policy("alice");
+    b.token(json!({
+        "policies": ["claude-auth-sync-alice"], "no_default_policy": true, "period": "1h", "meta": { "os_user": "alice" }
+    }))
 }
 
 fn run_once(cfg: &Path) -> Run {
@@ -82,6 +87,7 @@ fn token_file_login_renews_the_token_and_writes_the_sink_0600() {
 fn approle_login_gets_a_working_token_into_the_sink() {
     let b = bao();
     let dir = tempfile::tempdir().unwrap();
+    b.user_policy("carol");
     let (role_id, secret_id) = b.approle("claude-auth-sync-carol", &["claude-auth-sync-carol"]);
     let role_file = write_file(dir.path(), "role-id", &role_id, 0o600);
     let secret_file = write_file(dir.path(), "secret-id", &secret_id, 0o600);
@@ -107,37 +113,116 @@ fn approle_login_gets_a_working_token_into_the_sink() {
     assert_eq!(mode_of(&sink_path), 0o600);
     assert!(secret_file.exists(), "the secret-id is kept by default: the next timer run needs it");
 
-    // A wrong secret-id is refused by Vault: the credential is invalid, not a transient error.
+    // A wrong secret-id is refused by Vault: the credential is invalid, not a transient
+    // error. (Once the kept login is gone: until then no login is needed.)
     write_file(dir.path(), "secret-id", &random_secret("wrong-secret-id-"), 0o600);
+    b.revoke(&token);
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_token_invalid"));
 }
 
-/// The drifted token must be used for renew/lookup only: checked in Vault's audit log.
+/// Issue 9.9: one AppRole login, kept 0600 and renewed across runs (its sink stays
+/// valid for the sink's readers); a new login only when the kept token is dead; a kept
+/// token that drifted is revoked, not left behind. Live tokens are counted by root.
+#[test]
+fn approle_logins_are_kept_and_renewed_instead_of_piling_up() {
+    let b = bao();
+    let dir = tempfile::tempdir().unwrap();
+    let user = format!("r{}", &random_secret("role-user-")[10..20]);
+    let role = format!("claude-auth-sync-{user}");
+    b.user_policy(&user);
+    let (role_id, secret_id) = b.approle(&role, &[&role]);
+    let role_file = write_file(dir.path(), "role-id", &role_id, 0o600);
+    let secret_file = write_file(dir.path(), "secret-id", &secret_id, 0o600);
+    // token_cache_path's default: beside the secret-id.
+    let kept = dir.path().join("secret-id.token");
+    let sink_path = dir.path().join("agent-token");
+    let method = format!(
+        "method \"approle\" {{\n config = {{\n role_id_file_path = \"{}\"\n secret_id_file_path = \"{}\"\n }}\n }}",
+        role_file.display(),
+        secret_file.display(),
+    );
+    let expect = format!("expect {{\n policies = [\"{role}\"]\n meta = {{ role_name = \"{role}\" }}\n }}");
+    let cfg = config(dir.path(), &b.addr, &method, &format!("{expect}\n{}", sink(&sink_path)));
+
+    for _ in 0..6 {
+        run_once(&cfg).assert_outcome(0, "OK", None);
+    }
+    let live = b.live_tokens("role_name", &role);
+    assert_eq!(live.len(), 1, "six runs, one login: {} live tokens", live.len());
+    let token = secret(std::fs::read_to_string(&kept).unwrap());
+    assert_eq!(mode_of(&kept), 0o600);
+    assert_same!(std::fs::read_to_string(&sink_path).unwrap(), token, "the sink holds the kept token");
+    let accessor = b.lookup(&token)["accessor"].as_str().unwrap().to_string();
+    let paths = b.requests_by(&accessor);
+    assert_eq!(
+        paths.iter().filter(|p| *p == "auth/token/renew-self").count(),
+        5,
+        "renewed by every later run: {paths:?}"
+    );
+
+    // Dead (revoked): the next run logs in again and keeps the new one.
+    b.revoke(&token);
+    run_once(&cfg).assert_outcome(0, "OK", None);
+    let relogged = secret(std::fs::read_to_string(&kept).unwrap());
+    assert_ne!(relogged, token);
+    assert_eq!(b.live_tokens("role_name", &role).len(), 1);
+
+    // Readable by others: it may have been read, so it is revoked and replaced.
+    std::fs::set_permissions(&kept, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    run_once(&cfg).assert_outcome(0, "OK", None);
+    let (status, _) = b.api(&b.root, "POST", "auth/token/lookup", Some(json!({ "token": relogged })));
+    assert_eq!(status, 403, "the exposed kept token is revoked");
+    let relogged = secret(std::fs::read_to_string(&kept).unwrap());
+    assert_eq!(mode_of(&kept), 0o600);
+    assert_eq!(b.live_tokens("role_name", &role).len(), 1);
+
+    // Alive but no longer this identity (the role lost its policy): revoked, not kept.
+    b.root("POST", &format!("auth/approle/role/{role}"), Some(json!({ "token_policies": [&role, "default"] })));
+    b.revoke(&relogged);
+    let (drifted, _) = b.token(json!({
+        "policies": [&role, "default"], "period": "1h", "meta": { "role_name": &role }
+    }));
+    write_file(dir.path(), "secret-id.token", &drifted, 0o600);
+    let run = run_once(&cfg);
+    run.assert_outcome(1, "FAIL", Some("vault_token_drift"));
+    let (status, _) = b.api(&b.root, "POST", "auth/token/lookup", Some(json!({ "token": drifted })));
+    assert_eq!(status, 403, "the drifted kept token was revoked");
+    assert!(b.live_tokens("role_name", &role).is_empty(), "the drifted fresh login was revoked too");
+    assert!(!kept.exists(), "no drifted token is kept");
+}
+
+/// The drifted token is looked up and nothing else, not even renewed: checked in
+/// Vault's audit log and by its TTL.
 fn assert_drift_refused(token_spec: serde_json::Value, why: &str) {
     let b = bao();
+    for user in ["alice", "bob"] {
+        b.user_policy(user);
+    }
     let dir = tempfile::tempdir().unwrap();
     let (token, accessor) = b.token(token_spec);
     let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
     let sink_path = dir.path().join("agent-token");
     let cfg = config(dir.path(), &b.addr, &token_method(&token_file), &format!("{EXPECT_ALICE}\n{}", sink(&sink_path)));
 
+    std::thread::sleep(Duration::from_millis(2100));
+    let ttl_before = b.lookup(&token)["ttl"].as_u64().unwrap();
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_token_drift"));
     assert!(run.report().contains(why), "the report says what drifted ({why}): {}", run.report());
     assert!(!sink_path.exists(), "a drifted token is not written to any sink");
+    assert!(b.lookup(&token)["ttl"].as_u64().unwrap() <= ttl_before, "a drifted token must not be extended");
 
     let paths = b.requests_by(&accessor);
-    assert!(paths.iter().any(|p| p == "auth/token/renew-self"), "the audit log shows the renew: {paths:?}");
-    let others: Vec<_> =
-        paths.iter().filter(|p| *p != "auth/token/renew-self" && *p != "auth/token/lookup-self").collect();
-    assert!(others.is_empty(), "requests beyond renew/lookup made with a drifted token: {others:?}");
+    assert!(paths.iter().any(|p| p == "auth/token/lookup-self"), "the audit log shows the lookup: {paths:?}");
+    let others: Vec<_> = paths.iter().filter(|p| *p != "auth/token/lookup-self").collect();
+    assert!(others.is_empty(), "requests beyond lookup-self made with a drifted token: {others:?}");
 }
 
 #[test]
 fn a_token_missing_an_expected_policy_is_refused_as_drift() {
     assert_drift_refused(
-        json!({ "policies": ["claude-auth-sync-bob"], "period": "1h", "meta": { "os_user": "alice" } }),
+        json!({ "policies": ["claude-auth-sync-bob"], "no_default_policy": true, "period": "1h", "meta": { "os_user": "alice" } }),
         "policies lack claude-auth-sync-alice",
     );
 }
@@ -145,9 +230,41 @@ fn a_token_missing_an_expected_policy_is_refused_as_drift() {
 #[test]
 fn a_token_carrying_other_meta_is_refused_as_drift() {
     assert_drift_refused(
-        json!({ "policies": ["claude-auth-sync-alice"], "period": "1h", "meta": { "os_user": "bob" } }),
+        json!({ "policies": ["claude-auth-sync-alice"], "no_default_policy": true, "period": "1h", "meta": { "os_user": "bob" } }),
         "meta os_user is",
     );
+}
+
+/// Issue 9.11: the expected policies are the exact set, so a token that can also read
+/// another user's secret is drift, found before it is renewed.
+#[test]
+fn a_token_with_another_users_policy_besides_its_own_is_refused_as_drift() {
+    assert_drift_refused(
+        json!({
+            "policies": ["claude-auth-sync-alice", "claude-auth-sync-bob"], "no_default_policy": true,
+            "period": "1h", "meta": { "os_user": "alice" }
+        }),
+        "policies also grant claude-auth-sync-bob",
+    );
+}
+
+#[test]
+fn the_default_policy_is_drift_unless_expect_lists_it() {
+    assert_drift_refused(
+        json!({ "policies": ["claude-auth-sync-alice"], "period": "1h", "meta": { "os_user": "alice" } }),
+        "policies also grant default",
+    );
+    let b = bao();
+    let dir = tempfile::tempdir().unwrap();
+    let (token, _) =
+        b.token(json!({ "policies": ["claude-auth-sync-alice"], "period": "1h", "meta": { "os_user": "alice" } }));
+    let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
+    let expect = r#"expect {
+    policies = ["claude-auth-sync-alice", "default"]
+    meta     = { os_user = "alice" }
+  }"#;
+    let cfg = config(dir.path(), &b.addr, &token_method(&token_file), expect);
+    run_once(&cfg).assert_outcome(0, "OK", None);
 }
 
 #[test]
@@ -169,8 +286,10 @@ fn a_revoked_token_is_vault_token_invalid() {
 fn an_expired_token_is_vault_token_invalid() {
     let b = bao();
     let dir = tempfile::tempdir().unwrap();
-    let (token, _) =
-        b.token(json!({ "policies": ["claude-auth-sync-alice"], "ttl": "1s", "meta": { "os_user": "alice" } }));
+    b.user_policy("alice");
+    let (token, _) = b.token(
+        json!({ "policies": ["claude-auth-sync-alice"], "no_default_policy": true, "ttl": "1s", "meta": { "os_user": "alice" } }),
+    );
     let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
     let cfg = config(dir.path(), &b.addr, &token_method(&token_file), EXPECT_ALICE);
     std::thread::sleep(Duration::from_millis(2500));
@@ -261,6 +380,103 @@ fn tls_with_the_configured_ca() {
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_tls_error"));
     assert!(run.report().contains("certificate"), "{}", run.report());
+}
+
+/// A CA made here and a certificate for 127.0.0.1 that it signed: (ca, cert, key) PEM files in `dir`.
+fn another_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca.distinguished_name.push(DnType::CommonName, "not the Vault CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    leaf.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &ca).unwrap();
+    (
+        write_file(dir, "other-ca.pem", &ca.pem(), 0o644),
+        write_file(dir, "impostor.pem", &cert.pem(), 0o644),
+        write_file(dir, "impostor-key.pem", &key.serialize_pem(), 0o600),
+    )
+}
+
+/// Issue 10.6: with `ca_cert` set, that file is the only trust anchor. A real OpenBao
+/// whose certificate another CA signed is refused, also when that CA is what the
+/// platform store trusts (`SSL_CERT_FILE`); trusting its own CA, the same server works.
+#[test]
+fn ca_cert_is_the_only_trust_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let genuine_dir = dir.path().join("genuine");
+    std::fs::create_dir(&genuine_dir).unwrap();
+    let genuine = BaoTls::start(&genuine_dir);
+    let (other_ca, cert, key) = another_ca(dir.path());
+    let port = free_port();
+    let impostor = Bao::start_with(&format!(
+        "listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\n",
+        cert.display(),
+        key.display()
+    ));
+    // The impostor's own root token: wherever the impostor is trusted, the run passes.
+    let token_file = write_file(dir.path(), "vault-token", &impostor.root, 0o600);
+    let cfg = |ca: &Path| {
+        let text = format!(
+            "vault {{\n address = \"https://127.0.0.1:{port}\"\n ca_cert = \"{}\"\n timeout = \"5s\"\n retry {{ num_retries = 0 }}\n}}\nauto_auth {{\n {}\n}}\n",
+            ca.display(),
+            token_method(&token_file)
+        );
+        write_file(dir.path(), "pinned.hcl", &text, 0o600)
+    };
+    let args = |cfg: &Path| ["run", "--once", "--config", &cfg.display().to_string()].map(String::from);
+    let run = |cfg: &Path, env: &[(&str, &str)]| {
+        let a = args(cfg);
+        agent(&a.iter().map(String::as_str).collect::<Vec<_>>(), env)
+    };
+
+    run(&cfg(&other_ca), &[]).assert_outcome(0, "OK", None);
+    let lookups = || std::fs::read_to_string(&impostor.audit_log).unwrap_or_default().matches("lookup-self").count();
+    let seen = lookups();
+    let pinned = cfg(&genuine.ca);
+    for env in [vec![], vec![("SSL_CERT_FILE", other_ca.to_str().unwrap())]] {
+        let r = run(&pinned, &env);
+        r.assert_outcome(1, "FAIL", Some("vault_tls_error"));
+        assert!(r.report().contains("certificate"), "{env:?}: {}", r.report());
+    }
+    assert_eq!(lookups(), seen, "no request reached the impostor");
+}
+
+/// Issue 10.5: `http://` to another machine is refused before anything is sent (the
+/// token would cross the network in clear text), from the config or from VAULT_ADDR,
+/// unless `allow_cleartext_tokens = true` opts in.
+#[test]
+fn cleartext_http_to_another_machine_is_refused_unless_opted_in() {
+    let ip = non_loopback_ipv4();
+    let port = free_port();
+    let b = Bao::start_with(&format!("listener \"tcp\" {{\n  address = \"{ip}:{port}\"\n  tls_disable = true\n}}\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let (token, accessor) = alice_token(&b);
+    let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
+    let addr = format!("http://{ip}:{port}");
+    let cfg = config(dir.path(), &addr, &token_method(&token_file), EXPECT_ALICE);
+
+    let run = run_once(&cfg);
+    assert_eq!(run.code, 78, "{}", run.stderr);
+    for want in ["vault", "address", "clear text", &ip.to_string(), "allow_cleartext_tokens = true", "https://"] {
+        assert!(run.stderr.contains(want), "the error names {want}: {}", run.stderr);
+    }
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let from_env = write_file(dir.path(), "env.hcl", &text.replace(&format!("address = \"{addr}\""), ""), 0o600);
+    let run = agent(&["run", "--once", "--config", from_env.to_str().unwrap()], &[("VAULT_ADDR", &addr)]);
+    assert_eq!(run.code, 78, "{}", run.stderr);
+    assert!(run.stderr.contains("(from VAULT_ADDR)") && run.stderr.contains("clear text"), "{}", run.stderr);
+    assert!(b.requests_by(&accessor).is_empty(), "the token was sent in clear text");
+
+    let opted_in = text
+        .replace(&format!("address = \"{addr}\""), &format!("address = \"{addr}\"\n  allow_cleartext_tokens = true"));
+    let opted_in = write_file(dir.path(), "opted-in.hcl", &opted_in, 0o600);
+    run_once(&opted_in).assert_outcome(0, "OK", None);
+    let check = agent(&["check-config", "--config", opted_in.to_str().unwrap()], &[]);
+    assert!(check.stdout.contains("allow_cleartext_tokens = true"), "{}", check.stdout);
 }
 
 #[test]

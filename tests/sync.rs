@@ -53,13 +53,14 @@ fn a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object() {
     assert!(!e["OS_USER"].is_empty());
     assert_eq!(e["MESSAGE"].trim(), logged.trim());
 
-    // Nothing changed: at most two Vault requests (renew-self and the read).
+    // Nothing changed: four Vault requests (lookup-self: the identity before any renewal;
+    // renew-self; the secret's mount, once; the read).
     let before_count = b.requests_by(&s.accessor).len();
     let run = s.run();
     run.assert_outcome(0, "OK", None);
     assert!(run.report().contains("action=verified"), "{}", run.report());
     let paths: Vec<String> = b.requests_by(&s.accessor).split_off(before_count);
-    assert_eq!(paths.len(), 2, "requests of an unchanged run: {paths:?}");
+    assert_eq!(paths.len(), 4, "requests of an unchanged run: {paths:?}");
     assert_eq!(s.vault_copy().unwrap().0, 1, "no new version");
 }
 

@@ -31,6 +31,9 @@ pub enum Method {
         role_id_file_path: PathBuf,
         secret_id_file_path: PathBuf,
         remove_secret_id_file_after_reading: bool,
+        /// Where the login's token is kept (0600) for the next run: one login, renewed,
+        /// instead of a new token every run. Default: the secret-id file's path + `.token`.
+        token_cache_path: PathBuf,
     },
 }
 
@@ -46,7 +49,9 @@ impl Method {
 /// What the token must carry; anything else is identity drift.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expect {
+    /// Exactly the token's policies (`default` included only when listed); unchecked when empty.
     pub policies: Vec<String>,
+    /// Pairs the token's metadata must hold.
     pub meta: BTreeMap<String, String>,
 }
 
@@ -173,12 +178,24 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
                 c.path("secret_id_file_path")?.ok_or_else(|| c.block_err("has no secret_id_file_path"))?;
             // Vault Agent defaults to true; a oneshot timer needs the secret-id again next run.
             let remove = c.bool("remove_secret_id_file_after_reading")?.unwrap_or(false);
+            let token_cache_path = match c.path("token_cache_path")? {
+                Some(p) if p == secret_id_file_path || p == role_id_file_path => {
+                    return Err(c.err("token_cache_path", "must not be the role-id or the secret-id file"));
+                }
+                Some(p) => p,
+                None => {
+                    let mut p = secret_id_file_path.clone().into_os_string();
+                    p.push(".token");
+                    p.into()
+                }
+            };
             c.finish(&["secret_id_response_wrapping_path"])?;
             Method::AppRole {
                 mount,
                 role_id_file_path,
                 secret_id_file_path,
                 remove_secret_id_file_after_reading: remove,
+                token_cache_path,
             }
         }
         other if VAULT_AGENT_METHODS.contains(&other) => {

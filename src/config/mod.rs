@@ -24,7 +24,9 @@ pub use template::{
     JsonTemplate, Lock, Probe, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind,
     claude_credentials_path,
 };
-pub use vault::{Retry, VaultConfig, parse_address as parse_vault_address};
+pub use vault::{Retry, VaultConfig, check_cleartext, parse_address as parse_vault_address};
+
+pub(crate) use print::{Hcl, label as hcl_label};
 
 use crate::os_user::OsUser;
 use reader::{Source, Table};

@@ -19,6 +19,7 @@ pub fn to_hcl(c: &Config) -> String {
         w.path("ca_cert", ca);
     }
     w.raw("tls_skip_verify", c.vault.tls_skip_verify);
+    w.raw("allow_cleartext_tokens", c.vault.allow_cleartext_tokens);
     w.dur("timeout", c.vault.timeout);
     w.open("retry");
     w.raw("num_retries", c.vault.retry.num_retries);
@@ -31,19 +32,26 @@ pub fn to_hcl(c: &Config) -> String {
     w.open("auto_auth");
     w.dur("min_backoff", a.min_backoff);
     w.dur("max_backoff", a.max_backoff);
-    w.open(&format!("method \"{}\"", a.method.kind()));
+    w.open(&label("method", a.method.kind()));
     match &a.method {
         Method::TokenFile { token_file_path } => {
             w.open("config");
             w.path("token_file_path", token_file_path);
             w.close();
         }
-        Method::AppRole { mount, role_id_file_path, secret_id_file_path, remove_secret_id_file_after_reading } => {
+        Method::AppRole {
+            mount,
+            role_id_file_path,
+            secret_id_file_path,
+            remove_secret_id_file_after_reading,
+            token_cache_path,
+        } => {
             w.str("mount_path", &format!("auth/{mount}"));
             w.open("config");
             w.path("role_id_file_path", role_id_file_path);
             w.path("secret_id_file_path", secret_id_file_path);
             w.raw("remove_secret_id_file_after_reading", remove_secret_id_file_after_reading);
+            w.path("token_cache_path", token_cache_path);
             w.close();
         }
     }
@@ -139,7 +147,7 @@ pub fn to_hcl(c: &Config) -> String {
             EnvShadowing::Fail => "fail",
         },
     );
-    w.out
+    w.finish()
 }
 
 fn lock_name(l: Lock) -> &'static str {
@@ -159,43 +167,59 @@ fn restore_name(r: Restore) -> &'static str {
     }
 }
 
+/// The one HCL printer: every string goes through [`quote`], a comment cannot end its
+/// line early, so no value can add a key or a block (check-config, and the config the
+/// provisioner writes for each user).
 #[derive(Default)]
-struct Hcl {
+pub(crate) struct Hcl {
     out: String,
     depth: usize,
 }
 
 impl Hcl {
+    pub(crate) fn finish(self) -> String {
+        self.out
+    }
+    pub(crate) fn blank(&mut self) {
+        self.out.push('\n');
+    }
     fn line(&mut self, s: &str) {
         let _ = writeln!(self.out, "{:indent$}{s}", "", indent = self.depth * 2);
     }
-    fn comment(&mut self, s: &str) {
-        self.line(&format!("# {s}"));
+    pub(crate) fn comment(&mut self, s: &str) {
+        let flat: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        self.line(&format!("# {flat}"));
     }
-    fn open(&mut self, head: &str) {
+    /// `head {`; `head` is a block type and its labels (see [`Hcl::label`]).
+    pub(crate) fn open(&mut self, head: &str) {
         self.line(&format!("{head} {{"));
         self.depth += 1;
     }
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.depth -= 1;
         self.line("}");
     }
-    fn raw(&mut self, key: &str, v: impl std::fmt::Display) {
+    pub(crate) fn raw(&mut self, key: &str, v: impl std::fmt::Display) {
         self.line(&format!("{key} = {v}"));
     }
-    fn str(&mut self, key: &str, v: &str) {
+    pub(crate) fn str(&mut self, key: &str, v: &str) {
         self.line(&format!("{key} = {}", quote(v)));
     }
-    fn path(&mut self, key: &str, p: &Path) {
+    pub(crate) fn path(&mut self, key: &str, p: &Path) {
         self.str(key, &p.to_string_lossy());
     }
     fn dur(&mut self, key: &str, d: Duration) {
         self.str(key, &humantime::format_duration(d).to_string());
     }
-    fn list(&mut self, key: &str, items: &[String]) {
+    pub(crate) fn list(&mut self, key: &str, items: &[String]) {
         let items: Vec<String> = items.iter().map(|i| quote(i)).collect();
         self.line(&format!("{key} = [{}]", items.join(", ")));
     }
+}
+
+/// `kind "label"`, a block head with its label quoted.
+pub(crate) fn label(kind: &str, label: &str) -> String {
+    format!("{kind} {}", quote(label))
 }
 
 /// An HCL string literal that reads back as `s` (`${` and `%{` escaped: nothing is a template).

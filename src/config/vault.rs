@@ -1,6 +1,9 @@
 //! The `vault { }` block: where Vault/OpenBao is and how patiently to talk to it.
 //! Falls back to `VAULT_ADDR`/`BAO_ADDR` and `VAULT_CACERT`/`BAO_CACERT`, as Vault
 //! Agent does, but only here, so the client never reads the environment itself.
+//!
+//! Tokens never travel in clear text by accident: `http://` is accepted for this
+//! machine (loopback) only, unless `allow_cleartext_tokens = true` says otherwise.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +16,8 @@ pub struct VaultConfig {
     pub address: url::Url,
     pub ca_cert: Option<PathBuf>,
     pub tls_skip_verify: bool,
+    /// `http://` to another machine: every token crosses the network in clear text.
+    pub allow_cleartext_tokens: bool,
     /// Per request, connect to last byte.
     pub timeout: Duration,
     pub retry: Retry,
@@ -36,15 +41,16 @@ impl Default for Retry {
 }
 
 pub(super) fn parse(block: Option<Table<'_>>, top: &Table<'_>, env: &Env<'_>) -> Result<VaultConfig, ConfigError> {
-    let (address, ca_cert, tls_skip_verify, timeout, retry) = match &block {
+    let (address, ca_cert, tls_skip_verify, cleartext, timeout, retry) = match &block {
         Some(t) => (
             t.string("address")?,
             t.path("ca_cert")?,
             t.bool("tls_skip_verify")?,
+            t.bool("allow_cleartext_tokens")?,
             t.duration("timeout")?,
             parse_retry(t.table("retry")?)?,
         ),
-        None => (None, None, None, None, Retry::default()),
+        None => (None, None, None, None, None, Retry::default()),
     };
     // Errors about the block as a whole point at `vault` even when it is absent.
     let err = |key: &str, problem: String| match &block {
@@ -67,6 +73,9 @@ pub(super) fn parse(block: Option<Table<'_>>, top: &Table<'_>, env: &Env<'_>) ->
         },
     };
     let address = parse_address(&address).map_err(|p| err("address", format!("(from {from}) {p}")))?;
+    let allow_cleartext_tokens = cleartext.unwrap_or(false);
+    check_cleartext(&address, allow_cleartext_tokens, "allow_cleartext_tokens = true")
+        .map_err(|p| err("address", format!("(from {from}) {p}")))?;
 
     let ca_cert = match ca_cert {
         Some(p) => Some(p),
@@ -83,7 +92,14 @@ pub(super) fn parse(block: Option<Table<'_>>, top: &Table<'_>, env: &Env<'_>) ->
     if let Some(t) = block {
         t.finish(VAULT_AGENT_ONLY)?;
     }
-    Ok(VaultConfig { address, ca_cert, tls_skip_verify: tls_skip_verify.unwrap_or(false), timeout, retry })
+    Ok(VaultConfig {
+        address,
+        ca_cert,
+        tls_skip_verify: tls_skip_verify.unwrap_or(false),
+        allow_cleartext_tokens,
+        timeout,
+        retry,
+    })
 }
 
 fn parse_retry(t: Option<Table<'_>>) -> Result<Retry, ConfigError> {
@@ -101,6 +117,25 @@ fn parse_retry(t: Option<Table<'_>>) -> Result<Retry, ConfigError> {
     }
     t.finish(&[])?;
     Ok(Retry { num_retries, min_backoff, max_backoff })
+}
+
+/// Refuses `http://` to anything but this machine unless `allowed`; `opt_in` is how the
+/// caller's file spells the opt-in.
+pub fn check_cleartext(url: &url::Url, allowed: bool, opt_in: &str) -> Result<(), String> {
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if url.scheme() == "https" || loopback || allowed {
+        return Ok(());
+    }
+    Err(format!(
+        "is http:// to {}, which is not this machine: every Vault token would cross the network in clear text; \
+         use https:// (with ca_cert for a private CA), or, on a network you trust, set {opt_in}",
+        url.host_str().unwrap_or_default()
+    ))
 }
 
 /// An `http(s)://host[:port]` URL without credentials, path, query or fragment.

@@ -1,6 +1,7 @@
 //! The real effects behind the cycle's traits: Vault KV through the authenticated
 //! client, the template's JSON file, the configured probe, and the system clock.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,21 +16,32 @@ use crate::vault::kv::{KvPath, Versioned, Written};
 
 pub struct VaultRemote<'a> {
     vault: Result<&'a Vault, Trouble>,
-    path: KvPath,
+    secret: String,
+    /// The secret's mount and path, looked up once (mounts may nest: `team/kv`).
+    path: RefCell<Option<KvPath>>,
 }
 
 impl<'a> VaultRemote<'a> {
     /// `None` when the template names no secret.
     pub fn new(t: &TemplateConfig, vault: Result<&'a Vault, Trouble>) -> Option<Self> {
-        let path = KvPath::parse(t.secret.as_deref()?)?;
-        Some(VaultRemote { vault, path })
+        Some(VaultRemote { vault, secret: t.secret.clone()?, path: RefCell::new(None) })
+    }
+
+    async fn located(&self) -> Result<(&'a Vault, KvPath), Trouble> {
+        let vault = self.vault.clone()?;
+        if let Some(p) = self.path.borrow().clone() {
+            return Ok((vault, p));
+        }
+        let p = vault.kv_locate(&self.secret).await.map_err(Trouble::from)?;
+        *self.path.borrow_mut() = Some(p.clone());
+        Ok((vault, p))
     }
 }
 
 impl Remote for VaultRemote<'_> {
     async fn latest(&self) -> Result<Option<Versioned>, Trouble> {
-        let vault = self.vault.clone()?;
-        vault.kv_read_latest(&self.path).await.map_err(Trouble::from)
+        let (vault, path) = self.located().await?;
+        vault.kv_read_latest(&path).await.map_err(Trouble::from)
     }
 
     async fn write(
@@ -38,13 +50,13 @@ impl Remote for VaultRemote<'_> {
         cas: u64,
         facts: &HashMap<String, String>,
     ) -> Result<Written, Trouble> {
-        let vault = self.vault.clone()?;
-        let written = vault.kv_write_cas(&self.path, data, cas).await.map_err(Trouble::from)?;
+        let (vault, path) = self.located().await?;
+        let written = vault.kv_write_cas(&path, data, cas).await.map_err(Trouble::from)?;
         if let Written::Version(_) = written
-            && let Err(e) = vault.kv_set_custom_metadata(&self.path, facts).await
+            && let Err(e) = vault.kv_set_custom_metadata(&path, facts).await
         {
             // The data is safe; only the descriptive metadata is behind.
-            tracing::warn!("wrote {} but not its metadata: {e}", self.path);
+            tracing::warn!("wrote {path} but not its metadata: {e}");
         }
         Ok(written)
     }

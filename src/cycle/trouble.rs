@@ -64,6 +64,7 @@ impl From<VaultError> for Trouble {
             VaultError::Rejected { .. }
             | VaultError::Protocol { .. }
             | VaultError::Setup { .. }
+            | VaultError::Unsupported { .. }
             | VaultError::Empty { .. } => Trouble::Broken(m),
         }
     }

@@ -6,7 +6,8 @@
 //!
 //! A symlink on the way, a hard-linked or non-regular target, or a directory owned
 //! by another user aborts with a message that names the path; nothing is written
-//! outside that home.
+//! outside that home. A file is judged through the descriptor that is then changed
+//! (fstat, fchown, fchmod), never by a name that could be swapped in between.
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -171,19 +172,38 @@ impl AgentDir {
         )
     }
 
-    /// Gives `name` the user as owner and `mode`; returns what it changed.
+    /// Gives `name` the user as owner and `mode`; returns what it changed. The file is
+    /// opened once and judged by that descriptor (type, links, owner) before anything
+    /// is changed through it: a hard link swapped in after any earlier check is refused.
     pub fn fix(&self, name: &str, mode: u32) -> Result<Vec<String>, HomeError> {
-        let Some(info) = self.inspect(name)? else { return Ok(Vec::new()) };
         let path = self.path.join(name);
-        let fd = self.open_file(name, &path)?;
-        let mut fixed = Vec::new();
-        if info.uid != self.uid {
-            chown(&fd, &path, self.uid, self.gid)?;
-            fixed.push(format!("{name}: owner set to the user (was uid {})", info.uid));
+        pause(&format!("fix {name}"));
+        let fd = match self.open_file(name, &path) {
+            Ok(fd) => fd,
+            Err(HomeError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(io(&path))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(HomeError::NotRegular(path));
         }
-        if info.mode != mode {
+        if st.st_nlink > 1 {
+            return Err(HomeError::HardLink { path, links: st.st_nlink });
+        }
+        if st.st_uid != 0 && st.st_uid != self.uid {
+            return Err(HomeError::OwnedByOther { path, owner: st.st_uid });
+        }
+        let mut fixed = Vec::new();
+        if st.st_uid != self.uid {
+            chown(&fd, &path, self.uid, self.gid)?;
+            fixed.push(format!("{name}: owner set to the user (was uid {})", st.st_uid));
+        }
+        let had = st.st_mode & 0o7777;
+        if had != mode {
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(io(&path))?;
-            fixed.push(format!("{name}: mode set to {mode:04o} (was {:04o})", info.mode));
+            fixed.push(format!("{name}: mode set to {mode:04o} (was {had:04o})"));
         }
         Ok(fixed)
     }
@@ -191,7 +211,10 @@ impl AgentDir {
     /// Opens `name` for reading without following a symlink (or blocking on a FIFO).
     fn open_file(&self, name: &str, path: &Path) -> Result<OwnedFd, HomeError> {
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-        rustix::fs::openat(&self.fd, name, flags, Mode::empty()).map_err(io(path))
+        rustix::fs::openat(&self.fd, name, flags, Mode::empty()).map_err(|e| match e {
+            Errno::LOOP => HomeError::Symlink(path.to_path_buf()),
+            e => io(path)(e),
+        })
     }
 
     pub fn remove(&self, name: &str) -> Result<bool, HomeError> {
@@ -206,6 +229,27 @@ impl AgentDir {
         Ok(true)
     }
 }
+
+/// In test builds, where `$CLAUDE_AUTH_SYNC_TEST_PAUSE_AT` names `step`: announces it
+/// on the FIFO `$CLAUDE_AUTH_SYNC_TEST_PAUSE_FIFO` (the open blocks until the test
+/// reads) and waits there until the test writes, so that a test can act at exactly
+/// this point. Never in a release build.
+#[cfg(feature = "test-hooks")]
+fn pause(step: &str) {
+    let (Ok(at), Ok(fifo)) =
+        (std::env::var("CLAUDE_AUTH_SYNC_TEST_PAUSE_AT"), std::env::var("CLAUDE_AUTH_SYNC_TEST_PAUSE_FIFO"))
+    else {
+        return;
+    };
+    if at == step {
+        let _ = std::fs::write(&fifo, step);
+        let _ = std::fs::read(&fifo);
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+fn pause(_step: &str) {}
 
 fn check_owner(fd: &OwnedFd, path: &Path, allowed: &[u32]) -> Result<(), HomeError> {
     let st = rustix::fs::fstat(fd).map_err(io(path))?;

@@ -1,17 +1,25 @@
 //! `claude-auth-sync provision`: turns a roster into per-user Vault policies and
 //! credentials, files in each home, and timers.
 //!
-//! With an admin token it creates and repairs everything, minting a credential only
-//! when the existing one is invalid, different, past half its period, or `--rotate`d.
-//! Without one (the hourly routine run) it checks each user with the user's own
-//! credential, fixes what needs no admin (modes, owners, a missing config, the
-//! timer), and lists the users who need an admin. Each user's home is checked
-//! before anything is changed for that user, and one user's failure never stops
-//! the others.
+//! With an admin token it first proves the token valid and the KV mount usable (KV
+//! v2, nested mounts allowed), then creates and repairs everything, minting a
+//! credential only when the existing one is invalid, different, past half its period,
+//! or `--rotate`d. Whatever replaces a credential revokes the old one by what Vault
+//! and the state file know, not only by what the home still holds; a switch of the
+//! roster's auth mode retires the other mode's credential and rewrites the agent's
+//! auth block. Without an admin token (the hourly routine run) it checks each user
+//! with the user's own credential, fixes what needs no admin (modes, owners, a
+//! missing config, the timer), and lists the users who need an admin.
+//!
+//! Each user's home is checked before anything is changed for that user, and one
+//! user's failure never stops the others, except a capability the admin token lacks:
+//! every later user would fail the same way, so the run stops there and says which.
 
+mod credentials;
 pub mod home;
 pub mod policy;
 pub mod roster;
+mod routine;
 mod state;
 mod systemd;
 mod user_config;
@@ -23,18 +31,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::config::{Retry, VaultConfig};
+use crate::config::{Expect, Retry, VaultConfig};
 use crate::os_user::OsUser;
 use crate::secret::Secret;
 use crate::vault::{Vault, VaultError};
-use home::AgentDir;
-use roster::{AuthMode, Roster, RosterUser};
+use home::{AgentDir, HomeError};
+use roster::{AuthMode, Roster, RosterUser, VaultSection};
 use state::{State, UserState};
 use systemd::Timer;
+use vault_ops::OpsError;
 
 pub const TOKEN_FILE: &str = "vault-token";
 pub const ROLE_ID_FILE: &str = "role-id";
 pub const SECRET_ID_FILE: &str = "secret-id";
+/// The token of the agent's AppRole login, kept by the agent between runs.
+pub const APPROLE_TOKEN_FILE: &str = "approle-token";
 pub const CONFIG_FILE: &str = "config.hcl";
 pub const DEFAULT_STATE: &str = "/var/lib/claude-auth-sync/provision-state.json";
 
@@ -53,6 +64,8 @@ pub struct Report {
     pub dry_run: bool,
     pub users: Vec<UserReport>,
     pub pruned: Vec<UserReport>,
+    /// Why the run stopped before the end of the roster (a capability the admin token lacks).
+    pub stopped: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,10 +109,10 @@ impl UserReport {
 }
 
 impl Report {
-    /// 0 when every user is fine, 1 when anyone failed or needs an admin.
+    /// 0 when every user is fine, 1 when anyone failed or needs an admin, or the run stopped.
     pub fn exit_code(&self) -> u8 {
         let bad = |u: &UserReport| matches!(u.status, UserStatus::Failed | UserStatus::NeedsAdmin);
-        if self.users.iter().chain(&self.pruned).any(bad) { 1 } else { 0 }
+        if self.stopped.is_some() || self.users.iter().chain(&self.pruned).any(bad) { 1 } else { 0 }
     }
 
     pub fn text(&self) -> String {
@@ -133,8 +146,44 @@ impl Report {
                 out.push_str(&format!("  {}: {}\n", u.user, u.problem.as_deref().unwrap_or_default()));
             }
         }
+        if let Some(why) = &self.stopped {
+            out.push_str(&format!("Stopped: {why}\n"));
+        }
         out
     }
+}
+
+/// Why a user could not be provisioned.
+enum Failure {
+    /// Trouble with this user only.
+    User(String),
+    /// The admin token lacks a capability: every later user would fail the same way.
+    Stop(String),
+}
+
+impl From<OpsError> for Failure {
+    fn from(e: OpsError) -> Self {
+        match e {
+            OpsError::MissingCapability { .. } => Failure::Stop(e.to_string()),
+            e => Failure::User(e.to_string()),
+        }
+    }
+}
+
+impl From<HomeError> for Failure {
+    fn from(e: HomeError) -> Self {
+        Failure::User(e.to_string())
+    }
+}
+
+/// The identity a user's credential must carry, as the agent's `expect` says it.
+fn expect_for(user: &str, auth: AuthMode) -> Expect {
+    let role = policy::name(user);
+    let meta = match auth {
+        AuthMode::Token => ("os_user".to_string(), user.to_string()),
+        AuthMode::Approle => ("role_name".to_string(), role.clone()),
+    };
+    Expect { policies: vec![role], meta: [meta].into() }
 }
 
 struct Ctx<'a> {
@@ -142,24 +191,29 @@ struct Ctx<'a> {
     vault: Vault,
     state: State,
     approle_ready: bool,
+    stopped: Option<String>,
 }
 
-/// Runs the whole roster. An `Err` is a setup problem (Vault client, state file).
+/// Runs the whole roster. An `Err` is a setup problem (Vault client, admin token, KV
+/// mount, state file), found before anything is changed.
 pub async fn run(opts: &Options) -> Result<Report, String> {
     let v = &opts.roster.vault;
     let cfg = VaultConfig {
         address: v.address.clone(),
         ca_cert: v.ca_cert.clone(),
         tls_skip_verify: false,
+        allow_cleartext_tokens: v.allow_cleartext_tokens,
         timeout: Duration::from_secs(10),
         retry: Retry::default(),
     };
     let mut vault = Vault::new(&cfg).map_err(|e| e.to_string())?;
     if let Some(t) = &opts.admin_token {
         vault.set_token(t);
+        vault_ops::check_admin(&vault).await?;
+        check_kv_mount(&vault, v).await?;
     }
     let state = State::load(&opts.state)?;
-    let mut ctx = Ctx { opts, vault, state, approle_ready: false };
+    let mut ctx = Ctx { opts, vault, state, approle_ready: false, stopped: None };
     let progress = std::io::stdout().is_terminal();
     let total = opts.roster.users.len();
 
@@ -173,8 +227,15 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
             None => ctx.routine_user(user, &cfg).await,
         };
         users.push(r);
+        if let Some(why) = &mut ctx.stopped {
+            let rest: Vec<&str> = opts.roster.users[i + 1..].iter().map(|u| u.name.as_str()).collect();
+            if !rest.is_empty() {
+                why.push_str(&format!(" (not attempted: {})", rest.join(", ")));
+            }
+            break;
+        }
     }
-    let pruned = if opts.prune { ctx.prune().await } else { Vec::new() };
+    let pruned = if opts.prune && ctx.stopped.is_none() { ctx.prune().await } else { Vec::new() };
     if !opts.dry_run {
         ctx.state.save(&opts.state)?;
     }
@@ -183,7 +244,30 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         dry_run: opts.dry_run,
         users,
         pruned,
+        stopped: ctx.stopped,
     })
+}
+
+/// The roster's `kv_mount` must be exactly a KV v2 mount.
+async fn check_kv_mount(vault: &Vault, v: &VaultSection) -> Result<(), String> {
+    let what = format!("vault.kv_mount {}", v.kv_mount);
+    let mount = vault.mount_of(&format!("{}/{}", v.kv_mount, v.path_prefix)).await.map_err(|e| match e {
+        VaultError::Denied { .. } => format!(
+            "{what}: Vault has no mount there, or the admin token has no capability under it; enable one with \
+             `bao secrets enable -path={} kv-v2`; nothing was changed",
+            v.kv_mount
+        ),
+        e => format!("{what}: {e}; nothing was changed"),
+    })?;
+    mount.require_kv2(&what).map_err(|e| format!("{e}; nothing was changed"))?;
+    if mount.path != v.kv_mount {
+        return Err(format!(
+            "{what} is not a mount but a path inside the mount {m}/: set kv_mount: {m} and put the rest into \
+             path_prefix; nothing was changed",
+            m = mount.path
+        ));
+    }
+    Ok(())
 }
 
 fn now_secs() -> u64 {
@@ -202,6 +286,10 @@ impl Ctx<'_> {
         self.opts.dry_run
     }
 
+    fn section(&self) -> &VaultSection {
+        &self.opts.roster.vault
+    }
+
     /// Whether to do `what` (an imperative: "write policy x"); records "would write
     /// policy x" on a dry run, "wrote policy x" otherwise.
     fn act(&self, r: &mut UserReport, what: String) -> bool {
@@ -212,10 +300,12 @@ impl Ctx<'_> {
         let (verb, rest) = what.split_once(' ').unwrap_or((&what, ""));
         let past = match verb {
             "write" => "wrote",
+            "rewrite" => "rewrote",
             "mint" => "minted",
             "create" => "created",
             "revoke" => "revoked",
             "delete" => "deleted",
+            "destroy" => "destroyed",
             "remove" => "removed",
             other => other, // "set"
         };
@@ -225,14 +315,14 @@ impl Ctx<'_> {
 
     async fn admin_user(&mut self, user: &RosterUser) -> UserReport {
         let mut r = UserReport::new(&user.name);
-        let v = self.opts.roster.vault.clone();
+        let auth = self.section().auth;
         // The home first: a hostile path aborts before Vault is touched.
         let dir = match AgentDir::open(&user.os, !self.dry()) {
             Ok(d) => d,
             Err(e) => return r.fail(e),
         };
         if let Some(d) = &dir {
-            for f in cred_files(v.auth).iter().chain([&CONFIG_FILE]) {
+            for f in cred_files(auth).iter().chain([&CONFIG_FILE]) {
                 if let Err(e) = d.inspect(f) {
                     return r.fail(e);
                 }
@@ -240,10 +330,14 @@ impl Ctx<'_> {
         }
         match self.admin_vault(user, dir.as_ref(), &mut r).await {
             Ok(()) => {}
-            Err(e) => return r.fail(e),
+            Err(Failure::User(p)) => return r.fail(p),
+            Err(Failure::Stop(p)) => {
+                self.stopped = Some(format!("{}: {p}", user.name));
+                return r.fail(p);
+            }
         }
         if let Some(d) = &dir
-            && let Err(e) = self.write_config(d, user, &mut r)
+            && let Err(e) = self.write_config(d, user, true, &mut r)
         {
             return r.fail(e);
         }
@@ -256,159 +350,93 @@ impl Ctx<'_> {
         user: &RosterUser,
         dir: Option<&AgentDir>,
         r: &mut UserReport,
-    ) -> Result<(), String> {
-        let v = self.opts.roster.vault.clone();
+    ) -> Result<(), Failure> {
+        let v = self.section().clone();
         let name = &user.name;
         let pname = policy::name(name);
         let want = policy::hcl(&v.kv_mount, &v.path_prefix, name);
-        let e = |e: VaultError| e.to_string();
-        if vault_ops::policy(&self.vault, &pname).await.map_err(e)?.as_deref() != Some(want.as_str())
+        if vault_ops::policy(&self.vault, &pname).await?.as_deref() != Some(want.as_str())
             && self.act(r, format!("write policy {pname}"))
         {
-            vault_ops::put_policy(&self.vault, &pname, &want).await.map_err(e)?;
+            vault_ops::put_policy(&self.vault, &pname, &want).await?;
         }
-        let path = format!("{}/{name}", v.path_prefix);
-        if vault_ops::max_versions(&self.vault, &v.kv_mount, &path).await.map_err(e)? != Some(v.max_versions)
-            && self.act(r, format!("set max_versions={} on {}", v.max_versions, policy::secret(&v, name)))
-        {
-            vault_ops::set_max_versions(&self.vault, &v.kv_mount, &path, v.max_versions).await.map_err(e)?;
-        }
+        self.version_settings(user, r).await?;
         let rotate = self.opts.rotate.iter().any(|u| u == name);
         match v.auth {
-            AuthMode::Token => self.admin_token(user, dir, rotate, r).await,
-            AuthMode::Approle => self.admin_approle(user, dir, rotate, r).await,
+            AuthMode::Token => {
+                if self.used(name, dir, AuthMode::Approle) {
+                    self.retire_approle(name, dir, r).await?;
+                }
+                self.admin_token(user, dir, rotate, r).await
+            }
+            AuthMode::Approle => {
+                if self.used(name, dir, AuthMode::Token) {
+                    self.retire_token(name, dir, r).await?;
+                }
+                self.admin_approle(user, dir, rotate, r).await
+            }
         }
     }
 
-    async fn admin_token(
-        &mut self,
-        user: &RosterUser,
-        dir: Option<&AgentDir>,
-        rotate: bool,
-        r: &mut UserReport,
-    ) -> Result<(), String> {
-        let v = self.opts.roster.vault.clone();
-        let pname = policy::name(&user.name);
-        let e = |e: VaultError| e.to_string();
-        let existing = match dir {
-            Some(d) => d.read(TOKEN_FILE).map_err(|e| e.to_string())?.map(|t| Secret::new(t.trim())),
-            None => None,
+    /// Resets the settings of the user's versions (the user may only set custom_metadata).
+    async fn version_settings(&self, user: &RosterUser, r: &mut UserReport) -> Result<(), Failure> {
+        let v = self.section();
+        let want = vault_ops::VersionSettings {
+            max_versions: v.max_versions,
+            delete_version_after: v.delete_version_after,
+            cas_required: v.cas_required,
         };
-        let current = match &existing {
-            Some(t) if !t.expose().is_empty() => vault_ops::lookup(&self.vault, t).await.map_err(e)?,
-            _ => None,
-        };
-        let why_new = match &current {
-            None if existing.is_some() => Some("the existing token is revoked or expired"),
-            None => Some("there is no token"),
-            Some(_) if rotate => Some("--rotate"),
-            Some(t) if t.policies != [pname.clone()] => Some("the existing token has other policies"),
-            Some(t) if t.meta.get("os_user") != Some(&user.name) => Some("the existing token belongs to another user"),
-            Some(t) if t.ttl * 2 < v.token_period => Some("the existing token has less than half its period left"),
-            Some(_) => None,
-        };
-        let Some(why) = why_new else {
-            let t = current.expect("kept only when valid");
-            r.note(format!("token kept (ttl {})", crate::report::duration(t.ttl)));
-            self.remember(&user.name, Some(t.accessor), t.expires_at);
-            return Ok(());
-        };
-        if !self.act(r, format!("mint a new token ({why})")) {
+        let path = format!("{}/{}", v.path_prefix, user.name);
+        let have = vault_ops::version_settings(&self.vault, &v.kv_mount, &path).await?;
+        if have.is_some_and(|(h, _)| h == want) {
             return Ok(());
         }
-        let (token, info) = vault_ops::mint(&self.vault, &user.name, &pname, v.token_period).await.map_err(e)?;
-        let dir = dir.expect("created when not a dry run");
-        dir.write(TOKEN_FILE, token.expose().as_bytes(), 0o600).map_err(|e| e.to_string())?;
-        r.did(format!("wrote {}", dir.path().join(TOKEN_FILE).display()));
-        self.remember(&user.name, Some(info.accessor), Some(now_secs() + info.ttl.as_secs()));
-        if let Some(old) = current {
-            vault_ops::revoke_accessor(&self.vault, &old.accessor).await.map_err(e)?;
-            r.did("revoked the previous token".into());
+        let what = format!(
+            "set max_versions={}, delete_version_after={}s, cas_required={} on {}",
+            want.max_versions,
+            want.delete_version_after.as_secs(),
+            want.cas_required,
+            policy::secret(v, &user.name)
+        );
+        if self.act(r, what) {
+            let metadata_version = have.map_or(0, |(_, version)| version);
+            vault_ops::set_version_settings(&self.vault, &v.kv_mount, &path, want, metadata_version).await?;
         }
         Ok(())
     }
 
-    async fn admin_approle(
-        &mut self,
-        user: &RosterUser,
-        dir: Option<&AgentDir>,
-        rotate: bool,
-        r: &mut UserReport,
-    ) -> Result<(), String> {
-        let v = self.opts.roster.vault.clone();
-        let (mount, role) = (v.approle_mount.clone(), policy::name(&user.name));
-        let e = |e: VaultError| e.to_string();
-        if !self.approle_ready {
-            if self.dry() {
-                r.note(format!("would make sure auth/{mount} is an AppRole mount"));
-            } else if vault_ops::ensure_approle(&self.vault, &mount).await.map_err(e)? {
-                r.did(format!("enabled AppRole at auth/{mount}"));
-            }
-            self.approle_ready = true;
-        }
-        let want = vault_ops::role_body(&role, v.token_period);
-        let have = vault_ops::role(&self.vault, &mount, &role).await.map_err(e)?;
-        if !have.as_ref().is_some_and(|h| vault_ops::role_matches(h, &want))
-            && self.act(r, format!("write AppRole role {role}"))
-        {
-            vault_ops::put_role(&self.vault, &mount, &role, want).await.map_err(e)?;
-        }
-        // A dry run has neither the role (to read its role-id) nor, maybe, the directory.
-        let Some(dir) = dir.filter(|_| !(self.dry() && have.is_none())) else {
-            r.did("would write role-id and a new secret-id".into());
-            return Ok(());
-        };
-        let role_id = vault_ops::role_id(&self.vault, &mount, &role).await.map_err(e)?;
-        if dir.read(ROLE_ID_FILE).map_err(|e| e.to_string())?.as_deref().map(str::trim) != Some(role_id.as_str())
-            && self.act(r, format!("write {}", dir.path().join(ROLE_ID_FILE).display()))
-        {
-            dir.write(ROLE_ID_FILE, role_id.as_bytes(), 0o600).map_err(|e| e.to_string())?;
-        }
-        let existing = dir.read(SECRET_ID_FILE).map_err(|e| e.to_string())?.map(|s| Secret::new(s.trim()));
-        let current = match &existing {
-            Some(s) if !s.expose().is_empty() => {
-                vault_ops::secret_id_accessor(&self.vault, &mount, &role, s).await.map_err(e)?
-            }
-            _ => None,
-        };
-        if let (Some(accessor), false) = (&current, rotate) {
-            r.note("secret-id kept".into());
-            self.remember(&user.name, Some(accessor.clone()), None);
-            return Ok(());
-        }
-        let why = if rotate {
-            "--rotate"
-        } else if existing.is_some() {
-            "the existing secret-id is invalid"
-        } else {
-            "there is no secret-id"
-        };
-        if !self.act(r, format!("create a new secret-id ({why})")) {
-            return Ok(());
-        }
-        let (secret_id, accessor) = vault_ops::new_secret_id(&self.vault, &mount, &role).await.map_err(e)?;
-        dir.write(SECRET_ID_FILE, secret_id.expose().as_bytes(), 0o600).map_err(|e| e.to_string())?;
-        r.did(format!("wrote {}", dir.path().join(SECRET_ID_FILE).display()));
-        self.remember(&user.name, Some(accessor), None);
-        if let Some(old) = current {
-            vault_ops::destroy_secret_id_accessor(&self.vault, &mount, &role, &old).await.map_err(e)?;
-            r.did("destroyed the previous secret-id".into());
-        }
-        Ok(())
-    }
-
-    fn remember(&mut self, user: &str, accessor: Option<String>, expires_at: Option<u64>) {
-        let auth = self.opts.roster.vault.auth;
+    fn remember(&mut self, user: &str, auth: AuthMode, accessor: Option<String>, expires_at: Option<u64>) {
         self.state.users.insert(user.to_string(), UserState { auth, accessor, expires_at });
     }
 
-    fn write_config(&self, dir: &AgentDir, user: &RosterUser, r: &mut UserReport) -> Result<(), String> {
-        if dir.inspect(CONFIG_FILE).map_err(|e| e.to_string())?.is_some() {
+    /// Writes a missing `config.hcl`; with `switch`, rewrites the auth block of one
+    /// that uses the other auth mode, keeping the rest of the user's file.
+    fn write_config(&self, dir: &AgentDir, user: &RosterUser, switch: bool, r: &mut UserReport) -> Result<(), String> {
+        let path = dir.path().join(CONFIG_FILE);
+        let Some(info) = dir.inspect(CONFIG_FILE).map_err(|e| e.to_string())? else {
+            if self.act(r, format!("write {}", path.display())) {
+                let text = user_config::render(self.section(), user);
+                dir.write(CONFIG_FILE, text.as_bytes(), 0o600).map_err(|e| e.to_string())?;
+            }
+            return Ok(());
+        };
+        if !switch {
             return Ok(());
         }
-        if self.act(r, format!("write {}", dir.path().join(CONFIG_FILE).display())) {
-            let text = user_config::render(&self.opts.roster.vault, user);
-            dir.write(CONFIG_FILE, text.as_bytes(), 0o600).map_err(|e| e.to_string())?;
+        let text = dir.read(CONFIG_FILE).map_err(|e| e.to_string())?.unwrap_or_default();
+        let switched = user_config::switch_auth(&text, self.section(), user).map_err(|e| {
+            format!(
+                "{} {e}; give it the roster's auth method by hand (docs/provisioning.md), or remove it",
+                path.display()
+            )
+        })?;
+        if let Some(new) = switched
+            && self.act(
+                r,
+                format!("rewrite the auth block of {} for auth: {}", path.display(), mode_name(self.section().auth)),
+            )
+        {
+            dir.write(CONFIG_FILE, new.as_bytes(), info.mode).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -425,115 +453,6 @@ impl Ctx<'_> {
         }
     }
 
-    /// The routine run: the user's own credential, no admin token.
-    async fn routine_user(&mut self, user: &RosterUser, cfg: &VaultConfig) -> UserReport {
-        let mut r = UserReport::new(&user.name);
-        let auth = self.opts.roster.vault.auth;
-        let dir = match AgentDir::open(&user.os, false) {
-            Ok(Some(d)) => d,
-            Ok(None) => return r.needs_admin("not provisioned: ~/.config/claude-auth-sync is missing"),
-            Err(e) => return r.fail(e),
-        };
-        for f in cred_files(auth) {
-            match dir.inspect(f) {
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    return r.needs_admin(format!("no credential: {} is missing", dir.path().join(f).display()));
-                }
-                Err(e) => return r.fail(e),
-            }
-            if self.dry() {
-                continue;
-            }
-            match dir.fix(f, 0o600) {
-                Ok(fixed) => fixed.into_iter().for_each(|f| r.did(f)),
-                Err(e) => return r.fail(e),
-            }
-        }
-        if let Err(e) = self.write_config(&dir, user, &mut r) {
-            return r.fail(e);
-        }
-        let checked = match auth {
-            AuthMode::Token => self.check_token(user, &dir, cfg).await,
-            AuthMode::Approle => self.check_approle(user, &dir, cfg).await,
-        };
-        match checked {
-            Ok(note) => r.note(note),
-            Err(Check::NeedsAdmin(why)) => return r.needs_admin(why),
-            Err(Check::Failed(why)) => return r.fail(why),
-        }
-        self.timer(user, &mut r);
-        r
-    }
-
-    async fn check_token(&mut self, user: &RosterUser, dir: &AgentDir, cfg: &VaultConfig) -> Result<String, Check> {
-        let token = dir.read(TOKEN_FILE).map_err(|e| Check::Failed(e.to_string()))?.unwrap_or_default();
-        let mut as_user = Vault::new(cfg).map_err(|e| Check::Failed(e.to_string()))?;
-        as_user.set_token(&Secret::new(token.trim()));
-        match vault_ops::lookup_self(&as_user).await {
-            Ok(info) => {
-                self.check_identity(user, &info, "os_user", &user.name)?;
-                let accessor = Some(info.accessor.clone());
-                self.remember(&user.name, accessor, info.expires_at);
-                Ok(format!("token valid (ttl {})", crate::report::duration(info.ttl)))
-            }
-            Err(VaultError::Denied { .. }) => {
-                let expired =
-                    self.state.users.get(&user.name).and_then(|s| s.expires_at).is_some_and(|t| t <= now_secs());
-                Err(Check::NeedsAdmin(if expired {
-                    "credential expired (not renewed within its period; is the timer running?)".into()
-                } else {
-                    "credential revoked (Vault no longer knows the token)".into()
-                }))
-            }
-            Err(e) => Err(Check::Failed(e.to_string())),
-        }
-    }
-
-    async fn check_approle(&mut self, user: &RosterUser, dir: &AgentDir, cfg: &VaultConfig) -> Result<String, Check> {
-        let read = |f| {
-            dir.read(f).map_err(|e| Check::Failed(e.to_string())).map(|s| Secret::new(s.unwrap_or_default().trim()))
-        };
-        let (role_id, secret_id) = (read(ROLE_ID_FILE)?, read(SECRET_ID_FILE)?);
-        let mount = self.opts.roster.vault.approle_mount.clone();
-        let login = Vault::new(cfg).map_err(|e| Check::Failed(e.to_string()))?;
-        let token = match vault_ops::approle_login(&login, &mount, &role_id, &secret_id).await {
-            Ok(t) => t,
-            Err(VaultError::Rejected { status: 400, .. } | VaultError::Denied { .. }) => {
-                return Err(Check::NeedsAdmin("AppRole login refused: the secret-id or the role is gone".into()));
-            }
-            Err(e) => return Err(Check::Failed(e.to_string())),
-        };
-        let mut as_user = login;
-        as_user.set_token(&token);
-        let checked = match vault_ops::lookup_self(&as_user).await {
-            Ok(info) => self
-                .check_identity(user, &info, "role_name", &policy::name(&user.name))
-                .map(|()| "AppRole login works".to_string()),
-            Err(e) => Err(Check::Failed(e.to_string())),
-        };
-        // The check's own token is of no further use.
-        let _ = vault_ops::revoke_self(&as_user).await;
-        checked
-    }
-
-    fn check_identity(
-        &self,
-        user: &RosterUser,
-        info: &vault_ops::TokenInfo,
-        meta_key: &str,
-        meta_want: &str,
-    ) -> Result<(), Check> {
-        let pname = policy::name(&user.name);
-        if !info.policies.contains(&pname) {
-            return Err(Check::NeedsAdmin(format!("drift: the credential lacks policy {pname}")));
-        }
-        if info.meta.get(meta_key).map(String::as_str) != Some(meta_want) {
-            return Err(Check::NeedsAdmin(format!("drift: the credential's {meta_key} is not {meta_want}")));
-        }
-        Ok(())
-    }
-
     /// Users the state knows and the roster no longer lists: revoke, disable, forget.
     async fn prune(&mut self) -> Vec<UserReport> {
         let gone: Vec<String> = self
@@ -546,50 +465,38 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         for name in gone {
             let mut r = UserReport::new(&name);
-            let st = self.state.users[&name].clone();
-            let v = self.opts.roster.vault.clone();
-            let e = |e: VaultError| e.to_string();
-            let revoked: Result<(), String> = async {
-                match (st.auth, &st.accessor) {
-                    (AuthMode::Token, Some(a)) => {
-                        if self.act(&mut r, "revoke the token".into()) {
-                            vault_ops::revoke_accessor(&self.vault, a).await.map_err(e)?;
-                        }
-                    }
-                    (AuthMode::Approle, _) => {
-                        if self.act(&mut r, format!("delete AppRole role {}", policy::name(&name))) {
-                            vault_ops::delete_role(&self.vault, &v.approle_mount, &policy::name(&name))
-                                .await
-                                .map_err(e)?;
-                        }
-                    }
-                    (AuthMode::Token, None) => {}
+            let dir = OsUser::by_name(&name).ok().flatten().and_then(|os| AgentDir::open(&os, false).ok().flatten());
+            let pname = policy::name(&name);
+            let retired: Result<(), Failure> = async {
+                // Each mode the user has been on: a user may have left right after a switch.
+                if self.used(&name, dir.as_ref(), AuthMode::Token) {
+                    self.retire_token(&name, dir.as_ref(), &mut r).await?;
                 }
-                if self.act(&mut r, format!("delete policy {} (the data is kept)", policy::name(&name))) {
-                    vault_ops::delete_policy(&self.vault, &policy::name(&name)).await.map_err(e)?;
+                if self.used(&name, dir.as_ref(), AuthMode::Approle) {
+                    self.retire_approle(&name, dir.as_ref(), &mut r).await?;
+                }
+                if self.act(&mut r, format!("delete policy {pname} (the data is kept)")) {
+                    vault_ops::delete_policy(&self.vault, &pname).await?;
                 }
                 Ok(())
             }
             .await;
-            if let Err(problem) = revoked {
-                out.push(r.fail(problem));
-                continue;
+            match retired {
+                Ok(()) => {}
+                Err(Failure::User(p)) => {
+                    out.push(r.fail(p));
+                    continue;
+                }
+                Err(Failure::Stop(p)) => {
+                    self.stopped = Some(format!("pruning {name}: {p}"));
+                    out.push(r.fail(p));
+                    break;
+                }
             }
             match systemd::disable(&name, self.dry()) {
                 Ok(Timer::Done(what) | Timer::Unchanged(what)) => r.did(what),
                 Ok(Timer::Skipped) => r.note("timer: skipped (systemd is not running)".into()),
                 Err(err) => r.note(format!("timer: {err}")),
-            }
-            if let Ok(Some(os)) = OsUser::by_name(&name)
-                && let Ok(Some(dir)) = AgentDir::open(&os, false)
-            {
-                for f in cred_files(st.auth) {
-                    if dir.inspect(f).is_ok_and(|i| i.is_some())
-                        && self.act(&mut r, format!("remove {}", dir.path().join(f).display()))
-                    {
-                        let _ = dir.remove(f);
-                    }
-                }
             }
             if !self.dry() {
                 self.state.users.remove(&name);
@@ -600,7 +507,9 @@ impl Ctx<'_> {
     }
 }
 
-enum Check {
-    NeedsAdmin(String),
-    Failed(String),
+fn mode_name(auth: AuthMode) -> &'static str {
+    match auth {
+        AuthMode::Token => "token",
+        AuthMode::Approle => "approle",
+    }
 }

@@ -1,6 +1,8 @@
 //! The roster (`roster.yaml`): where Vault is, how users authenticate, and who the
 //! users are. Every entry is checked before anything is changed: a name must match
-//! `^[a-z_][a-z0-9_-]{0,31}$`, appear once, and exist in the passwd database.
+//! `^[a-z_][a-z0-9_-]{0,31}$`, appear once, and exist in the passwd database; an
+//! email is a plain address; `vault.address` falls back to `VAULT_ADDR`/`BAO_ADDR`
+//! and is `https://` unless it is this machine or `allow_cleartext_tokens` says so.
 //!
 //! An error names the entry (by position and, when printable, by name).
 
@@ -30,12 +32,17 @@ pub struct Roster {
 pub struct VaultSection {
     pub address: url::Url,
     pub ca_cert: Option<PathBuf>,
+    /// `http://` to another machine was accepted on purpose; copied into users' configs.
+    pub allow_cleartext_tokens: bool,
     pub kv_mount: String,
     pub path_prefix: String,
     pub auth: AuthMode,
     pub approle_mount: String,
     pub token_period: Duration,
+    /// The metadata settings of each user's secret, reset by every admin run.
     pub max_versions: u64,
+    pub delete_version_after: Duration,
+    pub cas_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -56,8 +63,10 @@ struct RawRoster {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawVault {
-    address: String,
+    address: Option<String>,
     ca_cert: Option<PathBuf>,
+    #[serde(default)]
+    allow_cleartext_tokens: bool,
     #[serde(default = "default_mount")]
     kv_mount: String,
     #[serde(default = "default_prefix")]
@@ -70,6 +79,10 @@ struct RawVault {
     token_period: String,
     #[serde(default = "default_max_versions")]
     max_versions: u64,
+    #[serde(default = "default_delete_version_after")]
+    delete_version_after: String,
+    #[serde(default)]
+    cas_required: bool,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +109,9 @@ fn default_period() -> String {
 }
 fn default_max_versions() -> u64 {
     10
+}
+fn default_delete_version_after() -> String {
+    "0s".into()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,37 +141,76 @@ fn valid_path(p: &str) -> bool {
         })
 }
 
-/// Only the Vault section, for printing policies; users are not checked.
-pub fn load_unchecked(file: &Path) -> Result<VaultSection, RosterError> {
+/// A plain email address (it is shown in the user's config and in a shell command):
+/// `local@domain` of letters, digits and `._%+-`, at most 254 characters.
+pub fn valid_email(email: &str) -> bool {
+    let ok = |part: &str| !part.is_empty() && part.bytes().all(|c| c.is_ascii_alphanumeric() || b"._%+-".contains(&c));
+    email.len() <= 254 && email.split_once('@').is_some_and(|(local, domain)| ok(local) && ok(domain))
+}
+
+/// The KV paths of a roster, for printing policies; users and the address are not checked.
+pub struct Paths {
+    pub kv_mount: String,
+    pub path_prefix: String,
+}
+
+pub fn load_paths(file: &Path) -> Result<Paths, RosterError> {
     let err = |problem: String| RosterError { file: file.to_path_buf(), problem };
     let text = std::fs::read_to_string(file).map_err(|e| err(format!("cannot be read: {e}")))?;
-    let stripped: serde_norway::Value = serde_norway::from_str(&text).map_err(|e| err(format!("is not YAML: {e}")))?;
-    let vault_only = serde_norway::to_string(&serde_norway::Mapping::from_iter([(
-        serde_norway::Value::from("vault"),
-        stripped.get("vault").cloned().unwrap_or_default(),
-    )]))
-    .map_err(|e| err(e.to_string()))?;
-    parse(&vault_only, file, &|_| Ok(None)).map(|r| r.vault)
+    let raw: RawRoster = serde_norway::from_str(&text).map_err(|e| err(format!("is not a valid roster: {e}")))?;
+    for (key, value) in [("kv_mount", &raw.vault.kv_mount), ("path_prefix", &raw.vault.path_prefix)] {
+        if !valid_path(value) {
+            return Err(err(format!("vault.{key} must be slash-separated names without `.`, `..` or empty parts")));
+        }
+    }
+    Ok(Paths { kv_mount: raw.vault.kv_mount, path_prefix: raw.vault.path_prefix })
 }
+
+/// Reads an environment variable (injected so that tests need not touch the process's).
+pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 pub fn load(file: &Path) -> Result<Roster, RosterError> {
     let err = |problem: String| RosterError { file: file.to_path_buf(), problem };
     let text = std::fs::read_to_string(file).map_err(|e| err(format!("cannot be read: {e}")))?;
-    parse(&text, file, &|name| OsUser::by_name(name))
+    parse(&text, file, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()), &|name| OsUser::by_name(name))
 }
 
-/// Parses and checks the roster; `lookup` finds a user in the passwd database.
+/// Parses and checks the roster; `env` gives the address fallbacks, `lookup` finds a
+/// user in the passwd database.
 pub fn parse(
     text: &str,
     file: &Path,
+    env: &Env<'_>,
     lookup: &dyn Fn(&str) -> std::io::Result<Option<OsUser>>,
 ) -> Result<Roster, RosterError> {
     let err = |problem: String| RosterError { file: file.to_path_buf(), problem };
     let raw: RawRoster = serde_norway::from_str(text).map_err(|e| err(format!("is not a valid roster: {e}")))?;
     let v = raw.vault;
-    let address = crate::config::parse_vault_address(&v.address).map_err(|p| err(format!("vault.address {p}")))?;
-    if v.ca_cert.as_ref().is_some_and(|p| !p.is_absolute()) {
-        return Err(err("vault.ca_cert must be an absolute path".into()));
+    let (address, from) = match v.address {
+        Some(a) => (a, "vault.address"),
+        None => match env("VAULT_ADDR").map(|a| (a, "VAULT_ADDR")).or_else(|| env("BAO_ADDR").map(|a| (a, "BAO_ADDR")))
+        {
+            Some(found) => found,
+            None => {
+                return Err(err(
+                    "vault.address is missing and neither VAULT_ADDR nor BAO_ADDR is set; add `address: https://vault.example.com:8200` under `vault:` or export VAULT_ADDR".into(),
+                ));
+            }
+        },
+    };
+    let address = crate::config::parse_vault_address(&address).map_err(|p| err(format!("{from} {p}")))?;
+    crate::config::check_cleartext(&address, v.allow_cleartext_tokens, "vault.allow_cleartext_tokens: true")
+        .map_err(|p| err(format!("{from} {p}")))?;
+    let ca_cert = match v.ca_cert {
+        Some(p) => Some((p, "vault.ca_cert")),
+        None => {
+            env("VAULT_CACERT").or_else(|| env("BAO_CACERT")).map(|p| (PathBuf::from(p), "VAULT_CACERT/BAO_CACERT"))
+        }
+    };
+    if let Some((p, from)) = &ca_cert
+        && (!p.is_absolute() || p.to_string_lossy().chars().any(char::is_control))
+    {
+        return Err(err(format!("{from} must be an absolute path")));
     }
     for (key, value) in
         [("kv_mount", &v.kv_mount), ("path_prefix", &v.path_prefix), ("approle_mount", &v.approle_mount)]
@@ -171,6 +226,9 @@ pub fn parse(
     if v.max_versions == 0 {
         return Err(err("vault.max_versions must be at least 1".into()));
     }
+    let delete_version_after = humantime::parse_duration(&v.delete_version_after).map_err(|_| {
+        err("vault.delete_version_after is not a duration such as \"0s\" (keep versions until max_versions)".into())
+    })?;
 
     let mut users: Vec<RosterUser> = Vec::with_capacity(raw.users.len());
     for (i, u) in raw.users.into_iter().enumerate() {
@@ -196,18 +254,24 @@ pub fn parse(
         if os.uid == 0 {
             return Err(entry("is root; the agent runs as an unprivileged user"));
         }
+        if u.email.as_deref().is_some_and(|e| !valid_email(e)) {
+            return Err(entry("has an email that is not a plain address such as alice@example.com"));
+        }
         users.push(RosterUser { name: u.name, email: u.email, os });
     }
     Ok(Roster {
         vault: VaultSection {
             address,
-            ca_cert: v.ca_cert,
+            ca_cert: ca_cert.map(|(p, _)| p),
+            allow_cleartext_tokens: v.allow_cleartext_tokens,
             kv_mount: v.kv_mount,
             path_prefix: v.path_prefix,
             auth: v.auth,
             approle_mount: v.approle_mount,
             token_period,
             max_versions: v.max_versions,
+            delete_version_after,
+            cas_required: v.cas_required,
         },
         users,
     })
@@ -229,7 +293,51 @@ mod tests {
 
     fn roster(users: &str) -> Result<Roster, RosterError> {
         let text = format!("vault:\n  address: https://vault.example.com:8200\nusers:\n{users}");
-        parse(&text, Path::new("/etc/roster.yaml"), &fake_passwd)
+        parse(&text, Path::new("/etc/roster.yaml"), &|_| None, &fake_passwd)
+    }
+
+    fn vault_only(vault: &str, env: &[(&str, &str)]) -> Result<Roster, RosterError> {
+        let text = format!("vault:\n{vault}users: []\n");
+        let env = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        parse(&text, Path::new("/etc/roster.yaml"), &env, &fake_passwd)
+    }
+
+    #[test]
+    fn the_address_falls_back_to_vault_addr_then_bao_addr() {
+        let r = vault_only("  kv_mount: secret\n", &[("VAULT_ADDR", "https://a:8200"), ("BAO_ADDR", "https://b:8200")]);
+        assert_eq!(r.unwrap().vault.address.as_str(), "https://a:8200/");
+        let r = vault_only("  kv_mount: secret\n", &[("BAO_ADDR", "https://b:8200")]);
+        assert_eq!(r.unwrap().vault.address.as_str(), "https://b:8200/");
+        let r = vault_only("  address: https://roster:8200\n", &[("VAULT_ADDR", "https://a:8200")]);
+        assert_eq!(r.unwrap().vault.address.as_str(), "https://roster:8200/", "the roster wins");
+        let e = vault_only("  kv_mount: secret\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("neither VAULT_ADDR nor BAO_ADDR is set") && e.contains("export VAULT_ADDR"), "{e}");
+        let e = vault_only("  kv_mount: secret\n", &[("VAULT_ADDR", "vault:8200")]).unwrap_err().to_string();
+        assert!(e.contains("VAULT_ADDR must start with https://"), "{e}");
+    }
+
+    #[test]
+    fn cleartext_http_is_for_this_machine_only_unless_opted_in() {
+        for ok in ["http://127.0.0.1:8200", "http://localhost:8200", "http://[::1]:8200", "https://10.0.0.5:8200"] {
+            assert!(vault_only(&format!("  address: {ok}\n"), &[]).is_ok(), "{ok}");
+        }
+        let e = vault_only("  address: http://10.0.0.5:8200\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("clear text") && e.contains("vault.allow_cleartext_tokens: true"), "{e}");
+        let e = vault_only("", &[("VAULT_ADDR", "http://vault.example.com:8200")]).unwrap_err().to_string();
+        assert!(e.contains("VAULT_ADDR is http:// to vault.example.com"), "{e}");
+        let r = vault_only("  address: http://10.0.0.5:8200\n  allow_cleartext_tokens: true\n", &[]).unwrap();
+        assert!(r.vault.allow_cleartext_tokens);
+    }
+
+    #[test]
+    fn emails_are_plain_addresses() {
+        assert!(roster("  - name: alice\n    email: alice.o+x@mail.example.com\n").is_ok());
+        for bad in
+            ["\"a@b\\n  log { path = \\\"/tmp/x\\\" }\"", "a b@example.com", "alice", "\"a@b;rm -rf /\"", "\"a\\\"@b\""]
+        {
+            let e = roster(&format!("  - name: alice\n    email: {bad}\n")).unwrap_err().to_string();
+            assert!(e.contains("users[0] (\"alice\"): has an email that is not a plain address"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The user's timer, `claude-auth-sync@<user>.timer`, through systemctl. Where systemd
 //! is not running (containers, CI) every step is reported as skipped, not failed.
+//!
+//! systemctl is run by its absolute path with an empty environment (but a fixed
+//! `PATH`): no `PATH` entry can stand in for it, and the admin's `VAULT_TOKEN`, like
+//! anything else in the provisioner's environment, never reaches a child.
 
 use std::path::Path;
 use std::process::Command;
@@ -45,8 +49,20 @@ pub fn disable(user: &str, dry_run: bool) -> Result<Timer, String> {
     systemctl(&["disable", "--now", &unit]).map(|()| Timer::Done(format!("disabled {unit}")))
 }
 
+/// Where Debian (merged /usr or not) and every other distribution put it.
+const SYSTEMCTL: [&str; 2] = ["/usr/bin/systemctl", "/bin/systemctl"];
+
 fn systemctl(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("systemctl").args(args).output().map_err(|e| format!("cannot run systemctl: {e}"))?;
+    let bin = SYSTEMCTL
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .ok_or_else(|| format!("systemd is running but systemctl is in none of {}", SYSTEMCTL.join(", ")))?;
+    let out = Command::new(bin)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .map_err(|e| format!("cannot run {bin}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {

@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use rustify::clients::reqwest::Client as HttpClient;
+use vaultrs::api::EndpointMiddleware;
 use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
@@ -32,10 +34,9 @@ pub struct Backoff {
 impl Vault {
     /// A client without a token; [`Vault::set_token`] adds one after auth.
     pub fn new(cfg: &VaultConfig) -> Result<Self, VaultError> {
-        let ca_certs = cfg.ca_cert.iter().map(|p| p.to_string_lossy().into_owned()).collect();
         let settings = VaultClientSettingsBuilder::default()
             .address(cfg.address.as_str())
-            .ca_certs(ca_certs)
+            .ca_certs(Vec::new())
             .identity(None)
             .timeout(Some(cfg.timeout))
             .token("")
@@ -43,7 +44,14 @@ impl Vault {
             .namespace(None)
             .build()
             .map_err(|e| VaultError::Setup { detail: e.to_string() })?;
-        let client = VaultClient::new(settings).map_err(|e| classify("client setup", cfg.timeout, e))?;
+        let http = http_client(cfg)?;
+        let middle = EndpointMiddleware {
+            token: String::new(),
+            version: format!("v{}", settings.version),
+            wrap: None,
+            namespace: None,
+        };
+        let client = VaultClient { http: HttpClient::new(cfg.address.as_str(), http), middle, settings };
         Ok(Vault { client, timeout: cfg.timeout, retry: cfg.retry })
     }
 
@@ -89,6 +97,29 @@ impl Vault {
     }
 }
 
+/// The HTTP client, built here rather than by vaultrs, which merges `ca_cert` into the
+/// platform trust store: with `ca_cert` set, only that file is trusted (as Vault's CLI
+/// does with `VAULT_CACERT`), so neither a system CA nor `SSL_CERT_FILE` can vouch for
+/// an impostor.
+fn http_client(cfg: &VaultConfig) -> Result<reqwest::Client, VaultError> {
+    let mut b = reqwest::Client::builder()
+        .tls_backend_rustls()
+        .timeout(cfg.timeout)
+        .tls_danger_accept_invalid_certs(cfg.tls_skip_verify);
+    if cfg.address.scheme() == "http" {
+        // No TLS at all; also spares loading the platform store (reqwest issue 2988).
+        b = b.tls_certs_only(Vec::new());
+    } else if let Some(path) = &cfg.ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| VaultError::Setup { detail: format!("cannot read the CA file {}: {e}", path.display()) })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).ok().filter(|c| !c.is_empty()).ok_or_else(|| {
+            VaultError::Setup { detail: format!("the CA file {} holds no PEM certificate", path.display()) }
+        })?;
+        b = b.tls_certs_only(certs);
+    }
+    b.build().map_err(|e| VaultError::Setup { detail: root_cause(&e) })
+}
+
 /// A plain JSON request, for endpoints whose answers vaultrs' types do not fit.
 struct Raw {
     method: rustify::enums::RequestMethod,
@@ -124,14 +155,36 @@ impl Vault {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<Option<serde_json::Value>, VaultError> {
-        self.raw_status(op, method, path, body, false).await.map(|(_, v)| v)
+        self.raw_with(op, self.default_backoff(), method, path, body).await
     }
 
-    /// [`Vault::raw`] that, with `keep_404`, returns a 404 with its body (KV v2 answers a
-    /// deleted latest version that way, with the version in the body) instead of an error.
-    pub async fn raw_status(
+    /// [`Vault::raw`] with its own pauses between retries (`auto_auth`'s, for auth requests).
+    pub async fn raw_with(
         &self,
         op: &'static str,
+        backoff: Backoff,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, VaultError> {
+        self.request(op, backoff, method, path, body, false).await.map(|(_, v)| v)
+    }
+
+    /// [`Vault::raw`] that returns a 404 with its body (KV v2 answers a deleted latest
+    /// version that way, with the version in the body) instead of an error.
+    pub async fn raw_keep_404(
+        &self,
+        op: &'static str,
+        method: Method,
+        path: &str,
+    ) -> Result<(u16, Option<serde_json::Value>), VaultError> {
+        self.request(op, self.default_backoff(), method, path, None, true).await
+    }
+
+    async fn request(
+        &self,
+        op: &'static str,
+        backoff: Backoff,
         method: Method,
         path: &str,
         body: Option<serde_json::Value>,
@@ -145,7 +198,7 @@ impl Vault {
             }
             serde_json::from_slice(bytes).map(Some).map_err(|source| ClientError::JsonParseError { source })
         };
-        self.call(op, async |c| {
+        self.call_with(op, backoff, async |c| {
             let req = Raw { method: method.clone(), path: path.to_string(), body: body.clone() };
             match req.with_middleware(c.middle()).exec(c.http()).await {
                 Ok(result) => Ok((200, parse(&result.raw())?)),
@@ -189,13 +242,6 @@ fn classify(op: &'static str, timeout: Duration, e: ClientError) -> VaultError {
             // Parse errors carry the body; only their generic text is kept.
             other => VaultError::Protocol { op, detail: other.to_string() },
         },
-        ClientError::FileReadError { path, source } => {
-            VaultError::Setup { detail: format!("cannot read the CA file {path}: {source}") }
-        }
-        ClientError::ParseCertificateError { path, .. } => {
-            VaultError::Setup { detail: format!("the CA file {path} holds no PEM certificate") }
-        }
-        ClientError::RestClientBuildError { source } => VaultError::Setup { detail: root_cause(&source) },
         ClientError::ResponseEmptyError => VaultError::Empty { op },
         other => VaultError::Protocol { op, detail: other.to_string() },
     }

@@ -1,13 +1,15 @@
-//! KV v2 for one secret: read the latest version (never an older one: refresh tokens
-//! rotate, and replaying an old one can revoke the live login), write with
-//! check-and-set against the version read, and set non-secret `custom_metadata`.
+//! KV v2 for one secret: find its mount (nested mounts such as `team/kv` included; a
+//! KV v1 mount is refused), read the latest version (never an older one: refresh
+//! tokens rotate, and replaying an old one can revoke the live login), write with
+//! check-and-set against the version read, and set non-secret `custom_metadata`
+//! (with metadata check-and-set where the mount requires it).
 //!
 //! It must never ask for `?version=`, and never return a value in an error.
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
-use vaultrs::api::kv2::requests::{SetSecretMetadataRequest, SetSecretRequestOptions};
+use serde_json::{Map, Value, json};
+use vaultrs::api::kv2::requests::SetSecretRequestOptions;
 
 use super::client::Method;
 use super::{Vault, VaultError};
@@ -20,10 +22,40 @@ pub struct KvPath {
 }
 
 impl KvPath {
-    /// `secret/workstation/claude-users/alice` → mount `secret`, path `workstation/claude-users/alice`.
-    pub fn parse(secret: &str) -> Option<KvPath> {
-        let (mount, path) = secret.trim_matches('/').split_once('/')?;
+    /// `secret/workstation/claude-users/alice` with the mount `secret/` → mount `secret`,
+    /// path `workstation/claude-users/alice`; `None` when the secret is not inside the mount.
+    pub fn split(secret: &str, mount: &str) -> Option<KvPath> {
+        let (secret, mount) = (secret.trim_matches('/'), mount.trim_matches('/'));
+        let path = secret.strip_prefix(mount)?.strip_prefix('/')?;
         (!mount.is_empty() && !path.is_empty()).then(|| KvPath { mount: mount.into(), path: path.into() })
+    }
+}
+
+/// The secrets engine mounted at a path, as `sys/internal/ui/mounts/<path>` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Without the trailing slash, e.g. `team/kv`.
+    pub path: String,
+    pub kind: String,
+    pub version: Option<String>,
+}
+
+impl Mount {
+    /// Refuses anything but KV version 2, with what to do instead.
+    pub fn require_kv2(&self, what: &str) -> Result<(), VaultError> {
+        match (self.kind.as_str(), self.version.as_deref()) {
+            ("kv", Some("2")) => Ok(()),
+            ("kv", _) => Err(VaultError::Unsupported {
+                detail: format!(
+                    "{what} is on the KV version 1 mount {}/: claude-auth-sync needs KV version 2 (versions and \
+                     check-and-set); upgrade it with `bao kv enable-versioning {}` or use a KV v2 mount",
+                    self.path, self.path
+                ),
+            }),
+            (other, _) => Err(VaultError::Unsupported {
+                detail: format!("{what} is on the mount {}/ of type {other}, not a KV version 2 mount", self.path),
+            }),
+        }
     }
 }
 
@@ -51,11 +83,32 @@ pub enum Written {
 }
 
 impl Vault {
+    /// The mount that holds `path`. Any token with a capability under `path` may ask;
+    /// Vault answers 403 when there is no mount there or the token has no access.
+    pub async fn mount_of(&self, path: &str) -> Result<Mount, VaultError> {
+        let lookup = format!("sys/internal/ui/mounts/{}", path.trim_matches('/'));
+        let d = self.raw("mount lookup", Method::GET, &lookup, None).await?.unwrap_or_default()["data"].take();
+        let mount = d["path"].as_str().map(|p| p.trim_end_matches('/').to_string()).filter(|p| !p.is_empty());
+        let (Some(path), Some(kind)) = (mount, d["type"].as_str()) else {
+            return Err(VaultError::Protocol { op: "mount lookup", detail: "the answer names no mount".into() });
+        };
+        Ok(Mount { path, kind: kind.into(), version: d["options"]["version"].as_str().map(String::from) })
+    }
+
+    /// Where a template's `secret` (`mount/path`) lives: its KV v2 mount and the path inside it.
+    pub async fn kv_locate(&self, secret: &str) -> Result<KvPath, VaultError> {
+        let mount = self.mount_of(secret).await?;
+        mount.require_kv2(secret)?;
+        KvPath::split(secret, &mount.path).ok_or_else(|| VaultError::Unsupported {
+            detail: format!("{secret} names the mount {}/ itself, not a secret inside it", mount.path),
+        })
+    }
+
     /// The latest version; `None` when the secret does not exist, `deleted` when its
     /// latest version is soft-deleted or destroyed.
     pub async fn kv_read_latest(&self, p: &KvPath) -> Result<Option<Versioned>, VaultError> {
         let path = format!("{}/data/{}", p.mount, p.path);
-        let (status, body) = self.raw_status("KV read", Method::GET, &path, None, true).await?;
+        let (status, body) = self.raw_keep_404("KV read", Method::GET, &path).await?;
         let body = body.unwrap_or_default();
         let version = body["data"]["metadata"]["version"].as_u64();
         match (status, &body["data"]["data"], version) {
@@ -89,14 +142,36 @@ impl Vault {
         }
     }
 
-    /// Replaces the secret's `custom_metadata` (non-secret facts only).
+    /// Replaces the secret's `custom_metadata` (non-secret facts only). Where the mount
+    /// or the key requires metadata check-and-set, it reads the metadata version and
+    /// writes against it (again if another writer got in between).
     pub async fn kv_set_custom_metadata(&self, p: &KvPath, facts: &HashMap<String, String>) -> Result<(), VaultError> {
-        self.call("KV metadata write", async |c| {
-            let mut req = SetSecretMetadataRequest::builder();
-            req.custom_metadata(facts.clone());
-            vaultrs::kv2::set_metadata(c, &p.mount, &p.path, Some(&mut req)).await
+        let path = format!("{}/metadata/{}", p.mount, p.path);
+        let mut body = json!({ "custom_metadata": facts });
+        for _ in 0..3 {
+            match self.raw("KV metadata write", Method::POST, &path, Some(body.clone())).await {
+                Ok(_) => return Ok(()),
+                Err(VaultError::Rejected { status: 400, detail, .. }) if detail.contains("check-and-set") => {
+                    body["metadata_cas"] = json!(self.kv_metadata_version(p).await?);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(VaultError::Rejected {
+            op: "KV metadata write",
+            status: 400,
+            detail: "the metadata kept changing between its read and the write (metadata check-and-set)".into(),
         })
-        .await
+    }
+
+    /// `current_metadata_version` of the secret (0 for a secret without metadata yet).
+    pub async fn kv_metadata_version(&self, p: &KvPath) -> Result<u64, VaultError> {
+        let path = format!("{}/metadata/{}", p.mount, p.path);
+        match self.raw("KV metadata read", Method::GET, &path, None).await {
+            Ok(r) => Ok(r.unwrap_or_default()["data"]["current_metadata_version"].as_u64().unwrap_or(0)),
+            Err(VaultError::Rejected { status: 404, .. }) => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -105,13 +180,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_split_into_mount_and_path() {
+    fn paths_split_at_their_mount() {
         assert_eq!(
-            KvPath::parse("secret/workstation/claude-users/alice"),
+            KvPath::split("secret/workstation/claude-users/alice", "secret/"),
             Some(KvPath { mount: "secret".into(), path: "workstation/claude-users/alice".into() })
         );
-        assert_eq!(KvPath::parse("/kv/x/").unwrap().to_string(), "kv/x");
-        assert_eq!(KvPath::parse("secret"), None);
-        assert_eq!(KvPath::parse("secret/"), None);
+        assert_eq!(KvPath::split("team/kv/ws/alice", "team/kv").unwrap().to_string(), "team/kv/ws/alice");
+        assert_eq!(KvPath::split("team/kv/ws/alice", "team/kv").unwrap().mount, "team/kv");
+        assert_eq!(KvPath::split("/kv/x/", "kv/").unwrap().to_string(), "kv/x");
+        assert_eq!(KvPath::split("secret", "secret"), None);
+        assert_eq!(KvPath::split("secretive/x", "secret"), None);
+    }
+
+    #[test]
+    fn only_kv_version_2_is_accepted() {
+        let m = |kind: &str, v: Option<&str>| Mount {
+            path: "team/kv".into(),
+            kind: kind.into(),
+            version: v.map(String::from),
+        };
+        assert!(m("kv", Some("2")).require_kv2("x").is_ok());
+        let v1 = m("kv", Some("1")).require_kv2("team/kv/a").unwrap_err().to_string();
+        assert!(v1.contains("KV version 1") && v1.contains("enable-versioning team/kv"), "{v1}");
+        assert!(m("kv", None).require_kv2("x").is_err());
+        assert!(m("transit", None).require_kv2("x").unwrap_err().to_string().contains("type transit"));
     }
 }

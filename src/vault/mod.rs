@@ -1,6 +1,7 @@
 //! Everything that talks to Vault/OpenBao, split like Vault Agent's own code:
-//! [`client`] (HTTP, timeouts, retries), [`auth`] (the `auto_auth` methods and the
-//! identity check), [`sink`] (`sink "file"`).
+//! [`client`] (HTTP, TLS, timeouts, retries), [`token`] (a token's view of itself,
+//! AppRole login), [`auth`] (the `auto_auth` methods and the identity check), [`kv`]
+//! (KV v2), [`sink`] (`sink "file"`).
 //!
 //! No function here returns, logs or formats a token, a secret-id or a response body.
 
@@ -8,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod kv;
 pub mod sink;
+pub mod token;
 
 pub use client::Vault;
 
@@ -35,6 +37,9 @@ pub enum VaultError {
     /// The client could not be built (CA file unreadable, bad certificate).
     #[error("cannot set up the Vault client: {detail}")]
     Setup { detail: String },
+    /// Vault is set up in a way this agent cannot work with (a KV v1 mount, ...).
+    #[error("{detail}")]
+    Unsupported { detail: String },
 }
 
 impl VaultError {

@@ -317,6 +317,11 @@ fn bao_binary() -> PathBuf {
 impl Bao {
     /// Starts a fresh dev server with a file audit device (accessors in clear text).
     pub fn start() -> Bao {
+        Bao::start_with("")
+    }
+
+    /// [`Bao::start`] with more server config (e.g. a second `listener` block).
+    pub fn start_with(extra_config: &str) -> Bao {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bao-{}-{:x}", std::process::id(), rand64()));
         std::fs::create_dir_all(&dir).unwrap();
         let audit_log = dir.join("audit.log");
@@ -324,7 +329,7 @@ impl Bao {
         std::fs::write(
             &config,
             format!(
-                "audit \"file\" \"test\" {{\n  options {{\n    file_path = \"{}\"\n    hmac_accessor = \"false\"\n  }}\n}}\n",
+                "audit \"file\" \"test\" {{\n  options {{\n    file_path = \"{}\"\n    hmac_accessor = \"false\"\n  }}\n}}\n{extra_config}\n",
                 audit_log.display()
             ),
         )
@@ -421,13 +426,14 @@ impl Bao {
         }
     }
 
-    /// Creates role `name` with `policies`; returns (role_id, secret_id), both registered as secrets.
+    /// Creates role `name` with exactly `policies` (no default policy); returns
+    /// (role_id, secret_id), both registered as secrets.
     pub fn approle(&self, name: &str, policies: &[&str]) -> (String, String) {
         self.enable_approle();
         self.root(
             "POST",
             &format!("auth/approle/role/{name}"),
-            Some(json!({ "token_policies": policies, "token_period": "1h" })),
+            Some(json!({ "token_policies": policies, "token_no_default_policy": true, "token_period": "1h" })),
         );
         let role_id = self.root("GET", &format!("auth/approle/role/{name}/role-id"), None)["data"]["role_id"]
             .as_str()
@@ -440,21 +446,35 @@ impl Bao {
         (secret(role_id), secret(secret_id))
     }
 
-    /// A user's own policy on exactly their KV path (`claude-auth-sync-NAME`); returns its name.
+    /// The policy the provisioner writes for `name` (on `secret/workstation/claude-users/<name>`);
+    /// returns its name.
     pub fn user_policy(&self, name: &str) -> String {
-        let policy = format!(
-            "path \"secret/data/workstation/claude-users/{name}\" {{ capabilities = [\"create\", \"read\", \"update\"] }}\n\
-             path \"secret/metadata/workstation/claude-users/{name}\" {{ capabilities = [\"read\", \"update\"] }}\n"
-        );
+        self.user_policy_on("secret", name)
+    }
+
+    /// [`Bao::user_policy`] for a secret on the KV mount `mount`.
+    pub fn user_policy_on(&self, mount: &str, name: &str) -> String {
+        let policy = claude_auth_sync::provision::policy::hcl(mount, "workstation/claude-users", name);
         let policy_name = user_policy_name(name);
         self.root("PUT", &format!("sys/policies/acl/{policy_name}"), Some(json!({ "policy": policy })));
         policy_name
     }
 
-    /// [`Bao::user_policy`] and an orphan periodic token with it. Returns (token, accessor).
+    /// A user's own policy (the provisioner's) and an orphan periodic token with exactly
+    /// it, as the provisioner mints. Returns (token, accessor).
     pub fn user_token(&self, name: &str) -> (String, String) {
-        let policy = self.user_policy(name);
-        self.token(json!({ "policies": [policy], "period": "1h", "meta": { "os_user": name } }))
+        self.user_token_on("secret", name)
+    }
+
+    /// [`Bao::user_token`] for a secret on the KV mount `mount`.
+    pub fn user_token_on(&self, mount: &str, name: &str) -> (String, String) {
+        let policy = self.user_policy_on(mount, name);
+        self.token(json!({
+            "policies": [policy],
+            "no_default_policy": true,
+            "period": "1h",
+            "meta": { "os_user": name }
+        }))
     }
 
     /// The latest version and data of a user's KV secret, read by root; `None` when absent.
@@ -486,6 +506,20 @@ impl Bao {
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|e| e["type"] == "request" && e["auth"]["accessor"] == accessor)
+            .collect()
+    }
+
+    /// Accessors of every live token whose metadata has `key = value`, listed by root.
+    pub fn live_tokens(&self, key: &str, value: &str) -> Vec<String> {
+        let keys = self.root("LIST", "auth/token/accessors", None)["data"]["keys"].clone();
+        let accessors: Vec<String> = serde_json::from_value(keys).unwrap_or_default();
+        accessors
+            .into_iter()
+            .filter(|a| {
+                let (status, v) =
+                    self.api(&self.root, "POST", "auth/token/lookup-accessor", Some(json!({ "accessor": a })));
+                status == 200 && v["data"]["meta"][key] == value
+            })
             .collect()
     }
 
@@ -581,6 +615,29 @@ impl BaoTls {
         }
         BaoTls { addr: format!("https://127.0.0.1:{port}"), root, ca: dir.join("vault-ca.pem") }
     }
+}
+
+/// An IPv4 address of this machine that is not loopback (to prove what crosses a network).
+pub fn non_loopback_ipv4() -> std::net::Ipv4Addr {
+    let mut found = None;
+    unsafe {
+        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+        assert_eq!(libc::getifaddrs(&mut list), 0, "getifaddrs failed");
+        let mut cur = list;
+        while !cur.is_null() {
+            let a = (*cur).ifa_addr;
+            if !a.is_null() && i32::from((*a).sa_family) == libc::AF_INET {
+                let sin = &*(a as *const libc::sockaddr_in);
+                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                if !ip.is_loopback() && found.is_none() {
+                    found = Some(ip);
+                }
+            }
+            cur = (*cur).ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    found.expect("this test needs a network interface with an IPv4 address other than loopback (`ip -4 addr`)")
 }
 
 /// A minimal HTTP/1.0 client: enough for a local OpenBao, no TLS, no redirects.

@@ -35,6 +35,11 @@ pub fn setup_with<'b>(b: &'b Bao, vault_addr: &str, timeout: &str, template_extr
     setup_as(b, Auth::TokenFile, vault_addr, timeout, template_extra, top_extra)
 }
 
+/// [`setup`] with the user's secret on the KV mount `mount` instead of `secret`.
+pub fn setup_on<'b>(b: &'b Bao, mount: &str) -> Setup<'b> {
+    setup_full(b, Auth::TokenFile, &b.addr, "5s", mount, "", "")
+}
+
 /// How the user's agent logs in to Vault.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Auth {
@@ -53,12 +58,24 @@ pub fn setup_as<'b>(
     template_extra: &str,
     top_extra: &str,
 ) -> Setup<'b> {
+    setup_full(b, auth, vault_addr, timeout, "secret", template_extra, top_extra)
+}
+
+fn setup_full<'b>(
+    b: &'b Bao,
+    auth: Auth,
+    vault_addr: &str,
+    timeout: &str,
+    mount: &str,
+    template_extra: &str,
+    top_extra: &str,
+) -> Setup<'b> {
     let dir = tempfile::tempdir().unwrap();
     let name = format!("u{}", &random_secret("name-")[5..17]);
     let policy = user_policy_name(&name);
     let (method, identity, accessor) = match auth {
         Auth::TokenFile => {
-            let (token, accessor) = b.user_token(&name);
+            let (token, accessor) = b.user_token_on(mount, &name);
             let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
             let method = format!(
                 "method \"token_file\" {{\n    config = {{ token_file_path = \"{}\" }}\n  }}",
@@ -67,7 +84,7 @@ pub fn setup_as<'b>(
             (method, format!("os_user = \"{name}\""), accessor)
         }
         Auth::AppRole => {
-            b.user_policy(&name);
+            b.user_policy_on(mount, &name);
             let (role_id, secret_id) = b.approle(&policy, &[&policy]);
             let role_file = write_file(dir.path(), "role-id", &role_id, 0o600);
             let secret_file = write_file(dir.path(), "secret-id", &secret_id, 0o600);
@@ -100,7 +117,7 @@ auto_auth {{
   }}
 }}
 template {{
-  secret = "secret/workstation/claude-users/{name}"
+  secret = "{mount}/workstation/claude-users/{name}"
   {template_extra}
 }}
 log {{

@@ -1,19 +1,22 @@
-//! `auto_auth`: get this user's token from the configured method, renew it, and check
-//! that it still carries the identity the config expects (`expect`).
+//! `auto_auth`: get this user's token from the configured method, check that it
+//! carries exactly the identity the config expects (`expect`), then renew it.
 //!
-//! A token that fails the identity check is used for nothing else: the only requests
-//! ever made with it are renew-self and, for a non-renewable token, lookup-self.
+//! The identity is checked on Vault's own answer before the token is extended or used:
+//! a token from a file is looked up (lookup-self) before renew-self; a fresh AppRole
+//! login is judged by the login's answer. A token that fails the check is renewed for
+//! nothing and used for nothing (an AppRole token of ours that drifted is revoked).
+//! [`check_identity`] is the one identity check; the provisioner uses it too.
 
 mod approle;
 pub mod credential_file;
 mod token_file;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 pub use credential_file::CredentialError;
 
 use super::client::Backoff;
+use super::token::TokenInfo;
 use super::{Vault, VaultError};
 use crate::config::{AutoAuthConfig, Expect, Method};
 use crate::secret::Secret;
@@ -38,7 +41,7 @@ pub enum AuthError {
     Invalid(VaultError),
     /// The token works but is not the identity this user's config expects.
     #[error(
-        "the Vault token's identity drifted: {0}; the token was used for nothing else; an admin re-runs the provisioner"
+        "the Vault token's identity drifted: {0}; the token was neither renewed nor used for anything else; an admin re-runs the provisioner"
     )]
     Drift(String),
     /// Any other Vault trouble; transient or not, see [`VaultError::is_transient`].
@@ -46,65 +49,30 @@ pub enum AuthError {
     Vault(VaultError),
 }
 
-/// What Vault says about the token: from renew-self, or lookup-self when it cannot be renewed.
-struct Identity {
-    policies: Vec<String>,
-    meta: HashMap<String, String>,
-    ttl: Duration,
-    renewable: bool,
-}
-
 pub async fn authenticate(cfg: &AutoAuthConfig, vault: &mut Vault) -> Result<Authenticated, AuthError> {
     let backoff = Backoff { min: cfg.min_backoff, max: cfg.max_backoff };
-    let token = match &cfg.method {
-        Method::TokenFile { token_file_path } => token_file::read(token_file_path)?,
-        Method::AppRole { mount, role_id_file_path, secret_id_file_path, remove_secret_id_file_after_reading } => {
-            approle::login(
-                vault,
-                backoff,
-                mount,
-                role_id_file_path,
-                secret_id_file_path,
-                *remove_secret_id_file_after_reading,
-            )
-            .await?
+    let (token, info) = match &cfg.method {
+        Method::TokenFile { token_file_path } => {
+            let token = token_file::read(token_file_path)?;
+            vault.set_token(&token);
+            let info = verify_and_renew(vault, backoff, &cfg.expect).await?;
+            (token, info)
         }
+        Method::AppRole { .. } => approle::authenticate(vault, backoff, &cfg.method, &cfg.expect).await?,
     };
-    vault.set_token(&token);
-    let identity = renew_self(vault, backoff).await?;
-    check_identity(&cfg.expect, &identity).map_err(AuthError::Drift)?;
-    Ok(Authenticated { token, method: cfg.method.kind(), ttl: identity.ttl, renewable: identity.renewable })
+    Ok(Authenticated { token, method: cfg.method.kind(), ttl: info.ttl, renewable: info.renewable })
 }
 
-async fn renew_self(vault: &Vault, backoff: Backoff) -> Result<Identity, AuthError> {
-    match vault.call_with("token renew-self", backoff, async |c| vaultrs::token::renew_self(c, None).await).await {
-        Ok(auth) => Ok(Identity {
-            policies: auth.policies,
-            meta: auth.metadata.unwrap_or_default(),
-            ttl: Duration::from_secs(auth.lease_duration),
-            renewable: auth.renewable,
-        }),
+/// Looks the client's token up (nothing is extended), checks its identity, then renews it.
+async fn verify_and_renew(vault: &Vault, backoff: Backoff, expect: &Expect) -> Result<TokenInfo, AuthError> {
+    let info = vault.lookup_self(backoff).await.map_err(vault_err)?;
+    check_identity(expect, &info).map_err(AuthError::Drift)?;
+    if !info.renewable {
         // Root and other non-renewable tokens still work until they expire.
-        Err(VaultError::Rejected { status: 400, detail, .. }) if detail.contains("not renewable") => {
-            let t = vault
-                .call_with("token lookup-self", backoff, async |c| vaultrs::token::lookup_self(c).await)
-                .await
-                .map_err(vault_err)?;
-            tracing::warn!(
-                "the Vault token cannot be renewed; it expires in {}",
-                humantime::format_duration(Duration::from_secs(t.ttl))
-            );
-            let mut policies = t.policies;
-            policies.extend(t.identity_policies.unwrap_or_default());
-            Ok(Identity {
-                policies,
-                meta: t.meta.unwrap_or_default(),
-                ttl: Duration::from_secs(t.ttl),
-                renewable: false,
-            })
-        }
-        Err(e) => Err(vault_err(e)),
+        tracing::warn!("the Vault token cannot be renewed; it expires in {}", humantime::format_duration(info.ttl));
+        return Ok(info);
     }
+    vault.renew_self(backoff).await.map_err(vault_err)
 }
 
 fn vault_err(e: VaultError) -> AuthError {
@@ -114,15 +82,24 @@ fn vault_err(e: VaultError) -> AuthError {
     }
 }
 
-/// Every expected policy present and every expected meta pair equal; else what differs.
-fn check_identity(expect: &Expect, id: &Identity) -> Result<(), String> {
+/// Exactly the expected policies (when `expect` lists any; `default` counts like any
+/// other) and every expected meta pair; else what differs.
+pub fn check_identity(expect: &Expect, token: &TokenInfo) -> Result<(), String> {
     let mut problems = Vec::new();
-    let missing: Vec<&str> = expect.policies.iter().filter(|p| !id.policies.contains(p)).map(String::as_str).collect();
-    if !missing.is_empty() {
-        problems.push(format!("policies lack {}", missing.join(", ")));
+    if !expect.policies.is_empty() {
+        let missing: Vec<&str> =
+            expect.policies.iter().filter(|p| !token.policies.contains(p)).map(String::as_str).collect();
+        if !missing.is_empty() {
+            problems.push(format!("policies lack {}", missing.join(", ")));
+        }
+        let extra: Vec<&str> =
+            token.policies.iter().filter(|p| !expect.policies.contains(p)).map(String::as_str).collect();
+        if !extra.is_empty() {
+            problems.push(format!("policies also grant {}, which expect does not list", extra.join(", ")));
+        }
     }
     for (k, want) in &expect.meta {
-        match id.meta.get(k) {
+        match token.meta.get(k) {
             Some(have) if have == want => {}
             Some(have) => problems.push(format!("meta {k} is \"{have}\", expected \"{want}\"")),
             None => problems.push(format!("meta {k} is missing, expected \"{want}\"")),
@@ -135,12 +112,14 @@ fn check_identity(expect: &Expect, id: &Identity) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn id(policies: &[&str], meta: &[(&str, &str)]) -> Identity {
-        Identity {
+    fn id(policies: &[&str], meta: &[(&str, &str)]) -> TokenInfo {
+        TokenInfo {
+            accessor: String::new(),
             policies: policies.iter().map(|p| p.to_string()).collect(),
             meta: meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             ttl: Duration::from_secs(60),
             renewable: true,
+            expires_at: None,
         }
     }
 
@@ -152,13 +131,17 @@ mod tests {
     }
 
     #[test]
-    fn identity_matches_when_everything_expected_is_there() {
+    fn identity_matches_exactly_the_expected_policies() {
         let e = expect(&["claude-auth-sync-alice"], &[("os_user", "alice")]);
-        assert!(
-            check_identity(&e, &id(&["default", "claude-auth-sync-alice"], &[("os_user", "alice"), ("x", "y")]))
-                .is_ok()
-        );
-        assert!(check_identity(&Expect::default(), &id(&[], &[])).is_ok());
+        assert!(check_identity(&e, &id(&["claude-auth-sync-alice"], &[("os_user", "alice"), ("x", "y")])).is_ok());
+        assert!(check_identity(&Expect::default(), &id(&["anything"], &[])).is_ok(), "no expect, no check");
+        let err = check_identity(&e, &id(&["claude-auth-sync-alice", "claude-auth-sync-bob"], &[("os_user", "alice")]))
+            .unwrap_err();
+        assert!(err.contains("policies also grant claude-auth-sync-bob"), "{err}");
+        let err = check_identity(&e, &id(&["default", "claude-auth-sync-alice"], &[("os_user", "alice")])).unwrap_err();
+        assert!(err.contains("also grant default"), "{err}");
+        let with_default = expect(&["claude-auth-sync-alice", "default"], &[]);
+        assert!(check_identity(&with_default, &id(&["default", "claude-auth-sync-alice"], &[])).is_ok());
     }
 
     #[test]
