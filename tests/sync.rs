@@ -419,3 +419,88 @@ fn exit_after_auth_stops_before_the_templates() {
     assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before);
     assert_eq!(s.vault_copy(), None);
 }
+
+/// nobody:nogroup, the unprivileged user the ownership tests run the agent as.
+const NOBODY: (u32, u32) = (65534, 65534);
+
+/// The agent as an unprivileged user: `s`'s files handed to that user, the binary and the
+/// stand-in CLI copied where it can run them (the checkout may be in a 0700 directory).
+fn as_nobody(s: &Setup) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test switches to an unprivileged uid and must run as root (CI does)"
+    );
+    let bin = s.dir.path().join("claude-auth-sync");
+    std::fs::copy(env!("CARGO_BIN_EXE_claude-auth-sync"), &bin).unwrap();
+    let claude = s.claude.bin.join("claude");
+    std::fs::remove_file(&claude).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fake-claude"), &claude).unwrap();
+    let (uid, gid) = NOBODY;
+    for p in tree(s.dir.path()).iter().map(|p| s.dir.path().join(p)).chain([s.dir.path().to_path_buf()]) {
+        std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).unwrap();
+    }
+    let mut cmd = std::process::Command::new(bin);
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+fn owner_of(p: &std::path::Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).unwrap();
+    (m.uid(), m.gid())
+}
+
+#[test]
+fn files_whose_group_is_not_the_users_are_replaced_all_the_same() {
+    let b = bao();
+    let s = setup(b, "", "");
+    let d = s.dir.path();
+    let (sink, rendered) = (d.join("agent-token"), s.claude.config_dir.join("app.conf"));
+    let text = std::fs::read_to_string(&s.cfg)
+        .unwrap()
+        .replace("auto_auth {", &format!("auto_auth {{\n  sink \"file\" {{\n    config = {{ path = \"{}\" }}\n  }}", sink.display()))
+        .replace(
+            "log {",
+            &format!(
+                "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  contents = \"user={{{{user}}}}\\n\"\n  destination = \"{}\"\n  perms = \"0640\"\n}}\nlog {{",
+                s.name,
+                rendered.display()
+            ),
+        );
+    std::fs::write(&s.cfg, text).unwrap();
+    let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
+    b.kv_put(&s.name, json!({ "claudeAiOauth": good, "user": "svc" }));
+    let mcp = random_secret("mcp-token-");
+    s.claude.write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &mcp);
+    std::fs::write(&sink, "old").unwrap();
+    std::fs::write(&rendered, "old").unwrap();
+    let cmd = as_nobody(&s);
+    // Made by root, then handed to the user without the group: `chown nobody FILE`.
+    for f in [s.claude.creds(), sink.clone(), rendered.clone()] {
+        std::os::unix::fs::chown(&f, Some(NOBODY.0), Some(0)).unwrap();
+    }
+    std::fs::set_permissions(&rendered, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+
+    let run = s.run_cmd(cmd, &[]);
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    let doc = s.claude.read_doc();
+    assert_same!(doc["claudeAiOauth"], good);
+    assert_same!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "mcpOAuth kept");
+    // The owner is kept; the group becomes the user's own (a 0600 file's group grants nothing).
+    assert_eq!((owner_of(&s.claude.creds()), mode_of(&s.claude.creds())), (NOBODY, 0o600));
+    assert_eq!((owner_of(&sink), mode_of(&sink)), (NOBODY, 0o600));
+    assert!(std::fs::read_to_string(&sink).unwrap() != "old", "the sink was written");
+    // A group-readable file whose group cannot be kept grants no group anything.
+    assert_eq!(std::fs::read_to_string(&rendered).unwrap(), "user=svc\n");
+    assert_eq!((owner_of(&rendered), mode_of(&rendered)), (NOBODY, 0o600));
+    assert!(run.stderr.contains("cannot be kept"), "says why the mode is narrower: {}", run.stderr);
+}

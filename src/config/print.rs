@@ -80,6 +80,7 @@ pub fn to_hcl(c: &Config) -> String {
                 w.str("json_key", &j.json_key);
                 w.str("lock", lock_name(j.lock));
                 w.str("restore", restore_name(j.restore));
+                w.raw("refresh_token_rotates", j.refresh_token_rotates);
                 w.raw("writeback", j.writeback);
                 w.dur("warn_before", j.warn_before);
                 match &j.probe {

@@ -38,6 +38,9 @@ pub struct JsonTemplate {
     pub json_key: String,
     pub lock: Lock,
     pub restore: Restore,
+    /// Every refresh of this secret replaces its refresh token (Claude Code's does): an
+    /// older copy's refresh token is spent, and presenting it can revoke the login.
+    pub refresh_token_rotates: bool,
     pub writeback: bool,
     pub probe: Probe,
     /// Warn when the login's hard end (`refreshTokenExpiresAt`) is this close.
@@ -149,6 +152,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     let field = t.string("field")?;
     let lock = t.string("lock")?;
     let restore = t.string("restore")?;
+    let rotates = t.bool("refresh_token_rotates")?;
     let writeback = t.bool("writeback")?;
     let warn_before = t.duration("warn_before")?;
     let command = t.string_or_strings("command")?.map(|c| match c {
@@ -170,6 +174,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
                 ("json_key", json_key.is_some()),
                 ("field", field.is_some()),
                 ("restore", restore.is_some()),
+                ("refresh_token_rotates", rotates.is_some()),
                 ("probe", !probes.is_empty()),
                 ("warn_before", warn_before.is_some()),
             ] {
@@ -204,11 +209,29 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
                 1 => parse_probe(probes.remove(0))?,
                 n => return Err(t.err("probe", format!("appears {n} times; keep one"))),
             };
+            let field = field.unwrap_or_else(|| DEFAULT_FIELD.into());
+            // Claude Code's login rotates; another tool's secret says so itself.
+            let refresh_token_rotates = rotates.unwrap_or(json_key == DEFAULT_FIELD || field == DEFAULT_FIELD);
+            let restore = restore.map(|r| parse_restore(&t, &r)).transpose()?.unwrap_or(Restore::OnFailure);
+            if restore == Restore::Always && refresh_token_rotates {
+                return Err(t.err(
+                    "restore",
+                    format!(
+                        "= \"always\" would put Vault's copy in place of a working login before proving it, and the refresh token of {field} rotates: an unproven older copy's refresh token is spent, and presenting it can get the whole login revoked. Use \"on_failure\" (the default: restore only when the probe rejects the local login){}",
+                        if field == DEFAULT_FIELD && json_key == DEFAULT_FIELD {
+                            ""
+                        } else {
+                            ", or set refresh_token_rotates = false if this secret's refresh token never changes"
+                        }
+                    ),
+                ));
+            }
             TemplateKind::Json(JsonTemplate {
-                field: field.unwrap_or_else(|| DEFAULT_FIELD.into()),
+                field,
                 json_key,
                 lock: lock.map(|l| parse_lock(&t, &l)).transpose()?.unwrap_or(Lock::ClaudeCode),
-                restore: restore.map(|r| parse_restore(&t, &r)).transpose()?.unwrap_or(Restore::OnFailure),
+                restore,
+                refresh_token_rotates,
                 writeback: writeback.unwrap_or(true),
                 probe,
                 warn_before: warn_before.unwrap_or(DEFAULT_WARN_BEFORE),

@@ -18,6 +18,7 @@ use rustix::io::Errno;
 use serde_json::{Map, Value};
 
 use super::atomic::{self, Owner, WriteError};
+use super::hook;
 use super::lock::{self, LockError};
 use crate::config::Lock;
 use crate::template::json::{self, JsonKey};
@@ -109,7 +110,7 @@ pub enum LocalError {
 impl LocalError {
     /// Lock contention passes on its own; everything else needs a person.
     pub fn is_transient(&self) -> bool {
-        matches!(self, LocalError::Busy(LockError::Busy { .. }))
+        matches!(self, LocalError::Busy(LockError::Busy { .. } | LockError::Lost { .. }))
     }
 }
 
@@ -136,7 +137,8 @@ impl JsonFile {
     /// `expected` was read; every other key is taken from the file as it is under the locks.
     pub fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
         let dir = self.open_dir(true)?.expect("created");
-        let _held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        let held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        hook::step("locked");
         if self.lock != Lock::None {
             // Under the writer lock, a temp file of ours is what a killed writer left.
             atomic::remove_stale_temps(&dir, self.name());
@@ -152,7 +154,7 @@ impl JsonFile {
         json::set(&mut doc, &self.key, obj.clone())
             .map_err(|s| LocalError::WrongShape { path: self.path.clone(), problem: s.to_string() })?;
         let written = serde_json::to_vec(&doc).map_err(|e| self.io(e.into()))?;
-        atomic::replace_in(&dir, &self.path, self.name(), &written, self.perms, Owner::Keep)?;
+        self.write_under(&dir, &held, &written)?;
         Ok(ReplaceOutcome::Replaced(Replaced { previous: current, written }))
     }
 
@@ -160,18 +162,24 @@ impl JsonFile {
     /// Returns whether it did.
     pub fn rollback(&self, r: &Replaced) -> Result<bool, LocalError> {
         let Some(dir) = self.open_dir(false)? else { return Ok(false) };
-        let _held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        let held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
         if self.read_in(&dir)?.bytes.as_deref() != Some(r.written.as_slice()) {
             return Ok(false);
         }
         match &r.previous.bytes {
-            Some(b) => atomic::replace_in(&dir, &self.path, self.name(), b, self.perms, Owner::Keep)?,
+            Some(b) => self.write_under(&dir, &held, b)?,
             None => {
                 rustix::fs::unlinkat(&dir, self.name(), AtFlags::empty()).map_err(|e| self.io(e.into()))?;
                 rustix::fs::fsync(&dir).map_err(|e| self.io(e.into()))?;
             }
         }
         Ok(true)
+    }
+
+    /// Replaces the file with `bytes`, unless a lock in `held` was taken over meanwhile.
+    fn write_under(&self, dir: &OwnedFd, held: &lock::Held, bytes: &[u8]) -> Result<(), LocalError> {
+        atomic::replace_in_guarded(dir, &self.path, self.name(), bytes, self.perms, Owner::Keep, || held.verify())?
+            .map_err(LocalError::Busy)
     }
 
     fn name(&self) -> &OsStr {

@@ -190,6 +190,7 @@ fn template(restore: Restore) -> TemplateConfig {
             json_key: "claudeAiOauth".into(),
             lock: Lock::ClaudeCode,
             restore,
+            refresh_token_rotates: restore != Restore::Always,
             writeback: true,
             probe: Probe::None,
             warn_before: Duration::from_secs(5 * 86_400),
