@@ -9,6 +9,7 @@
 
 mod effects;
 mod json;
+mod lineage;
 mod render;
 mod trouble;
 
