@@ -69,9 +69,7 @@ pub fn to_hcl(c: &Config) -> String {
     for t in &c.templates {
         w.comment(&t.name);
         w.open("template");
-        if let Some(secret) = &t.secret {
-            w.str("secret", secret);
-        }
+        w.str("secret", &t.secret);
         w.path("destination", &t.destination);
         w.str("perms", &format!("{:04o}", t.perms));
         match &t.kind {

@@ -9,16 +9,17 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::reader::{LabeledBlock, OneOrMany, Table};
-use super::{ConfigError, Env};
+use super::{ConfigError, Env, location};
 use crate::os_user::OsUser;
 use crate::secret::Secret;
+use crate::template::render;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateConfig {
     /// `template #1`, `template #2`, ... for messages.
     pub name: String,
     /// KV v2 mount and path, e.g. `secret/workstation/claude-users/alice`.
-    pub secret: Option<String>,
+    pub secret: String,
     pub destination: PathBuf,
     pub perms: u32,
     pub kind: TemplateKind,
@@ -164,7 +165,10 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
 
     let body = match (contents, source) {
         (Some(_), Some(_)) => return Err(t.err("source", "and contents are both set; keep one")),
-        (Some(c), None) => Some(TemplateBody::Contents(Secret::new(c))),
+        (Some(c), None) => {
+            render::check(&c).map_err(|e| t.err("contents", e))?;
+            Some(TemplateBody::Contents(Secret::new(c)))
+        }
         (None, Some(s)) => Some(TemplateBody::Source(s)),
         (None, None) => None,
     };
@@ -238,38 +242,67 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
             })
         }
     };
-    let destination = match destination {
-        Some(d) => {
-            check_destination(&t, &d, env)?;
-            d
-        }
-        None => claude_credentials_path(t.user(), env),
-    };
+    // Every template is bound to one secret: this agent has no `{{ with secret }}`.
+    let secret = secret.ok_or_else(|| {
+        t.err(
+            "secret",
+            "is missing; each template keeps one file in sync with one KV v2 secret, e.g. secret = \"secret/workstation/claude-users/${user}\"",
+        )
+    })?;
+    let destination = destination.unwrap_or_else(|| claude_credentials_path(t.user(), env));
     t.finish(VAULT_AGENT_ONLY)?;
     Ok(TemplateConfig { name, secret, destination, perms, kind })
 }
 
-/// A destination stays in the user's home, or in the Claude Code config dir the user
-/// chose through the environment; never `..`.
-fn check_destination(t: &Table<'_>, d: &Path, env: &Env<'_>) -> Result<(), ConfigError> {
-    if d.components().any(|c| c == Component::ParentDir) {
-        return Err(t.err("destination", "must not contain `..`"));
+/// The checks that read files (a stat, a template source), run by [`super::load`]
+/// after the text has parsed: every template's destination may be written, and every
+/// `source` can be read and parses.
+pub(super) fn check_files(cfg: &super::Config, env: &Env<'_>) -> Result<(), ConfigError> {
+    for t in &cfg.templates {
+        let err = |key: &str, problem: String| ConfigError {
+            file: cfg.file.clone(),
+            block: Some(t.name.clone()),
+            key: Some(key.into()),
+            problem,
+        };
+        location::check(&t.destination, &cfg.user, &claude_dirs(env)).map_err(|p| err("destination", p))?;
+        if let TemplateKind::Render(RenderTemplate { body: TemplateBody::Source(p), .. }) = &t.kind {
+            let text = read_source(p).map_err(|e| err("source", e))?;
+            render::check(&text).map_err(|e| err("source", e))?;
+        }
     }
-    let chosen = ["CLAUDE_SECURESTORAGE_CONFIG_DIR", "CLAUDE_CONFIG_DIR"]
+    Ok(())
+}
+
+/// The Claude Code config directories the user chose through the environment.
+fn claude_dirs(env: &Env<'_>) -> Vec<PathBuf> {
+    ["CLAUDE_SECURESTORAGE_CONFIG_DIR", "CLAUDE_CONFIG_DIR"]
         .iter()
         .filter_map(|v| env(v))
-        .filter(|v| Path::new(v).is_absolute() && !Path::new(v).components().any(|c| c == Component::ParentDir));
-    let home = &t.user().home;
-    if d.starts_with(home) && d != home || chosen.into_iter().any(|dir| d.starts_with(&dir) && d != Path::new(&dir)) {
-        return Ok(());
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute() && !d.components().any(|c| c == Component::ParentDir))
+        .collect()
+}
+
+/// A template source is a few lines; anything near this is the wrong file.
+const MAX_SOURCE_BYTES: u64 = 1 << 20;
+
+/// The text of a template `source`, read for checking (and again at every run).
+pub fn read_source(p: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let cannot = |e: std::io::Error| format!("cannot be read ({e}); create it, or fix the path");
+    // Non-blocking: a FIFO given by mistake must not hang check-config.
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err("is not a regular file".into());
     }
-    Err(t.err(
-        "destination",
-        format!(
-            "is outside your home ({}); a template writes only into the user's own files (or $CLAUDE_CONFIG_DIR)",
-            home.display()
-        ),
-    ))
+    let mut text = String::new();
+    file.take(MAX_SOURCE_BYTES + 1).read_to_string(&mut text).map_err(cannot)?;
+    if text.len() as u64 > MAX_SOURCE_BYTES {
+        return Err("is over 1 MiB; a template is a few lines".into());
+    }
+    Ok(text)
 }
 
 fn parse_lock(t: &Table<'_>, s: &str) -> Result<Lock, ConfigError> {

@@ -19,9 +19,9 @@ pub struct VaultRemote<'a> {
 }
 
 impl<'a> VaultRemote<'a> {
-    /// `None` when the template names no secret.
+    /// `None` when the template's secret is not a KV v2 mount and path.
     pub fn new(t: &TemplateConfig, vault: Result<&'a Vault, Trouble>) -> Option<Self> {
-        let path = KvPath::parse(t.secret.as_deref()?)?;
+        let path = KvPath::parse(&t.secret)?;
         Some(VaultRemote { vault, path })
     }
 }

@@ -203,7 +203,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             }
             other => Err(Trouble::DataInvalid(format!(
                 "Vault's {} (version {}) holds {} under {field}, not an object; it is left as it is: fix or delete it in Vault",
-                self.b.template.secret.as_deref().unwrap_or_default(),
+                &self.b.template.secret,
                 v.version,
                 if other.is_none() { "nothing" } else { "something else" },
             ))),
@@ -310,7 +310,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     /// calls newer: backing up could regress Vault, not backing up leaves this login
     /// without a backup. Neither happens silently.
     fn undecided(&self, c: &Copy) -> Outcome {
-        let secret = self.b.template.secret.as_deref().unwrap_or_default();
+        let secret = &self.b.template.secret;
         Outcome::degraded(
             Reason::BackupUndecided,
             format!(

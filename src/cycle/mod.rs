@@ -118,10 +118,7 @@ async fn authenticate(cfg: &Config) -> Result<(Vault, auth::Authenticated), Trou
 
 async fn sync_template(t: &TemplateConfig, vault: Result<&Vault, Trouble>) -> Outcome {
     let Some(remote) = effects::VaultRemote::new(t, vault) else {
-        return Outcome::fail(
-            Reason::TemplateError,
-            format!("{} has no `secret`: claude-auth-sync binds each template to one KV v2 secret", t.name),
-        );
+        return Outcome::fail(Reason::TemplateError, format!("{}: the secret is not a KV v2 mount and path", t.name));
     };
     match &t.kind {
         TemplateKind::Json(j) => {

@@ -60,7 +60,7 @@ mod tests {
             let text = render(&v, &user);
             let c = config::parse(&text, Path::new("/home/alice/.config/claude-auth-sync/config.hcl"), &os, &|_| None)
                 .unwrap_or_else(|e| panic!("{e}\n{text}"));
-            assert_eq!(c.templates[0].secret.as_deref(), Some("secret/workstation/claude-users/alice"));
+            assert_eq!(c.templates[0].secret, "secret/workstation/claude-users/alice");
             assert_eq!(c.auto_auth.expect.policies, ["claude-auth-sync-alice"]);
             assert!(text.contains("--email alice@example.com"));
         }

@@ -198,7 +198,7 @@ impl Clock for FakeClock {
 fn template(restore: Restore) -> TemplateConfig {
     TemplateConfig {
         name: "template #1".into(),
-        secret: Some("secret/workstation/claude-users/alice".into()),
+        secret: "secret/workstation/claude-users/alice".into(),
         destination: "/home/alice/.claude/.credentials.json".into(),
         perms: 0o600,
         kind: TemplateKind::Json(JsonTemplate {
