@@ -76,8 +76,8 @@ struct Run<'a, R, L, P, C> {
 
 impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     async fn sync(&self) -> Outcome {
-        // Vault first: every read of the file then follows the read of Vault's copy, so
-        // a copy this host wrote from this file is never newer than what the file holds.
+        // Vault first, then the file: the login judged against Vault's copy is the newest
+        // the file held, never a read from before another writer's backup.
         let copy = match self.remote.latest().await {
             Ok(v) => self.copy(v),
             Err(t) => Err(t),
