@@ -176,9 +176,9 @@ const CASES: &[Case] = &[
         expect: &["block template #1.probe \"command\", key command", "--bare"],
     },
     Case {
-        name: "destination outside the home",
-        edit: Edit::Replace("  destination = ", "  destination = \"/etc/claude-auth-sync-test\"\n  unused = "),
-        expect: &["block template #1, key destination: is outside your home"],
+        name: "destination outside the home, in a directory everyone can write",
+        edit: Edit::Replace("  destination = ", "  destination = \"/tmp/claude-auth-sync-test\"\n  # was "),
+        expect: &["block template #1, key destination: is outside your home", "every user can write"],
     },
     Case {
         name: "destination with ..",
@@ -252,6 +252,8 @@ fn the_valid_base_config_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_file(dir.path(), "config.hcl", &valid(dir.path(), "http://127.0.0.1:1"), 0o600);
     let out = dir.path().join("out");
+    // The sink and the pid file go there: a directory that does not exist is refused.
+    std::fs::create_dir(&out).unwrap();
     let run =
         agent(&["check-config", "--config", cfg.to_str().unwrap()], &[("CLAUDE_CONFIG_DIR", out.to_str().unwrap())]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -272,6 +274,7 @@ fn the_config_path_comes_from_the_environment_when_not_given() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_file(dir.path(), "from-env.hcl", &valid(dir.path(), "http://127.0.0.1:1"), 0o600);
     let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
     let run = agent(
         &["check-config"],
         &[("CLAUDE_AUTH_SYNC_CONFIG", cfg.to_str().unwrap()), ("CLAUDE_CONFIG_DIR", out.to_str().unwrap())],
@@ -286,6 +289,7 @@ fn vault_addr_fills_in_a_missing_address() {
     let text = valid(dir.path(), "x").replace("address = \"x\"", "");
     let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
     let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
     let run = agent(
         &["check-config", "--config", cfg.to_str().unwrap()],
         &[("BAO_ADDR", "https://bao.example.com:8200"), ("CLAUDE_CONFIG_DIR", out.to_str().unwrap())],
@@ -295,9 +299,11 @@ fn vault_addr_fills_in_a_missing_address() {
 }
 
 #[test]
-fn a_vault_agent_config_using_only_shared_keys_parses() {
+fn a_vault_agent_config_with_a_secret_per_template_parses() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
+    // Every template names its secret: this agent has no `{{ with secret }}`.
+    write_file(dir.path(), "agent.tmpl", "password={{password}}\n", 0o600);
     let text = format!(
         r#"
 pid_file = "{d}/pidfile"
@@ -329,12 +335,14 @@ auto_auth {{
 }}
 
 template {{
+  secret      = "secret/workstation/app/${{user}}"
   source      = "{d}/agent.tmpl"
   destination = "{d}/render.txt"
   perms       = "0640"
 }}
 
 template {{
+  secret      = "secret/workstation/app/${{user}}"
   contents    = "{{{{ data.password }}}}"
   destination = "{d}/render-2.txt"
   command     = "systemctl --user reload app"
@@ -353,11 +361,12 @@ fn check_config_redacts_inline_template_contents() {
     let dir = tempfile::tempdir().unwrap();
     let planted = random_secret("inline-password-");
     let text = format!(
-        "{}\ntemplate {{\n  contents = \"password={planted}\"\n  destination = \"{}/app.conf\"\n}}\n",
+        "{}\ntemplate {{\n  secret = \"secret/app\"\n  contents = \"password={planted}\"\n  destination = \"{}/app.conf\"\n}}\n",
         valid(dir.path(), "http://127.0.0.1:1"),
         dir.path().display()
     );
     let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
+    std::fs::create_dir(dir.path().join("out")).unwrap();
     // `agent` fails the test if the planted value shows up in any output.
     let run = agent(
         &["check-config", "--config", cfg.to_str().unwrap()],

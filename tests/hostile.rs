@@ -133,12 +133,161 @@ fn hostile_local_files_and_vault_data_are_refused_and_nothing_is_written() {
 }
 
 #[test]
-fn a_destination_outside_the_home_is_a_config_error_before_anything_happens() {
+fn a_destination_outside_the_home_in_a_shared_directory_is_a_config_error_before_anything_happens() {
     let b = bao();
-    let s = setup(b, "destination = \"/etc/claude-auth-sync-hostile.json\"", "");
+    let s = setup(b, "destination = \"/tmp/claude-auth-sync-hostile.json\"", "");
     let run = s.run();
     assert_eq!(run.code, 78, "{}", run.stderr);
     assert!(run.stderr.contains("block template #1, key destination: is outside your home"), "{}", run.stderr);
-    assert!(!Path::new("/etc/claude-auth-sync-hostile.json").exists());
+    assert!(!Path::new("/tmp/claude-auth-sync-hostile.json").exists());
     assert!(b.requests_by(&s.accessor).is_empty(), "no Vault request");
+}
+
+/// `check-config` and `run --once` of `s`'s config with `edit` applied: both must refuse
+/// it with exit 78 and a message holding every `want`, before any file changes or any
+/// request reaches Vault.
+fn refused(s: &Setup, edit: impl Fn(String) -> String, want: &[&str]) {
+    let text = edit(std::fs::read_to_string(&s.cfg).unwrap());
+    std::fs::write(&s.cfg, text).unwrap();
+    let before = snapshot(s.dir.path());
+    for args in [&["check-config", "--config"][..], &["run", "--once", "--config"][..]] {
+        let mut args = args.to_vec();
+        args.push(s.cfg.to_str().unwrap());
+        let run = agent_env(&args, s.claude.env());
+        assert_eq!(run.code, 78, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(&s.cfg.display().to_string()), "names the file: {}", run.stderr);
+        for w in want {
+            assert!(run.stderr.contains(w), "{args:?}: expected {w:?} in: {}", run.stderr);
+        }
+    }
+    assert_eq!(snapshot(s.dir.path()), before, "a file changed");
+    assert!(s.b.requests_by(&s.accessor).is_empty(), "a request reached Vault");
+}
+
+#[test]
+fn restore_always_on_a_login_whose_refresh_token_rotates_is_refused() {
+    let b = bao();
+    let s = setup(b, "restore = \"always\"", "");
+    let (good, _) = s.good_login(now_ms() + HOUR_MS);
+    b.kv_put(
+        &s.name,
+        json!({ "claudeAiOauth": oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + 9 * HOUR_MS) }),
+    );
+    refused(&s, |t| t, &["block template #1, key restore: = \"always\"", "rotates", "on_failure"]);
+    assert_same!(s.claude.read_doc()["claudeAiOauth"], good, "the working login stays");
+    // Another tool's secret says whether it rotates; declared so, it is refused too.
+    let s = setup(
+        b,
+        "json_key = \"/tokens\"\n  field = \"codex\"\n  restore = \"always\"\n  refresh_token_rotates = true",
+        "",
+    );
+    refused(&s, |t| t, &["key restore", "refresh_token_rotates = false"]);
+    let s = setup(b, "json_key = \"/tokens\"\n  field = \"codex\"\n  restore = \"always\"\n  probe \"none\" {}", "");
+    let run = agent_env(&["check-config", "--config", s.cfg.to_str().unwrap()], s.claude.env());
+    assert_eq!(run.code, 0, "a secret that does not rotate may be restored first: {}", run.stderr);
+    assert!(run.stdout.contains("refresh_token_rotates = false"), "{}", run.stdout);
+}
+
+#[test]
+fn a_template_that_cannot_run_is_refused_by_check_config() {
+    let b = bao();
+    let s = setup(b, "", "");
+    // An empty template: no secret, nothing to render.
+    refused(&s, |t| t.replace("log {", "template {}\nlog {"), &["block template #2, key secret: is missing"]);
+
+    // A syntax error in an inline template that holds a literal secret: the message
+    // names the template, the line and the column, never a line of it.
+    let s = setup(b, "", "");
+    let key = random_secret("inline-api-key-");
+    let contents = format!("api_key = {key}\\n{{{{#if enabled}}}}\\nx\\n{{{{/each}}}}\\n");
+    let block = format!(
+        "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  contents = \"{contents}\"\n  destination = \"{}\"\n}}\nlog {{",
+        s.name,
+        s.claude.config_dir.join("app.conf").display()
+    );
+    refused(
+        &s,
+        |t| t.replace("log {", &block),
+        &["block template #2, key contents: handlebars syntax error at line 4, column"],
+    );
+
+    // The same in a source file.
+    let s = setup(b, "", "");
+    let source = write_file(s.dir.path(), "app.tmpl", &format!("api_key = {key}\n{{{{#if x}}\n"), 0o600);
+    let block = format!(
+        "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  source = \"{}\"\n  destination = \"{}\"\n}}\nlog {{",
+        s.name,
+        source.display(),
+        s.claude.config_dir.join("app.conf").display()
+    );
+    refused(
+        &s,
+        |t| t.replace("log {", &block),
+        &["block template #2, key source: handlebars syntax error at line 2, column"],
+    );
+    let (previous, s) = (s, setup(b, "", ""));
+    let block = block
+        .replace(&source.display().to_string(), &s.dir.path().join("no-such.tmpl").display().to_string())
+        .replace(&previous.name, &s.name);
+    refused(&s, |t| t.replace("log {", &block), &["key source: cannot be read"]);
+}
+
+#[test]
+fn files_go_to_directories_of_ones_own_never_to_shared_or_others_ones() {
+    let b = bao();
+    let s = setup(b, "", "");
+    // Like $XDG_RUNTIME_DIR (/run/user/<uid>): the user's own, 0700, outside the home.
+    let runtime = tempfile::tempdir().unwrap();
+    let r = runtime.path();
+    let (rendered, sink, pid) = (r.join("app.conf"), r.join("agent-token"), r.join("agent.pid"));
+    let text = std::fs::read_to_string(&s.cfg).unwrap();
+    let with = |dest: &std::path::Path, sink: &std::path::Path, pid: &std::path::Path| {
+        text.replace(
+            "auto_auth {",
+            &format!("pid_file = \"{}\"\nauto_auth {{\n  sink \"file\" {{\n    config = {{ path = \"{}\" }}\n  }}", pid.display(), sink.display()),
+        )
+        .replace(
+            "log {",
+            &format!(
+                "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  contents = \"user={{{{user}}}}\"\n  destination = \"{}\"\n}}\nlog {{",
+                s.name,
+                dest.display()
+            ),
+        )
+    };
+    std::fs::write(&s.cfg, with(&rendered, &sink, &pid)).unwrap();
+    let (login, _) = s.good_login(now_ms() + 8 * HOUR_MS);
+    b.kv_put(&s.name, json!({ "claudeAiOauth": login, "user": "svc" }));
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    assert_eq!(std::fs::read_to_string(&rendered).unwrap(), "user=svc");
+    assert_eq!(mode_of(&sink), 0o600);
+    assert!(!pid.exists(), "the pid file is removed after the run");
+
+    // /tmp: every user can write there. Another user's directory: its owner can.
+    let others = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(others.path(), Some(65534), Some(65534)).unwrap();
+    let tmp = std::path::Path::new("/tmp");
+    let cases = [
+        (
+            with(&tmp.join("cas-hostile-app.conf"), &sink, &pid),
+            "block template #2, key destination: is outside your home",
+            "every user can write (mode 1777",
+        ),
+        (
+            with(&rendered, &tmp.join("cas-hostile-token"), &pid),
+            "block auto_auth.sink \"file\", key config.path: is outside your home",
+            "every user can write",
+        ),
+        (
+            with(&rendered, &sink, &others.path().join("agent.pid")),
+            "top level, key pid_file: is outside your home",
+            "belongs to uid 65534, not to you",
+        ),
+    ];
+    for (text, key, why) in cases {
+        let s2 = setup(b, "", "");
+        refused(&s2, |_| text.replace(&s.name, &s2.name), &[key, why, "$XDG_RUNTIME_DIR"]);
+    }
+    assert!(!tmp.join("cas-hostile-app.conf").exists() && !tmp.join("cas-hostile-token").exists());
 }

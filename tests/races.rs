@@ -8,6 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::hooks::Steps;
 use common::*;
 use serde_json::Value;
 
@@ -106,4 +107,145 @@ fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
         "races: {}s, {refreshes} CLI refreshes, {blanks} blanks by the CLI, {recovered} agent restores, {waits} CLI calls that found the login blank, {runs} agent runs in pairs ({degraded} DEGRADED: clobbered after their probe), {reads} reads; 0 lost updates",
         RACE.as_secs()
     );
+}
+
+// ------------------------------------------------------------- the locks, step by step
+
+/// The environment pairs as `Setup::run_with` takes them.
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+fn mtime(p: &std::path::Path) -> std::time::SystemTime {
+    std::fs::metadata(p).unwrap().modified().unwrap()
+}
+
+/// A login in Vault and a blanked file: the run restores, under every lock.
+fn restoring(b: &Bao) -> (Setup<'_>, Value) {
+    let s = setup(b, "", "");
+    let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
+    b.kv_put(&s.name, serde_json::json!({ "claudeAiOauth": good }));
+    s.claude.write_login(&serde_json::json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), "mcp-kept-1");
+    (s, good)
+}
+
+/// Claude Code's lock directories for a write, in its order: what a restoring agent holds.
+fn cli_locks(s: &Setup) -> [std::path::PathBuf; 3] {
+    [
+        s.claude.config_dir.join(".oauth_refresh.lock"),
+        s.dir.path().join("claude.lock"),
+        s.claude.config_dir.join(".storage-write.lock"),
+    ]
+}
+
+#[test]
+fn locks_held_by_a_stalled_write_are_kept_fresh() {
+    let b = bao();
+    let (s, good) = restoring(b);
+    let steps = Steps::new(s.dir.path());
+    let env = steps.env(Some("half_written"), true);
+    let locks = cli_locks(&s);
+    let mut run = s.start(&pairs(&env));
+    assert!(steps.wait_for("half_written", || run.agent.exited()), "never stopped mid-write: {:?}", steps.reached());
+    // The write is stalled: however long, its locks must not look abandoned. Two rounds
+    // of the keeper later (the first may have begun before), each was touched again.
+    let stalled_at: Vec<_> = locks.iter().map(|l| mtime(l)).collect();
+    let kept = || steps.reached().iter().filter(|s| *s == "locks_kept_fresh").count();
+    let before = kept();
+    assert!(
+        steps.wait_for_count(|| kept() >= before + 2, || run.agent.exited()),
+        "the stalled writer never touched its locks: {:?}",
+        steps.reached()
+    );
+    for (l, was) in locks.iter().zip(stalled_at) {
+        assert!(mtime(l) > was, "{} was not touched while the write stalled", l.display());
+    }
+    steps.resume();
+    s.finish(run).assert_outcome(0, "OK", None);
+    assert_same!(s.claude.read_doc()["claudeAiOauth"], good);
+    assert!(locks.iter().all(|l| !l.exists()), "released after the write");
+}
+
+#[test]
+fn a_write_whose_lock_was_taken_over_while_it_stalled_never_lands() {
+    let b = bao();
+    let (s, _) = restoring(b);
+    let steps = Steps::new(s.dir.path());
+    let env = steps.env(Some("synced"), true);
+    let write_lock = s.claude.config_dir.join(".storage-write.lock");
+    let mut run = s.start(&pairs(&env));
+    assert!(steps.wait_for("synced", || run.agent.exited()), "never stopped before the rename: {:?}", steps.reached());
+    // What the CLI does once the lock has gone 15 s without a touch (a suspend stops the
+    // keeper too): take it over, write its fresh rotation, release it.
+    std::fs::remove_dir(&write_lock).unwrap();
+    std::fs::create_dir(&write_lock).unwrap();
+    let (_, cli_bytes) = s.good_login(now_ms() + 8 * HOUR_MS);
+    std::fs::remove_dir(&write_lock).unwrap();
+    steps.resume();
+    let run = s.finish(run);
+    run.assert_outcome(75, "DEGRADED", Some("local_busy"));
+    assert!(run.report().contains("took over"), "{}", run.report());
+    assert_same!(std::fs::read(s.claude.creds()).unwrap(), cli_bytes, "the CLI's update is kept");
+    let stray = tree(&s.claude.config_dir).into_iter().filter(|p| p.contains(".tmp.")).count();
+    assert_eq!(stray, 0, "the aborted write left no temp file");
+}
+
+#[test]
+fn a_restore_waits_for_the_lock_beside_the_config_dir_in_the_clis_order() {
+    let b = bao();
+    let (s, good) = restoring(b);
+    let before = std::fs::read(s.claude.creds()).unwrap();
+    let [refresh_lock, legacy_lock, write_lock] = cli_locks(&s);
+    // Held by an older CLI (one that takes only `~/.claude.lock`), kept fresh as it would.
+    std::fs::create_dir(&legacy_lock).unwrap();
+    let holding = std::sync::atomic::AtomicBool::new(true);
+    let steps = Steps::new(s.dir.path());
+    let env = steps.env(None, false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while holding.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::File::open(&legacy_lock).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let mut run = s.start(&pairs(&env));
+        let waiting = steps.wait_for("lock_wait claude.lock", || run.agent.exited());
+        let (refresh_held, write_held) = (refresh_lock.is_dir(), write_lock.exists());
+        let untouched = std::fs::read(s.claude.creds()).unwrap() == before;
+        holding.store(false, std::sync::atomic::Ordering::Relaxed);
+        std::fs::remove_dir(&legacy_lock).unwrap();
+        let run = s.finish(run);
+        assert!(waiting, "the agent never waited for claude.lock: {:?}", steps.reached());
+        assert!(
+            refresh_held && !write_held,
+            "waiting for it with .oauth_refresh.lock held, before .storage-write.lock"
+        );
+        assert!(untouched, "nothing was written while the CLI held its lock");
+        run.assert_outcome(0, "OK", None);
+    });
+    assert_same!(s.claude.read_doc()["claudeAiOauth"], good);
+}
+
+#[test]
+fn under_a_read_only_home_the_lock_beside_the_config_dir_is_left_out() {
+    assert!(rustix::process::geteuid().is_root(), "this test mounts a read-only home and must run as root (CI does)");
+    let b = bao();
+    let s = setup(b, "probe \"none\" {}", "");
+    let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
+    b.kv_put(&s.name, serde_json::json!({ "claudeAiOauth": good }));
+    s.claude.write_login(&serde_json::json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), "mcp-kept-2");
+    std::fs::create_dir_all(s.log().parent().unwrap()).unwrap();
+    // As the unit's ProtectHome=read-only with ReadWritePaths= for ~/.claude and the state dir.
+    let d = s.dir.path().display().to_string();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-ec"]).arg(format!(
+        "mount --bind {d} {d}; mount --bind {d}/claude {d}/claude; mount --bind {d}/state {d}/state; \
+         mount -o remount,bind,ro {d}; exec \"$0\" \"$@\""
+    ));
+    cmd.arg(env!("CARGO_BIN_EXE_claude-auth-sync"));
+    let run = s.run_cmd(cmd, &[]);
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    assert_same!(s.claude.read_doc()["claudeAiOauth"], good);
+    assert!(!s.dir.path().join("claude.lock").exists());
 }

@@ -28,6 +28,16 @@ fn world<'b>(b: &'b Bao, template_extra: &str) -> World<'b> {
     World { s, cli }
 }
 
+/// A world whose agent probes with a direct Messages API call (it cannot refresh), while
+/// the real CLI is the user's.
+fn http_probe_world(b: &Bao) -> World<'_> {
+    let s = setup_with(b, &b.addr, "5s", "probe \"http\" {\n    url = \"@API@\"\n  }", "");
+    let cli = RealCli::start(s.dir.path());
+    let text = std::fs::read_to_string(&s.cfg).unwrap().replace("@API@", &cli.api_url);
+    std::fs::write(&s.cfg, text).unwrap();
+    World { s, cli }
+}
+
 impl World<'_> {
     fn env(&self) -> Vec<(String, String)> {
         self.cli.env(self.s.dir.path(), &self.s.claude.config_dir)
@@ -95,13 +105,15 @@ fn the_real_clis_refresh_during_the_probe_is_backed_up() {
 #[test]
 fn the_agent_writing_while_the_real_cli_refreshes_keeps_the_clis_tokens() {
     let b = bao();
-    // restore = always: the agent wants to put Vault's (newer) copy down while the CLI,
-    // holding its refresh lock for 3 s, is rotating the login.
-    let w = world(b, "restore = \"always\"");
-    let (access, refresh) = issue(&w.cli.backend, "expired");
-    let expired = w.login(&access, &refresh, now_ms() - HOUR_MS);
+    // The API rejects the local access token: the user's CLI refreshes (holding its
+    // refresh lock for 3 s), and the agent, whose http probe cannot refresh, wants to put
+    // Vault's copy down meanwhile.
+    let w = http_probe_world(b);
+    let (access, refresh) = (random_secret("sk-ant-oat01-rejected-"), random_secret("sk-ant-ort01-live-"));
+    w.cli.backend.valid_refresh.lock().unwrap().insert(refresh.clone());
+    let rejected = w.login(&access, &refresh, now_ms() + HOUR_MS);
     let mcp = random_secret("mcp-real-");
-    w.s.claude.write_login(&expired, &mcp);
+    w.s.claude.write_login(&rejected, &mcp);
     let (va, vr) = issue(&w.cli.backend, "vault");
     b.kv_put(&w.s.name, json!({ "claudeAiOauth": w.login(&va, &vr, now_ms() + 2 * HOUR_MS) }));
     *w.cli.backend.delay.lock().unwrap() = Duration::from_secs(3);
@@ -129,8 +141,9 @@ fn the_agent_writing_while_the_real_cli_refreshes_keeps_the_clis_tokens() {
     assert!(out.status.success(), "the CLI: {}", String::from_utf8_lossy(&out.stdout));
 
     run.assert_outcome(0, "OK", None);
-    // It waited for the CLI's lock, found the CLI's new login under it instead of the one it
-    // meant to replace, judged that one and backed it up.
+    // Wherever the agent met the CLI's refresh (waiting for its lock and finding the new
+    // login under it, or after it), it judged the CLI's new login and backed it up, never
+    // putting Vault's copy over it.
     assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
     let (new_access, new_refresh) = w.cli.backend.last_issued.lock().unwrap().clone().unwrap();
     let doc = w.doc();
@@ -170,4 +183,70 @@ fn a_refused_refresh_is_recovered_from_a_good_copy_or_is_login_required() {
     run.assert_outcome(1, "FAIL", Some("login_required"));
     assert_eq!(w.s.vault_copy().unwrap().0, version, "Vault is not overwritten");
     assert_same!(w.doc()["claudeAiOauth"]["refreshToken"], "", "the CLI blanked its dead login, as it does");
+}
+
+#[test]
+fn a_restore_the_real_cli_blanked_is_undone_and_the_working_login_kept() {
+    let b = bao();
+    // Declared, wrongly, as a secret that does not rotate: the agent puts Vault's copy
+    // (dead tokens, later expiry) over a working login before any probe. The real CLI's
+    // forced refresh of that copy is refused and it blanks the file.
+    let w = world(b, "restore = \"always\"\n  refresh_token_rotates = false");
+    let (la, lr) = issue(&w.cli.backend, "local");
+    let working = w.login(&la, &lr, now_ms() + HOUR_MS);
+    let mcp = random_secret("mcp-real-");
+    w.s.claude.write_login(&working, &mcp);
+    let dead =
+        w.login(&random_secret("sk-ant-oat01-dead-"), &random_secret("sk-ant-ort01-dead-"), now_ms() + 8 * HOUR_MS);
+    b.kv_put(&w.s.name, json!({ "claudeAiOauth": dead }));
+
+    let run = w.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(w.cli.backend.refused.load(Ordering::SeqCst) >= 1, "the real CLI's refresh of Vault's copy was refused");
+    let doc = w.doc();
+    assert_same!(doc["claudeAiOauth"]["refreshToken"], lr.as_str(), "the working login is back, not the blank");
+    assert_same!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
+    assert_same!(
+        w.s.vault_copy().unwrap().1["claudeAiOauth"],
+        doc["claudeAiOauth"],
+        "and backed up over the dead copy"
+    );
+}
+
+#[test]
+fn a_login_a_cli_release_rewrote_without_fields_is_repaired_not_replaced_by_an_older_copy() {
+    let b = bao();
+    let w = world(b, "");
+    // Vault's copy is an older rotation: its refresh token is spent.
+    let spent =
+        w.login(&random_secret("sk-ant-oat01-old-"), &random_secret("sk-ant-ort01-spent-"), now_ms() + 2 * HOUR_MS);
+    b.kv_put(&w.s.name, json!({ "claudeAiOauth": spent }));
+    // The live login, as a release rewrote it: tokens, but no expiresAt and no scopes.
+    let (la, lr) = issue(&w.cli.backend, "live");
+    let mut broken = w.login(&la, &lr, 0);
+    let obj = broken.as_object_mut().unwrap();
+    obj.remove("expiresAt");
+    obj.remove("scopes");
+    obj.remove("refreshTokenExpiresAt");
+    let mcp = random_secret("mcp-real-");
+    w.s.claude.write_login(&broken, &mcp);
+
+    let run = w.run();
+    run.assert_outcome(75, "DEGRADED", Some("login_incomplete"));
+    assert!(
+        run.report().contains("action=backed_up") && run.report().contains("repaired=expiresAt,scopes"),
+        "{}",
+        run.report()
+    );
+    assert_eq!(w.cli.backend.refused.load(Ordering::SeqCst), 0, "no refresh token was ever refused");
+    assert_same!(w.cli.backend.refreshes.load(Ordering::SeqCst), 1, "the CLI refreshed with the live refresh token");
+    let (new_access, new_refresh) = w.cli.backend.last_issued.lock().unwrap().clone().unwrap();
+    let doc = w.doc();
+    assert_same!(doc["claudeAiOauth"]["accessToken"], new_access.as_str());
+    assert_same!(doc["claudeAiOauth"]["refreshToken"], new_refresh.as_str());
+    assert_same!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
+    let vaults = w.s.vault_copy().unwrap().1["claudeAiOauth"].clone();
+    assert_same!(vaults, doc["claudeAiOauth"], "the refreshed, whole login is backed up");
+    assert!(vaults["scopes"].as_array().unwrap().iter().any(|s| s == "user:inference"));
+    assert!(vaults["expiresAt"].as_u64().unwrap() > now_ms());
 }

@@ -420,3 +420,199 @@ fn exit_after_auth_stops_before_the_templates() {
     assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before);
     assert_eq!(s.vault_copy(), None);
 }
+
+/// nobody:nogroup, the unprivileged user the ownership tests run the agent as.
+const NOBODY: (u32, u32) = (65534, 65534);
+
+/// The agent as an unprivileged user: `s`'s files handed to that user, the binary and the
+/// stand-in CLI copied where it can run them (the checkout may be in a 0700 directory).
+fn as_nobody(s: &Setup) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test switches to an unprivileged uid and must run as root (CI does)"
+    );
+    let bin = s.dir.path().join("claude-auth-sync");
+    std::fs::copy(env!("CARGO_BIN_EXE_claude-auth-sync"), &bin).unwrap();
+    let claude = s.claude.bin.join("claude");
+    std::fs::remove_file(&claude).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fake-claude"), &claude).unwrap();
+    let (uid, gid) = NOBODY;
+    for p in tree(s.dir.path()).iter().map(|p| s.dir.path().join(p)).chain([s.dir.path().to_path_buf()]) {
+        std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).unwrap();
+    }
+    let mut cmd = std::process::Command::new(bin);
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+fn owner_of(p: &std::path::Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).unwrap();
+    (m.uid(), m.gid())
+}
+
+#[test]
+fn files_whose_group_is_not_the_users_are_replaced_all_the_same() {
+    let b = bao();
+    let s = setup(b, "", "");
+    let d = s.dir.path();
+    let (sink, rendered) = (d.join("agent-token"), s.claude.config_dir.join("app.conf"));
+    let text = std::fs::read_to_string(&s.cfg)
+        .unwrap()
+        .replace("auto_auth {", &format!("auto_auth {{\n  sink \"file\" {{\n    config = {{ path = \"{}\" }}\n  }}", sink.display()))
+        .replace(
+            "log {",
+            &format!(
+                "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  contents = \"user={{{{user}}}}\\n\"\n  destination = \"{}\"\n  perms = \"0640\"\n}}\nlog {{",
+                s.name,
+                rendered.display()
+            ),
+        );
+    std::fs::write(&s.cfg, text).unwrap();
+    let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
+    b.kv_put(&s.name, json!({ "claudeAiOauth": good, "user": "svc" }));
+    let mcp = random_secret("mcp-token-");
+    s.claude.write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &mcp);
+    std::fs::write(&sink, "old").unwrap();
+    std::fs::write(&rendered, "old").unwrap();
+    let cmd = as_nobody(&s);
+    // Made by root, then handed to the user without the group: `chown nobody FILE`.
+    for f in [s.claude.creds(), sink.clone(), rendered.clone()] {
+        std::os::unix::fs::chown(&f, Some(NOBODY.0), Some(0)).unwrap();
+    }
+    std::fs::set_permissions(&rendered, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+
+    let run = s.run_cmd(cmd, &[]);
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    let doc = s.claude.read_doc();
+    assert_same!(doc["claudeAiOauth"], good);
+    assert_same!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "mcpOAuth kept");
+    // The owner is kept; the group becomes the user's own (a 0600 file's group grants nothing).
+    assert_eq!((owner_of(&s.claude.creds()), mode_of(&s.claude.creds())), (NOBODY, 0o600));
+    assert_eq!((owner_of(&sink), mode_of(&sink)), (NOBODY, 0o600));
+    assert!(std::fs::read_to_string(&sink).unwrap() != "old", "the sink was written");
+    // A group-readable file whose group cannot be kept grants no group anything.
+    assert_eq!(std::fs::read_to_string(&rendered).unwrap(), "user=svc\n");
+    assert_eq!((owner_of(&rendered), mode_of(&rendered)), (NOBODY, 0o600));
+    assert!(run.stderr.contains("cannot be kept"), "says why the mode is narrower: {}", run.stderr);
+}
+
+/// The file names beside the credentials file where unparsable bytes were kept.
+fn kept_beside(s: &Setup) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(&s.claude.config_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name().unwrap().to_string_lossy().starts_with(".credentials.json.claude-auth-sync.unparsed-")
+        })
+        .collect()
+}
+
+#[test]
+fn a_credentials_file_that_is_not_strict_json_keeps_every_key_and_its_bytes() {
+    let b = bao();
+    for case in ["trailing comma, working login", "BOM and comments, blanked login", "garbage"] {
+        let s = setup(b, "", "");
+        let (good, bytes) = s.good_login(now_ms() + 8 * HOUR_MS);
+        b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
+        let mcp = random_secret("mcp-token-");
+        let text = match case {
+            "trailing comma, working login" => {
+                let strict = String::from_utf8(s.claude.write_login(&good, &mcp)).unwrap();
+                format!("{},}}", &strict[..strict.len() - 1])
+            }
+            "BOM and comments, blanked login" => {
+                let blanked = json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 });
+                let strict = String::from_utf8(s.claude.write_login(&blanked, &mcp)).unwrap();
+                format!("\u{feff}// written by hand\n{} /* done */\n", strict.replacen("{", "{\n  // mine\n", 1))
+            }
+            _ => String::from_utf8_lossy(&bytes[..bytes.len() / 3]).into_owned() + "\u{0}garbage",
+        };
+        std::fs::write(s.claude.creds(), &text).unwrap();
+
+        let run = s.run();
+        run.assert_outcome(0, "OK", None);
+        let line = run.report();
+        assert!(line.contains("original_kept=.credentials.json.claude-auth-sync.unparsed-"), "{case}: says so: {line}");
+        let doc = s.claude.read_doc();
+        assert_same!(doc["claudeAiOauth"], good, "{case}");
+        if case != "garbage" {
+            assert_same!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "{case}: mcpOAuth kept");
+            assert_eq!(doc["pluginSecrets"], json!({ "kept": true }), "{case}: unknown keys kept");
+        }
+        let kept = kept_beside(&s);
+        assert_eq!(kept.len(), 1, "{case}: {kept:?}");
+        assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), text, "{case}: the original bytes, exactly");
+        assert_eq!(mode_of(&kept[0]), 0o600, "{case}");
+        // The next run finds strict JSON: nothing more is kept.
+        s.run().assert_outcome(0, "OK", None);
+        assert_eq!(kept_beside(&s).len(), 1, "{case}");
+    }
+}
+
+#[test]
+fn a_refresh_seen_during_the_probe_is_backed_up_even_after_a_clock_step() {
+    let b = bao();
+    let s = setup(b, "", "");
+    // Refreshed while the clock ran 12 h ahead: its expiresAt is far in the future.
+    s.good_login(now_ms() + 20 * HOUR_MS);
+    s.run().assert_outcome(0, "OK", None);
+    assert_eq!(s.vault_copy().unwrap().0, 1);
+
+    // The clock is right again; the CLI refreshes during the probe: an earlier expiresAt.
+    let run = s.run_with(&[("FAKE_CLAUDE_FORCE_REFRESH", "1")]);
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
+    let rotated = local_obj(&s);
+    assert!(rotated["expiresAt"].as_u64().unwrap() < now_ms() + 10 * HOUR_MS);
+    assert_same!(s.vault_copy().unwrap().1["claudeAiOauth"], rotated, "Vault holds the rotation");
+    let meta = b.kv_custom_metadata(&s.name);
+    assert!(meta["earlier_refresh_token_sha256_prefixes"].as_str().is_some_and(|e| e.len() == 12), "{meta}");
+    assert_no_leaks("Vault custom_metadata", &meta.to_string());
+
+    // A later blank restores the rotation, not the copy from before the step.
+    s.claude.write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &random_secret("mcp-"));
+    s.run().assert_outcome(0, "OK", None);
+    assert_same!(local_obj(&s), rotated);
+    assert_eq!(s.claude.state().get("refused"), None, "no refresh token was ever refused");
+}
+
+#[test]
+fn a_vault_copy_only_expires_at_calls_newer_is_degraded_never_silent() {
+    let b = bao();
+    let s = setup(b, "", "");
+    let (_, before) = s.good_login(now_ms() + 8 * HOUR_MS);
+    s.run().assert_outcome(0, "OK", None);
+    // Someone puts another login there by hand, with a later expiresAt.
+    let version = b.kv_put(
+        &s.name,
+        json!({ "claudeAiOauth": oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + 20 * HOUR_MS) }),
+    );
+
+    let run = s.run();
+    run.assert_outcome(75, "DEGRADED", Some("backup_undecided"));
+    assert!(
+        run.report().contains("vault kv delete secret/workstation/claude-users/"),
+        "says what to do: {}",
+        run.report()
+    );
+    assert_eq!(s.vault_copy().unwrap().0, version, "Vault is not regressed");
+    assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "the local login is not touched");
+    assert_eq!(s.journal_entries().last().unwrap()["CLAUDE_AUTH_SYNC_REASON"], "backup_undecided");
+
+    // As the message says: delete that version, and the next run backs up the local login.
+    b.root("DELETE", &format!("secret/data/workstation/claude-users/{}", s.name), None);
+    let run = s.run();
+    run.assert_outcome(0, "OK", None);
+    assert!(run.report().contains("action=backed_up"), "{}", run.report());
+    assert_same!(s.vault_copy().unwrap().1["claudeAiOauth"], local_obj(&s));
+}

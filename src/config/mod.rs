@@ -3,12 +3,15 @@
 //! `pid_file` and `exit_after_auth`. One file per block.
 //!
 //! Loading reads the whole file, interpolates `${user}` and `~` from the passwd
-//! entry, and validates every key before anything else happens; an error names the
-//! file, the block and the key. It must never touch the network or write a file.
+//! entry, and validates every key before anything else happens ([`parse`], the text
+//! alone), then checks what needs the filesystem: where each file goes and every
+//! template `source` ([`load`]); an error names the file, the block and the key. It
+//! must never touch the network or write a file (a stat and a read are all it does).
 
 mod auto_auth;
 mod error;
 mod interpolate;
+mod location;
 mod log;
 mod print;
 mod reader;
@@ -22,7 +25,7 @@ pub use error::ConfigError;
 pub use log::{Journald, LogConfig};
 pub use template::{
     JsonTemplate, Lock, Probe, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind,
-    claude_credentials_path,
+    claude_credentials_path, read_source,
 };
 pub use vault::{Retry, VaultConfig, check_cleartext, parse_address as parse_vault_address};
 
@@ -103,7 +106,28 @@ pub fn load(file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Config, ConfigE
     }
     let bytes = std::fs::read(file).map_err(|e| whole(format!("cannot be read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| whole("is not UTF-8 text".into()))?;
-    parse(&text, file, user, env)
+    let cfg = parse(&text, file, user, env)?;
+    check_files(&cfg, env)?;
+    Ok(cfg)
+}
+
+/// The checks that need the filesystem, once the text is valid: where each file goes
+/// (see [`location`]) and every template `source`. Stats and reads only.
+fn check_files(cfg: &Config, env: &Env<'_>) -> Result<(), ConfigError> {
+    let err = |block: Option<&str>, key: &str, problem| ConfigError {
+        file: cfg.file.clone(),
+        block: block.map(str::to_string),
+        key: Some(key.into()),
+        problem,
+    };
+    for sink in &cfg.auto_auth.sinks {
+        location::check(&sink.path, &cfg.user, &[])
+            .map_err(|p| err(Some("auto_auth.sink \"file\""), "config.path", p))?;
+    }
+    if let Some(p) = &cfg.pid_file {
+        location::check(p, &cfg.user, &[]).map_err(|p| err(None, "pid_file", p))?;
+    }
+    template::check_files(cfg, env)
 }
 
 /// Parses config text; `file` is used for messages only.

@@ -77,9 +77,7 @@ pub fn to_hcl(c: &Config) -> String {
     for t in &c.templates {
         w.comment(&t.name);
         w.open("template");
-        if let Some(secret) = &t.secret {
-            w.str("secret", secret);
-        }
+        w.str("secret", &t.secret);
         w.path("destination", &t.destination);
         w.str("perms", &format!("{:04o}", t.perms));
         match &t.kind {
@@ -88,6 +86,7 @@ pub fn to_hcl(c: &Config) -> String {
                 w.str("json_key", &j.json_key);
                 w.str("lock", lock_name(j.lock));
                 w.str("restore", restore_name(j.restore));
+                w.raw("refresh_token_rotates", j.refresh_token_rotates);
                 w.raw("writeback", j.writeback);
                 w.dur("warn_before", j.warn_before);
                 match &j.probe {

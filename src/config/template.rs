@@ -9,16 +9,17 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::reader::{LabeledBlock, OneOrMany, Table};
-use super::{ConfigError, Env};
+use super::{ConfigError, Env, location};
 use crate::os_user::OsUser;
 use crate::secret::Secret;
+use crate::template::render;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateConfig {
     /// `template #1`, `template #2`, ... for messages.
     pub name: String,
     /// KV v2 mount and path, e.g. `secret/workstation/claude-users/alice`.
-    pub secret: Option<String>,
+    pub secret: String,
     pub destination: PathBuf,
     pub perms: u32,
     pub kind: TemplateKind,
@@ -38,6 +39,9 @@ pub struct JsonTemplate {
     pub json_key: String,
     pub lock: Lock,
     pub restore: Restore,
+    /// Every refresh of this secret replaces its refresh token (Claude Code's does): an
+    /// older copy's refresh token is spent, and presenting it can revoke the login.
+    pub refresh_token_rotates: bool,
     pub writeback: bool,
     pub probe: Probe,
     /// Warn when the login's hard end (`refreshTokenExpiresAt`) is this close.
@@ -149,6 +153,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     let field = t.string("field")?;
     let lock = t.string("lock")?;
     let restore = t.string("restore")?;
+    let rotates = t.bool("refresh_token_rotates")?;
     let writeback = t.bool("writeback")?;
     let warn_before = t.duration("warn_before")?;
     let command = t.string_or_strings("command")?.map(|c| match c {
@@ -160,7 +165,10 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
 
     let body = match (contents, source) {
         (Some(_), Some(_)) => return Err(t.err("source", "and contents are both set; keep one")),
-        (Some(c), None) => Some(TemplateBody::Contents(Secret::new(c))),
+        (Some(c), None) => {
+            render::check(&c).map_err(|e| t.err("contents", e))?;
+            Some(TemplateBody::Contents(Secret::new(c)))
+        }
         (None, Some(s)) => Some(TemplateBody::Source(s)),
         (None, None) => None,
     };
@@ -170,6 +178,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
                 ("json_key", json_key.is_some()),
                 ("field", field.is_some()),
                 ("restore", restore.is_some()),
+                ("refresh_token_rotates", rotates.is_some()),
                 ("probe", !probes.is_empty()),
                 ("warn_before", warn_before.is_some()),
             ] {
@@ -204,49 +213,96 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
                 1 => parse_probe(probes.remove(0))?,
                 n => return Err(t.err("probe", format!("appears {n} times; keep one"))),
             };
+            let field = field.unwrap_or_else(|| DEFAULT_FIELD.into());
+            // Claude Code's login rotates; another tool's secret says so itself.
+            let refresh_token_rotates = rotates.unwrap_or(json_key == DEFAULT_FIELD || field == DEFAULT_FIELD);
+            let restore = restore.map(|r| parse_restore(&t, &r)).transpose()?.unwrap_or(Restore::OnFailure);
+            if restore == Restore::Always && refresh_token_rotates {
+                return Err(t.err(
+                    "restore",
+                    format!(
+                        "= \"always\" would put Vault's copy in place of a working login before proving it, and the refresh token of {field} rotates: an unproven older copy's refresh token is spent, and presenting it can get the whole login revoked. Use \"on_failure\" (the default: restore only when the probe rejects the local login){}",
+                        if field == DEFAULT_FIELD && json_key == DEFAULT_FIELD {
+                            ""
+                        } else {
+                            ", or set refresh_token_rotates = false if this secret's refresh token never changes"
+                        }
+                    ),
+                ));
+            }
             TemplateKind::Json(JsonTemplate {
-                field: field.unwrap_or_else(|| DEFAULT_FIELD.into()),
+                field,
                 json_key,
                 lock: lock.map(|l| parse_lock(&t, &l)).transpose()?.unwrap_or(Lock::ClaudeCode),
-                restore: restore.map(|r| parse_restore(&t, &r)).transpose()?.unwrap_or(Restore::OnFailure),
+                restore,
+                refresh_token_rotates,
                 writeback: writeback.unwrap_or(true),
                 probe,
                 warn_before: warn_before.unwrap_or(DEFAULT_WARN_BEFORE),
             })
         }
     };
-    let destination = match destination {
-        Some(d) => {
-            check_destination(&t, &d, env)?;
-            d
-        }
-        None => claude_credentials_path(t.user(), env),
-    };
+    // Every template is bound to one secret: this agent has no `{{ with secret }}`.
+    let secret = secret.ok_or_else(|| {
+        t.err(
+            "secret",
+            "is missing; each template keeps one file in sync with one KV v2 secret, e.g. secret = \"secret/workstation/claude-users/${user}\"",
+        )
+    })?;
+    let destination = destination.unwrap_or_else(|| claude_credentials_path(t.user(), env));
     t.finish(VAULT_AGENT_ONLY)?;
     Ok(TemplateConfig { name, secret, destination, perms, kind })
 }
 
-/// A destination stays in the user's home, or in the Claude Code config dir the user
-/// chose through the environment; never `..`.
-fn check_destination(t: &Table<'_>, d: &Path, env: &Env<'_>) -> Result<(), ConfigError> {
-    if d.components().any(|c| c == Component::ParentDir) {
-        return Err(t.err("destination", "must not contain `..`"));
+/// The checks that read files (a stat, a template source), run by [`super::load`]
+/// after the text has parsed: every template's destination may be written, and every
+/// `source` can be read and parses.
+pub(super) fn check_files(cfg: &super::Config, env: &Env<'_>) -> Result<(), ConfigError> {
+    for t in &cfg.templates {
+        let err = |key: &str, problem: String| ConfigError {
+            file: cfg.file.clone(),
+            block: Some(t.name.clone()),
+            key: Some(key.into()),
+            problem,
+        };
+        location::check(&t.destination, &cfg.user, &claude_dirs(env)).map_err(|p| err("destination", p))?;
+        if let TemplateKind::Render(RenderTemplate { body: TemplateBody::Source(p), .. }) = &t.kind {
+            let text = read_source(p).map_err(|e| err("source", e))?;
+            render::check(&text).map_err(|e| err("source", e))?;
+        }
     }
-    let chosen = ["CLAUDE_SECURESTORAGE_CONFIG_DIR", "CLAUDE_CONFIG_DIR"]
+    Ok(())
+}
+
+/// The Claude Code config directories the user chose through the environment.
+fn claude_dirs(env: &Env<'_>) -> Vec<PathBuf> {
+    ["CLAUDE_SECURESTORAGE_CONFIG_DIR", "CLAUDE_CONFIG_DIR"]
         .iter()
         .filter_map(|v| env(v))
-        .filter(|v| Path::new(v).is_absolute() && !Path::new(v).components().any(|c| c == Component::ParentDir));
-    let home = &t.user().home;
-    if d.starts_with(home) && d != home || chosen.into_iter().any(|dir| d.starts_with(&dir) && d != Path::new(&dir)) {
-        return Ok(());
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute() && !d.components().any(|c| c == Component::ParentDir))
+        .collect()
+}
+
+/// A template source is a few lines; anything near this is the wrong file.
+const MAX_SOURCE_BYTES: u64 = 1 << 20;
+
+/// The text of a template `source`, read for checking (and again at every run).
+pub fn read_source(p: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let cannot = |e: std::io::Error| format!("cannot be read ({e}); create it, or fix the path");
+    // Non-blocking: a FIFO given by mistake must not hang check-config.
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(p).map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err("is not a regular file".into());
     }
-    Err(t.err(
-        "destination",
-        format!(
-            "is outside your home ({}); a template writes only into the user's own files (or $CLAUDE_CONFIG_DIR)",
-            home.display()
-        ),
-    ))
+    let mut text = String::new();
+    file.take(MAX_SOURCE_BYTES + 1).read_to_string(&mut text).map_err(cannot)?;
+    if text.len() as u64 > MAX_SOURCE_BYTES {
+        return Err("is over 1 MiB; a template is a few lines".into());
+    }
+    Ok(text)
 }
 
 fn parse_lock(t: &Table<'_>, s: &str) -> Result<Lock, ConfigError> {

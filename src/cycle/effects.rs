@@ -22,9 +22,9 @@ pub struct VaultRemote<'a> {
 }
 
 impl<'a> VaultRemote<'a> {
-    /// `None` when the template names no secret.
-    pub fn new(t: &TemplateConfig, vault: Result<&'a Vault, Trouble>) -> Option<Self> {
-        Some(VaultRemote { vault, secret: t.secret.clone()?, path: RefCell::new(None) })
+    /// The template's secret (checked as a KV mount and path at load), located on first use.
+    pub fn new(t: &TemplateConfig, vault: Result<&'a Vault, Trouble>) -> Self {
+        VaultRemote { vault, secret: t.secret.clone(), path: RefCell::new(None) }
     }
 
     async fn located(&self) -> Result<(&'a Vault, KvPath), Trouble> {

@@ -2,20 +2,25 @@
 //! back up (a working login that Vault does not hold yet) or recover (restore
 //! Vault's latest, probe once more, write back what the CLI refreshed).
 //!
-//! Rules kept here: only an auth rejection leads to a restore; a blanked object is
-//! never backed up; Vault never regresses to an object with an older `expiresAt`;
-//! a restore that the probe rejects is undone; a transient probe result changes
-//! nothing anywhere.
+//! Rules kept here: only an auth rejection leads to a restore; a blanked or incomplete
+//! object is never backed up; a login whose tokens are there but whose fields are not
+//! is repaired, never replaced by an older copy; which login is newer comes from the
+//! lineage Vault keeps ([`lineage`]), never from `expiresAt` alone, and where nobody can
+//! tell the run says so; Vault never regresses; a restore that the probe rejects is
+//! undone, even when the CLI blanked the restored copy meanwhile; a transient probe
+//! result changes nothing anywhere; a file that is not strict JSON is rewritten only
+//! with its bytes kept beside it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::lineage::{self, Order};
 use super::{Clock, Local, Phase, Prober, Remote, Trouble};
 use crate::config::{JsonTemplate, Restore, TemplateConfig};
 use crate::probe::Verdict;
-use crate::report::{self, Outcome, Reason};
+use crate::report::{self, Outcome, Reason, Status};
 use crate::store::json_file::{Local as LocalState, LocalError, ReplaceOutcome, Replaced, Snapshot};
 use crate::template::oauth;
 use crate::vault::kv::{Versioned, Written};
@@ -30,6 +35,8 @@ struct Copy {
     version: u64,
     data: Map<String, Value>,
     obj: Map<String, Value>,
+    /// The secret's custom_metadata: the lineage (see [`lineage`]).
+    meta: HashMap<String, String>,
 }
 
 pub async fn sync(
@@ -39,43 +46,18 @@ pub async fn sync(
     prober: &impl Prober,
     clock: &impl Clock,
 ) -> Outcome {
-    let run = Run { b, remote, local, prober, clock, deleted_version: Cell::new(0) };
-    let before = match local.read() {
-        Ok(s) => s,
-        Err(e) => return local_error(e),
+    let run = Run {
+        b,
+        remote,
+        local,
+        prober,
+        clock,
+        deleted_version: Cell::new(0),
+        host: lineage::this_host(),
+        notes: RefCell::default(),
     };
-    let copy = match remote.latest().await {
-        Ok(v) => run.copy(v),
-        Err(t) => Err(t),
-    };
-    let local_login = before.login();
-
-    let restore_first = match b.json.restore {
-        // Vault is the source of truth, but never replays an older login over a newer one.
-        Restore::Always => copy
-            .as_ref()
-            .is_ok_and(|c| c.as_ref().is_some_and(|c| local_login.is_none_or(|local| newer(&c.obj, local)))),
-        Restore::IfMissing => local_login.is_none(),
-        Restore::OnFailure | Restore::Never => false,
-    };
-    if restore_first {
-        return run.recover(&before, copy, "restore is configured before the probe", false).await;
-    }
-
-    let verdict = match local_login {
-        Some(obj) => prober.probe(obj).await,
-        None => Verdict::AuthRejected(describe(&before, b)),
-    };
-    match verdict {
-        Verdict::Ok => run.keep(copy, local_login.expect("probed"), "backed_up").await,
-        Verdict::Transient(why) => inconclusive(&why),
-        Verdict::Broken(why) => Outcome::fail(Reason::ProbeError, why).fact("probe", "broken"),
-        Verdict::AuthRejected(why) if b.json.restore == Restore::Never => {
-            Outcome::fail(Reason::LoginRequired, format!("the local login is rejected ({why}); restore = \"never\""))
-                .fact("probe", "auth_rejected")
-        }
-        Verdict::AuthRejected(why) => run.recover(&before, copy, &why, true).await,
-    }
+    let o = run.sync().await;
+    run.notes.take().into_iter().fold(o, |o, (k, v)| o.fact(k, v))
 }
 
 struct Run<'a, R, L, P, C> {
@@ -86,9 +68,127 @@ struct Run<'a, R, L, P, C> {
     clock: &'a C,
     /// The version of a soft-deleted latest version: the next write's check-and-set base.
     deleted_version: Cell<u64>,
+    /// This machine's name, for the lineage.
+    host: Option<String>,
+    /// Facts for the log line about local repairs along the way.
+    notes: RefCell<Vec<(&'static str, String)>>,
 }
 
 impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
+    async fn sync(&self) -> Outcome {
+        // Vault first, then the file: the login judged against Vault's copy is the newest
+        // the file held, never a read from before another writer's backup.
+        let copy = match self.remote.latest().await {
+            Ok(v) => self.copy(v),
+            Err(t) => Err(t),
+        };
+        let mut before = match self.local.read() {
+            Ok(s) => s,
+            Err(e) => return local_error(e),
+        };
+        // A whole login in a file that is not strict JSON (a trailing comma, a comment):
+        // the CLI cannot read it. Rewrite it as JSON first, its bytes kept beside it.
+        if before.lenient
+            && let Some(login) = before.login().cloned()
+        {
+            before = match self.replace(&login, &before).and_then(|_| self.local.read()) {
+                Ok(s) => s,
+                Err(e) => return local_error(e),
+            };
+        }
+        let missing = before.object().map(|o| oauth::facts(o).missing).unwrap_or_default();
+        if missing.is_empty() {
+            return self.judge_local(before, copy).await;
+        }
+        let o = self.mend(before, copy).await;
+        self.repaired(o, &missing)
+    }
+
+    /// The local login's tokens are there, but not everything the CLI needs (a Claude
+    /// Code release rewrote it): repair it in place, keeping the tokens, then judge it.
+    /// Only a copy Vault provably holds as its successor is restored instead: refreshing
+    /// with a spent refresh token could get the login revoked.
+    async fn mend(&self, before: Snapshot, copy: Result<Option<Copy>, Trouble>) -> Outcome {
+        let local = before.object().expect("an incomplete object").clone();
+        let vaults = copy.as_ref().ok().and_then(Option::as_ref).filter(|c| oauth::usable(&c.obj));
+        if let Some(c) = vaults
+            && self.order(&local, c) == (Order::VaultNewer { proven: true })
+        {
+            return self
+                .recover(&before, copy, "the local login is incomplete, and Vault holds its successor", false)
+                .await;
+        }
+        let fixed = oauth::repair(&local, vaults.map(|c| &c.obj), self.clock.now_ms());
+        match self.replace(&fixed, &before).and_then(|_| self.local.read()) {
+            Ok(now) => self.judge_local(now, copy).await,
+            Err(e) => local_error(e),
+        }
+    }
+
+    /// The outcome of a run that repaired an incomplete login: the run's own, and at
+    /// best `DEGRADED` with its own reason: whatever broke the object may do it again.
+    fn repaired(&self, o: Outcome, missing: &[&str]) -> Outcome {
+        let o = o.fact("repaired", missing.join(","));
+        if o.status != Status::Ok {
+            return o;
+        }
+        let message = format!(
+            "{} had its tokens but no valid {} (rewritten by a Claude Code release?); repaired in place keeping the tokens{}",
+            self.b.json.json_key,
+            missing.join(" or "),
+            if missing.contains(&"expiresAt") { ", with an expiry that makes the CLI refresh them" } else { "" },
+        );
+        Outcome { status: Status::Degraded, reason: Some(Reason::LoginIncomplete), message: Some(message), ..o }
+    }
+
+    /// The decision for a local object that is whole, blanked or missing.
+    async fn judge_local(&self, before: Snapshot, copy: Result<Option<Copy>, Trouble>) -> Outcome {
+        let b = self.b;
+        let local_login = before.login();
+        let restore_first = match b.json.restore {
+            // Only for secrets that do not rotate (config refuses the others): Vault's
+            // copy is the truth whenever it differs.
+            Restore::Always => {
+                copy.as_ref().is_ok_and(|c| c.as_ref().is_some_and(|c| local_login.is_none_or(|local| *local != c.obj)))
+            }
+            Restore::IfMissing => local_login.is_none(),
+            Restore::OnFailure | Restore::Never => false,
+        };
+        if restore_first {
+            return self.recover(&before, copy, "restore is configured before the probe", false).await;
+        }
+
+        let verdict = match local_login {
+            Some(obj) => self.prober.probe(obj).await,
+            None => Verdict::AuthRejected(describe(&before, b)),
+        };
+        match verdict {
+            Verdict::Ok => self.keep(copy, local_login.expect("probed"), "backed_up", false).await,
+            Verdict::Transient(why) => inconclusive(&why),
+            Verdict::Broken(why) => Outcome::fail(Reason::ProbeError, why).fact("probe", "broken"),
+            Verdict::AuthRejected(why) if b.json.restore == Restore::Never => Outcome::fail(
+                Reason::LoginRequired,
+                format!("the local login is rejected ({why}); restore = \"never\""),
+            )
+            .fact("probe", "auth_rejected"),
+            Verdict::AuthRejected(why) => self.recover(&before, copy, &why, true).await,
+        }
+    }
+
+    /// [`Local::replace`], noting where bytes that were not strict JSON were kept.
+    fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
+        let r = self.local.replace(obj, expected)?;
+        if let ReplaceOutcome::Replaced(Replaced { kept: Some(kept), .. }) = &r {
+            let name = kept.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            self.notes.borrow_mut().push(("original_kept", name));
+        }
+        Ok(r)
+    }
+
+    fn order(&self, local: &Map<String, Value>, c: &Copy) -> Order {
+        lineage::order(local, &c.obj, &c.meta, None)
+    }
+
     /// Takes the synced object out of Vault's data; any other shape is left alone.
     fn copy(&self, v: Option<Versioned>) -> Result<Option<Copy>, Trouble> {
         let Some(v) = v else { return Ok(None) };
@@ -98,10 +198,12 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         }
         let field = &self.b.json.field;
         match v.data.get(field) {
-            Some(Value::Object(obj)) => Ok(Some(Copy { version: v.version, obj: obj.clone(), data: v.data })),
+            Some(Value::Object(obj)) => {
+                Ok(Some(Copy { version: v.version, obj: obj.clone(), data: v.data, meta: v.custom_metadata }))
+            }
             other => Err(Trouble::DataInvalid(format!(
                 "Vault's {} (version {}) holds {} under {field}, not an object; it is left as it is: fix or delete it in Vault",
-                self.b.template.secret.as_deref().unwrap_or_default(),
+                &self.b.template.secret,
                 v.version,
                 if other.is_none() { "nothing" } else { "something else" },
             ))),
@@ -109,18 +211,20 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     }
 
     /// After a good probe of `probed`: re-read the file (the probe may have refreshed the
-    /// token) and store what is there, if it is that login or a newer one.
+    /// token) and store what is there: that login, or the whole one that replaced it on
+    /// disk meanwhile. `vault_rejected`: Vault's copy was just rejected by the probe.
     async fn keep(
         &self,
         copy: Result<Option<Copy>, Trouble>,
         probed: &Map<String, Value>,
         action: &'static str,
+        vault_rejected: bool,
     ) -> Outcome {
         let now = match self.local.read() {
             Ok(s) => s,
             Err(e) => return local_error(e),
         };
-        let Some(obj) = now.login().filter(|o| *o == probed || newer(o, probed)) else {
+        let Some(obj) = now.login() else {
             return Outcome::degraded(
                 Reason::ProbeInconclusive,
                 "the login changed on disk during the probe; nothing was changed",
@@ -131,40 +235,90 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             Err(t) => t.outcome(Phase::Backup),
             Ok(c) if !self.b.json.writeback => Outcome::ok(if action == "recovered" { action } else { "verified" })
                 .fact("vault_version", c.map_or(0, |c| c.version).to_string()),
-            Ok(copy) => self.store(obj, copy, action).await,
+            // What replaced the probed login during the probe is newer than it.
+            Ok(copy) => self.store(obj.clone(), copy, action, vault_rejected, (obj != probed).then_some(probed)).await,
         };
         self.facts(o.fact("probe", "ok"), obj)
     }
 
-    /// Writes `obj` to Vault unless Vault already holds it or something newer.
-    async fn store(&self, obj: &Map<String, Value>, mut copy: Option<Copy>, action: &'static str) -> Outcome {
-        let mine = oauth::facts(obj);
+    /// Writes `obj` (a verified login) to Vault unless Vault holds it or, provably, its
+    /// successor. A copy that only `expiresAt` calls newer is left alone and reported.
+    /// `rotated_from`: the login `obj` replaced on disk during this run's probe.
+    async fn store(
+        &self,
+        mut obj: Map<String, Value>,
+        mut copy: Option<Copy>,
+        action: &'static str,
+        vault_rejected: bool,
+        mut rotated_from: Option<&Map<String, Value>>,
+    ) -> Outcome {
         let unchanged = if action == "recovered" { action } else { "verified" };
         for _ in 0..2 {
             if let Some(c) = &copy {
-                if &c.obj == obj {
+                if c.obj == obj {
                     return Outcome::ok(unchanged).fact("vault_version", c.version.to_string());
                 }
-                if newer(&c.obj, obj) {
-                    return Outcome::ok(unchanged)
-                        .fact("vault_version", c.version.to_string())
-                        .fact("vault_newer", "true");
+                match lineage::order(&obj, &c.obj, &c.meta, rotated_from) {
+                    // A rejected copy is worth nothing against a verified login.
+                    _ if vault_rejected => {}
+                    Order::VaultNewer { proven: true } => {
+                        return Outcome::ok(unchanged)
+                            .fact("vault_version", c.version.to_string())
+                            .fact("vault_newer", "true");
+                    }
+                    Order::VaultNewer { proven: false } => {
+                        let o = self.undecided(c);
+                        return if action == "recovered" { o.action(action) } else { o };
+                    }
+                    Order::Same | Order::LocalNewer | Order::Unknown => {}
                 }
             }
             let mut data = copy.as_ref().map(|c| c.data.clone()).unwrap_or_default();
             data.insert(self.b.json.field.clone(), Value::Object(obj.clone()));
             let cas = copy.as_ref().map_or(self.deleted_version.get(), |c| c.version);
-            match self.remote.write(&data, cas, &metadata(&mine)).await {
+            let meta = lineage::metadata(&obj, copy.as_ref().map(|c| (&c.obj, &c.meta)), self.host.as_deref());
+            match self.remote.write(&data, cas, &meta).await {
                 Ok(Written::Version(v)) => return Outcome::ok(action).fact("vault_version", v.to_string()),
-                // Someone wrote meanwhile: look again, and never regress.
+                // Someone wrote meanwhile: look again (Vault, then the file), and never regress.
                 Ok(Written::Conflict) => match self.remote.latest().await.and_then(|v| self.copy(v)) {
                     Ok(c) => copy = c,
                     Err(t) => return t.outcome(Phase::Backup),
                 },
                 Err(t) => return t.outcome(Phase::Backup),
             }
+            match self.local.read() {
+                Ok(now) => match now.login() {
+                    Some(o) if *o == obj => {}
+                    Some(o) => {
+                        obj = o.clone();
+                        rotated_from = None;
+                    }
+                    None => {
+                        return Outcome::degraded(
+                            Reason::ProbeInconclusive,
+                            "the login changed on disk while backing it up; nothing was changed",
+                        );
+                    }
+                },
+                Err(e) => return local_error(e),
+            }
         }
         Outcome::degraded(Reason::VaultConflict, "Vault's copy kept changing while writing; the backup is pending")
+    }
+
+    /// The local login works, and Vault holds another one that only its `expiresAt`
+    /// calls newer: backing up could regress Vault, not backing up leaves this login
+    /// without a backup. Neither happens silently.
+    fn undecided(&self, c: &Copy) -> Outcome {
+        let secret = &self.b.template.secret;
+        Outcome::degraded(
+            Reason::BackupUndecided,
+            format!(
+                "the local login works but is not backed up: Vault's latest copy of {secret} (version {}) is another login with a later expiresAt, and nothing shows it was written after the local one (a kv put by hand, another host writing the same secret, or a clock step?). Nothing was changed; if the local login is the one to keep, delete that version (vault kv delete {secret}) and the next run backs it up",
+                c.version
+            ),
+        )
+        .fact("vault_version", c.version.to_string())
     }
 
     /// The local login is rejected: restore Vault's latest, probe once more, write back.
@@ -199,7 +353,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                 match now.login().cloned() {
                     // Not what the probe saw: judge it before anything is restored over it.
                     Some(current) => match self.prober.probe(&current).await {
-                        Verdict::Ok => return self.keep(Ok(Some(copy)), &current, "backed_up").await,
+                        Verdict::Ok => return self.keep(Ok(Some(copy)), &current, "backed_up", false).await,
                         Verdict::AuthRejected(_) => {}
                         Verdict::Transient(again) => return inconclusive(&again),
                         Verdict::Broken(again) => return Outcome::fail(Reason::ProbeError, again),
@@ -211,7 +365,11 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         }
         // Never replay an older login: the newer local one descends from it, so its
         // refresh token is spent, and presenting it could get the whole login revoked.
-        if [before.login(), base.login()].into_iter().flatten().any(|local| newer(local, &copy.obj)) {
+        if [before.login(), base.login()]
+            .into_iter()
+            .flatten()
+            .any(|local| self.order(local, &copy) == Order::LocalNewer)
+        {
             return login_required(format!(
                 "the local login is rejected ({why}) and Vault's latest copy is older than it; an older login is never replayed"
             ));
@@ -220,7 +378,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             return login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
         }
 
-        match self.local.replace(&copy.obj, &base) {
+        match self.replace(&copy.obj, &base) {
             Ok(ReplaceOutcome::Replaced(r)) => {
                 let restored = copy.obj.clone();
                 self.judge(Some(r), restored, copy, why, probed).await
@@ -249,7 +407,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         match self.prober.probe(&on_disk).await {
             Verdict::Ok => {
                 let action = if replaced.is_some() { "recovered" } else { "backed_up" };
-                self.keep(Ok(Some(copy)), &on_disk, action).await
+                self.keep(Ok(Some(copy)), &on_disk, action, false).await
             }
             Verdict::AuthRejected(again) => {
                 let rolled_back = match &replaced {
@@ -259,13 +417,14 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                     }),
                     None => false,
                 };
-                // With a restore-first policy the local login itself was never probed.
+                // With a restore-first policy the local login itself was never probed;
+                // if it works, it is backed up over the copy that was just rejected.
                 if !probed
                     && rolled_back
                     && let Some(previous) = replaced.as_ref().and_then(|r| r.previous.login())
                     && self.prober.probe(previous).await == Verdict::Ok
                 {
-                    return self.keep(Ok(Some(copy)), previous, "backed_up").await;
+                    return self.keep(Ok(Some(copy)), previous, "backed_up", true).await;
                 }
                 let what = if replaced.is_some() { "Vault's latest copy" } else { "the login now on disk" };
                 login_required(format!("the local login is rejected ({why}) and {what} is rejected too ({again})"))
@@ -303,11 +462,6 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         }
         o
     }
-}
-
-/// `a` expires later than `b`: a later refresh of the same login.
-fn newer(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    oauth::facts(a).expires_at_ms > oauth::facts(b).expires_at_ms
 }
 
 /// The same object, or the same refresh token.
@@ -351,25 +505,6 @@ fn describe(s: &Snapshot, b: &Binding<'_>) -> String {
         LocalState::NoObject => format!("the file has no {key}"),
         LocalState::Object(_) => format!("{key} is blanked"),
     }
-}
-
-/// Non-secret facts stored beside the secret in Vault.
-fn metadata(f: &oauth::Facts) -> HashMap<String, String> {
-    let mut m = HashMap::new();
-    if let Ok(u) = rustix::system::uname().nodename().to_str() {
-        m.insert("host".into(), u.to_string());
-    }
-    m.insert("agent_version".into(), env!("CARGO_PKG_VERSION").into());
-    if let Some(fp) = &f.refresh_fp {
-        m.insert("refresh_token_sha256_prefix".into(), fp.clone());
-    }
-    if let Some(e) = f.expires_at_ms {
-        m.insert("expires_at".into(), e.to_string());
-    }
-    if let Some(r) = f.refresh_expires_at_ms {
-        m.insert("refresh_token_expires_at".into(), r.to_string());
-    }
-    m
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 mod effects;
 mod json;
+mod lineage;
 mod render;
 mod trouble;
 
@@ -116,12 +117,7 @@ async fn authenticate(cfg: &Config) -> Result<(Vault, auth::Authenticated), Trou
 }
 
 async fn sync_template(t: &TemplateConfig, vault: Result<&Vault, Trouble>) -> Outcome {
-    let Some(remote) = effects::VaultRemote::new(t, vault) else {
-        return Outcome::fail(
-            Reason::TemplateError,
-            format!("{} has no `secret`: claude-auth-sync binds each template to one KV v2 secret", t.name),
-        );
-    };
+    let remote = effects::VaultRemote::new(t, vault);
     match &t.kind {
         TemplateKind::Json(j) => {
             let local = effects::local_file(t, j);

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{Phase, Remote};
-use crate::config::{RenderTemplate, TemplateBody, TemplateConfig};
+use crate::config::{self, RenderTemplate, TemplateBody, TemplateConfig};
 use crate::report::{Outcome, Reason};
 use crate::store::atomic;
 use crate::template::render;
@@ -18,15 +18,15 @@ pub async fn sync(t: &TemplateConfig, r: &RenderTemplate, remote: &impl Remote) 
     let latest = match remote.latest().await {
         Ok(Some(v)) => v,
         Ok(None) => {
-            return fail(format!("the secret {} does not exist in Vault", t.secret.as_deref().unwrap_or_default()));
+            return fail(format!("the secret {} does not exist in Vault", t.secret));
         }
         Err(trouble) => return trouble.outcome(Phase::Backup),
     };
     let text = match &r.body {
         TemplateBody::Contents(c) => c.expose().to_string(),
-        TemplateBody::Source(p) => match std::fs::read_to_string(p) {
+        TemplateBody::Source(p) => match config::read_source(p) {
             Ok(s) => s,
-            Err(e) => return fail(format!("cannot read the source {}: {e}", p.display())),
+            Err(e) => return fail(format!("the source {} {e}", p.display())),
         },
     };
     let rendered = match render::render(&text, &latest.data) {

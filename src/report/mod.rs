@@ -83,6 +83,11 @@ pub enum Reason {
     VaultTlsError,
     /// Vault answered something this agent cannot read, or the client could not be set up.
     VaultError,
+    /// The local login had its tokens but lacked fields the CLI needs; it was repaired.
+    LoginIncomplete,
+    /// The local login works, but Vault holds another one that cannot be ordered against
+    /// it (later `expiresAt`, no lineage): it is not backed up until someone decides.
+    BackupUndecided,
 }
 
 impl Reason {
@@ -107,6 +112,8 @@ impl Reason {
             Reason::SinkWriteFailed => "sink_write_failed",
             Reason::VaultTlsError => "vault_tls_error",
             Reason::VaultError => "vault_error",
+            Reason::LoginIncomplete => "login_incomplete",
+            Reason::BackupUndecided => "backup_undecided",
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Atomic replacement of one file: a temp file in the same directory (O_EXCL,
 //! O_NOFOLLOW, the final mode), write, fsync, rename over the target, fsync the
 //! directory. A reader sees the old file or the new one, never a mix; a crash leaves
-//! at worst a stray temp file beside the target. The owner of an existing file is kept.
+//! at worst a stray temp file beside the target. The owner and group of an existing file
+//! are kept as far as the process may (see [`keep_owner`]).
 //!
 //! It must never write through a symlink: neither the file nor its parent directory
 //! may be one.
 
+use std::convert::Infallible;
 use std::ffi::OsStr;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
@@ -13,8 +15,10 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
+
+use super::hook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -71,6 +75,21 @@ pub fn replace_in(
     mode: u32,
     owner: Owner,
 ) -> Result<(), WriteError> {
+    replace_in_guarded(dir, path, name, contents, mode, owner, || Ok::<(), Infallible>(()))?.map_err(|e| match e {})
+}
+
+/// [`replace_in`], asking `before_rename` right before the new file goes in place: when it
+/// refuses, the temp file is removed, nothing is replaced, and its error is returned
+/// inside `Ok`. A writer whose locks may have been taken over meanwhile checks them there.
+pub fn replace_in_guarded<E>(
+    dir: &OwnedFd,
+    path: &Path,
+    name: &OsStr,
+    contents: &[u8],
+    mode: u32,
+    owner: Owner,
+    before_rename: impl FnOnce() -> Result<(), E>,
+) -> Result<Result<(), E>, WriteError> {
     let io = |op: &'static str| move |e: Errno| WriteError::Io { path: path.to_path_buf(), op, source: e.into() };
     let existing = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => match FileType::from_raw_mode(st.st_mode) {
@@ -85,7 +104,7 @@ pub fn replace_in(
     };
 
     let tmp = temp_name(name);
-    hook("before_temp");
+    hook::step("before_temp");
     let fd = rustix::fs::openat(
         dir,
         &tmp,
@@ -97,57 +116,82 @@ pub fn replace_in(
     let written = (|| {
         // The umask may have narrowed the mode given to open.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(io("chmod"))?;
-        let want = match (owner, &existing) {
-            (Owner::Set(uid, gid), _) => Some((uid, gid)),
-            (Owner::Keep, Some(st)) => Some((st.st_uid, st.st_gid)),
-            (Owner::Keep, None) => None,
-        };
-        if let Some((uid, gid)) = want {
-            let me = rustix::fs::fstat(&fd).map_err(io("stat"))?;
-            if (me.st_uid, me.st_gid) != (uid, gid) {
-                let (uid, gid) = (rustix::fs::Uid::from_raw(uid), rustix::fs::Gid::from_raw(gid));
-                rustix::fs::fchown(&fd, Some(uid), Some(gid)).map_err(io("setting the owner (chown)"))?;
-            }
+        match (owner, &existing) {
+            (Owner::Set(uid, gid), _) => set_owner(&fd, uid, gid, path)?,
+            (Owner::Keep, Some(st)) => keep_owner(&fd, st.st_uid, st.st_gid, mode, path)?,
+            (Owner::Keep, None) => {}
         }
-        hook("temp_created");
+        hook::step("temp_created");
         let write_err = |source| WriteError::Io { path: path.to_path_buf(), op: "writing the temp file", source };
         let mut file = std::fs::File::from(fd);
         let (head, tail) = contents.split_at(contents.len() / 2);
         file.write_all(head).map_err(write_err)?;
-        hook("half_written");
+        hook::step("half_written");
         file.write_all(tail).and_then(|()| file.sync_all()).map_err(write_err)?;
         drop(file);
-        hook("synced");
+        hook::step("synced");
+        if let Err(refused) = before_rename() {
+            return Ok(Err(refused));
+        }
         rustix::fs::renameat(dir, &tmp, dir, name).map_err(io("rename"))?;
-        hook("renamed");
+        hook::step("renamed");
         // The new file is in place: a failed directory sync only weakens durability.
         if let Err(e) = rustix::fs::fsync(dir) {
             tracing::warn!("replaced {}, but syncing its directory failed: {e}", path.display());
         }
-        hook("dir_synced");
-        Ok(())
+        hook::step("dir_synced");
+        Ok(Ok(()))
     })();
-    if written.is_err() {
+    if !matches!(written, Ok(Ok(()))) {
         let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
     }
     written
 }
 
-/// In test builds: records the step reached in `$CLAUDE_AUTH_SYNC_TEST_STEP_FILE` and
-/// pauses `$CLAUDE_AUTH_SYNC_TEST_WRITE_DELAY_US`, so a test can kill the process there.
-#[cfg(feature = "test-hooks")]
-fn hook(step: &str) {
-    if let Ok(file) = std::env::var("CLAUDE_AUTH_SYNC_TEST_STEP_FILE") {
-        let _ = std::fs::write(file, step);
+/// Root writing into a user's home: exactly this owner and group, or an error.
+fn set_owner(fd: &OwnedFd, uid: u32, gid: u32, path: &Path) -> Result<(), WriteError> {
+    let me = rustix::fs::fstat(fd).map_err(|e| chown_err(path, e))?;
+    if (me.st_uid, me.st_gid) != (uid, gid) {
+        rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(|e| chown_err(path, e))?;
     }
-    if let Some(us) = std::env::var("CLAUDE_AUTH_SYNC_TEST_WRITE_DELAY_US").ok().and_then(|v| v.parse().ok()) {
-        std::thread::sleep(std::time::Duration::from_micros(us));
-    }
+    Ok(())
 }
 
-#[cfg(not(feature = "test-hooks"))]
-#[inline(always)]
-fn hook(_step: &str) {}
+/// The replaced file's owner and group, as far as this process may keep them: an
+/// unprivileged process cannot give a file away and can pick only one of its own groups.
+/// Neither is a reason to fail the write (the directory lets this process replace the
+/// file anyway). When the group cannot be kept, the group permission bits are dropped,
+/// so that the new file never grants a group more than the old one did; a 0600 file's
+/// group grants nothing, so nothing changes for it.
+fn keep_owner(fd: &OwnedFd, uid: u32, gid: u32, mode: u32, path: &Path) -> Result<(), WriteError> {
+    let me = rustix::fs::fstat(fd).map_err(|e| chown_err(path, e))?;
+    if (me.st_uid, me.st_gid) == (uid, gid) {
+        return Ok(());
+    }
+    match rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))) {
+        Ok(()) => return Ok(()),
+        Err(Errno::PERM | Errno::INVAL) => {}
+        Err(e) => return Err(chown_err(path, e)),
+    }
+    let group_kept = me.st_gid == gid || rustix::fs::fchown(fd, None, Some(Gid::from_raw(gid))).is_ok();
+    if !group_kept && mode & 0o070 != 0 {
+        let narrowed = mode & !0o070;
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(narrowed)).map_err(|e| WriteError::Io {
+            path: path.to_path_buf(),
+            op: "chmod",
+            source: e.into(),
+        })?;
+        tracing::warn!(
+            "{}: its group (gid {gid}) cannot be kept, this user is not a member of it; written with mode {narrowed:04o} instead of {mode:04o}, so that no other group can read it",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn chown_err(path: &Path, e: Errno) -> WriteError {
+    WriteError::Io { path: path.to_path_buf(), op: "setting the owner (chown)", source: e.into() }
+}
 
 fn is_symlink(p: &Path) -> bool {
     p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())

@@ -3,10 +3,14 @@
 //! that turned out useless.
 //!
 //! Reads refuse a symlink, a FIFO or device, and anything over 1 MiB (a credentials
-//! file is about 1 KiB). Writes re-read the file under the locks and merge into what
-//! is there *then*, so a key another program changed meanwhile is kept; the file is
-//! replaced atomically with the template's mode and the owner kept. It must never
-//! write through a symlink or drop a sibling key.
+//! file is about 1 KiB). A file that is not strict JSON is read leniently (a BOM,
+//! comments, trailing commas: see [`json::parse_lenient`]). Writes re-read the file
+//! under the locks and merge into what is there *then*, so a key another program
+//! changed meanwhile is kept; the file is replaced atomically with the template's mode
+//! and the owner kept. Bytes that are not strict JSON are never discarded: before such
+//! a file is rewritten, its exact bytes are kept beside it
+//! (`.credentials.json.claude-auth-sync.unparsed-<sha256 prefix>`, 0600), a name
+//! Claude Code never reads. It must never write through a symlink or drop a sibling key.
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -18,6 +22,7 @@ use rustix::io::Errno;
 use serde_json::{Map, Value};
 
 use super::atomic::{self, Owner, WriteError};
+use super::hook;
 use super::lock::{self, LockError};
 use crate::config::Lock;
 use crate::template::json::{self, JsonKey};
@@ -42,12 +47,15 @@ pub struct Snapshot {
     /// Inode, modification time and size: a file replaced since (even with the same
     /// bytes) has another stamp.
     pub stamp: Option<(u64, i64, i64, u64)>,
+    /// The bytes are not strict JSON; `state` comes from a lenient reading of them.
+    pub lenient: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Local {
     Missing,
-    /// Not JSON at all (a truncated or clobbered file): replaced whole on restore.
+    /// Not JSON even to a lenient reading (a truncated or clobbered file): replaced
+    /// whole on restore, its bytes kept beside it.
     NotJson,
     /// Valid JSON without the key (or with `null` there).
     NoObject,
@@ -55,6 +63,11 @@ pub enum Local {
 }
 
 impl Snapshot {
+    /// No file.
+    pub fn missing() -> Snapshot {
+        Snapshot { bytes: None, state: Local::Missing, stamp: None, lenient: false }
+    }
+
     pub fn object(&self) -> Option<&Map<String, Value>> {
         match &self.state {
             Local::Object(o) => Some(o),
@@ -79,6 +92,8 @@ impl Snapshot {
 pub struct Replaced {
     pub previous: Snapshot,
     pub(crate) written: Vec<u8>,
+    /// Where the previous bytes were kept because they were not strict JSON.
+    pub kept: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -109,7 +124,7 @@ pub enum LocalError {
 impl LocalError {
     /// Lock contention passes on its own; everything else needs a person.
     pub fn is_transient(&self) -> bool {
-        matches!(self, LocalError::Busy(LockError::Busy { .. }))
+        matches!(self, LocalError::Busy(LockError::Busy { .. } | LockError::Lost { .. }))
     }
 }
 
@@ -125,7 +140,7 @@ impl JsonFile {
     /// Reads the file under the flock (a plain read: Claude Code replaces it atomically).
     pub fn read(&self) -> Result<Snapshot, LocalError> {
         let Some(dir) = self.open_dir(false)? else {
-            return Ok(Snapshot { bytes: None, state: Local::Missing, stamp: None });
+            return Ok(Snapshot::missing());
         };
         let lock = if self.lock == Lock::None { Lock::None } else { Lock::Flock };
         let _held = lock::acquire(&dir, self.dir_path(), self.name(), lock, false)?;
@@ -136,7 +151,8 @@ impl JsonFile {
     /// `expected` was read; every other key is taken from the file as it is under the locks.
     pub fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
         let dir = self.open_dir(true)?.expect("created");
-        let _held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        let held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        hook::step("locked");
         if self.lock != Lock::None {
             // Under the writer lock, a temp file of ours is what a killed writer left.
             atomic::remove_stale_temps(&dir, self.name());
@@ -145,33 +161,89 @@ impl JsonFile {
         if current.superseded(expected) {
             return Ok(ReplaceOutcome::Changed(current));
         }
+        let (written, kept) = self.merge(&dir, &held, &current, obj)?;
+        Ok(ReplaceOutcome::Replaced(Replaced { previous: current, written, kept }))
+    }
+
+    /// Puts back what `r` replaced: the previous bytes, if the file still holds exactly
+    /// what was written; the previous login, merged into the file as it is now, if the
+    /// restored copy has been blanked meanwhile (the CLI blanks a login whose refresh it
+    /// was refused). A file holding tokens again, or removed (a logout), is left alone.
+    /// Returns whether it put anything back.
+    pub fn rollback(&self, r: &Replaced) -> Result<bool, LocalError> {
+        let Some(dir) = self.open_dir(false)? else { return Ok(false) };
+        let held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        let now = self.read_in(&dir)?;
+        if now.bytes.as_deref() == Some(r.written.as_slice()) {
+            match &r.previous.bytes {
+                Some(b) => self.write_under(&dir, &held, b)?,
+                None => {
+                    rustix::fs::unlinkat(&dir, self.name(), AtFlags::empty()).map_err(|e| self.io(e.into()))?;
+                    rustix::fs::fsync(&dir).map_err(|e| self.io(e.into()))?;
+                }
+            }
+            return Ok(true);
+        }
+        match (r.previous.login(), now.object()) {
+            (Some(previous), Some(blanked)) if oauth::tokenless(blanked) => {
+                self.merge(&dir, &held, &now, previous)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Writes `current`'s document with the synced object set to `obj`; bytes that are
+    /// not strict JSON are kept beside the file first. Returns what was written and where
+    /// the old bytes were kept.
+    fn merge(
+        &self,
+        dir: &OwnedFd,
+        held: &lock::Held,
+        current: &Snapshot,
+        obj: &Map<String, Value>,
+    ) -> Result<(Vec<u8>, Option<PathBuf>), LocalError> {
         let mut doc = match &current.bytes {
+            Some(b) if current.lenient => {
+                json::parse_lenient(b).ok_or_else(|| self.io(std::io::ErrorKind::InvalidData.into()))?
+            }
             Some(b) if current.state != Local::NotJson => serde_json::from_slice(b).map_err(|e| self.io(e.into()))?,
             _ => Value::Object(Map::new()),
         };
         json::set(&mut doc, &self.key, obj.clone())
             .map_err(|s| LocalError::WrongShape { path: self.path.clone(), problem: s.to_string() })?;
         let written = serde_json::to_vec(&doc).map_err(|e| self.io(e.into()))?;
-        atomic::replace_in(&dir, &self.path, self.name(), &written, self.perms, Owner::Keep)?;
-        Ok(ReplaceOutcome::Replaced(Replaced { previous: current, written }))
+        let kept = match &current.bytes {
+            Some(b) if current.lenient || current.state == Local::NotJson => Some(self.keep_beside(dir, b)?),
+            _ => None,
+        };
+        self.write_under(dir, held, &written)?;
+        Ok((written, kept))
     }
 
-    /// Puts back what `r` replaced, if the file still holds exactly what was written.
-    /// Returns whether it did.
-    pub fn rollback(&self, r: &Replaced) -> Result<bool, LocalError> {
-        let Some(dir) = self.open_dir(false)? else { return Ok(false) };
-        let _held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
-        if self.read_in(&dir)?.bytes.as_deref() != Some(r.written.as_slice()) {
-            return Ok(false);
-        }
-        match &r.previous.bytes {
-            Some(b) => atomic::replace_in(&dir, &self.path, self.name(), b, self.perms, Owner::Keep)?,
-            None => {
-                rustix::fs::unlinkat(&dir, self.name(), AtFlags::empty()).map_err(|e| self.io(e.into()))?;
-                rustix::fs::fsync(&dir).map_err(|e| self.io(e.into()))?;
-            }
-        }
-        Ok(true)
+    /// Keeps `bytes` (the file's, which are not strict JSON) beside it, 0600, under a
+    /// name derived from their digest: the same bytes are kept once.
+    fn keep_beside(&self, dir: &OwnedFd, bytes: &[u8]) -> Result<PathBuf, LocalError> {
+        let mut name = self.name().to_os_string();
+        name.push(format!(".claude-auth-sync.unparsed-{}", oauth::fingerprint_bytes(bytes)));
+        let name = match name.as_encoded_bytes().first() {
+            Some(b'.') => name,
+            _ => [std::ffi::OsStr::new("."), &name].into_iter().collect(),
+        };
+        let path = self.dir_path().join(&name);
+        atomic::replace_in(dir, &path, &name, bytes, 0o600, Owner::Keep)?;
+        tracing::warn!(
+            "{} is not valid JSON; its bytes are kept as they were in {}",
+            self.path.display(),
+            path.display()
+        );
+        Ok(path)
+    }
+
+    /// Replaces the file with `bytes`, unless a lock in `held` was taken over meanwhile.
+    fn write_under(&self, dir: &OwnedFd, held: &lock::Held, bytes: &[u8]) -> Result<(), LocalError> {
+        atomic::replace_in_guarded(dir, &self.path, self.name(), bytes, self.perms, Owner::Keep, || held.verify())?
+            .map_err(LocalError::Busy)
     }
 
     fn name(&self) -> &OsStr {
@@ -218,7 +290,7 @@ impl JsonFile {
             Mode::empty(),
         ) {
             Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(Snapshot { bytes: None, state: Local::Missing, stamp: None }),
+            Err(Errno::NOENT) => return Ok(Snapshot::missing()),
             Err(Errno::LOOP) => return Err(LocalError::Symlink(self.path.clone())),
             Err(e) => return Err(self.io(e.into())),
         };
@@ -235,7 +307,7 @@ impl JsonFile {
         if bytes.len() as u64 > MAX_BYTES {
             return Err(LocalError::TooLarge { path: self.path.clone(), size: bytes.len() as u64 });
         }
-        let state = match serde_json::from_slice::<Value>(&bytes) {
+        let (doc, lenient) = match serde_json::from_slice::<Value>(&bytes) {
             // Deliberately deep nesting is not a clobbered file: leave it for a person.
             Err(e) if e.to_string().contains("recursion limit") => {
                 return Err(LocalError::WrongShape {
@@ -243,8 +315,12 @@ impl JsonFile {
                     problem: "its JSON is nested more than 128 levels deep".into(),
                 });
             }
-            Err(_) => Local::NotJson,
-            Ok(doc) => match json::get(&doc, &self.key) {
+            Err(_) => (json::parse_lenient(&bytes), true),
+            Ok(doc) => (Some(doc), false),
+        };
+        let state = match doc {
+            None => Local::NotJson,
+            Some(doc) => match json::get(&doc, &self.key) {
                 Ok(Some(obj)) => Local::Object(obj.clone()),
                 Ok(None) => Local::NoObject,
                 Err(shape) => {
@@ -252,7 +328,8 @@ impl JsonFile {
                 }
             },
         };
-        Ok(Snapshot { bytes: Some(bytes), state, stamp: Some(stamp) })
+        let lenient = lenient && state != Local::NotJson;
+        Ok(Snapshot { bytes: Some(bytes), state, stamp: Some(stamp), lenient })
     }
 }
 
@@ -292,14 +369,71 @@ mod tests {
     fn replace_refuses_when_the_object_changed_since_it_was_read() {
         let d = tempfile::tempdir().unwrap();
         let f = file(d.path());
-        let login =
-            |t: &str| format!(r#"{{"claudeAiOauth":{{"accessToken":"{t}","refreshToken":"r{t}","expiresAt":5}}}}"#);
+        let login = |t: &str| {
+            format!(
+                r#"{{"claudeAiOauth":{{"accessToken":"{t}","refreshToken":"r{t}","expiresAt":5,"scopes":["user:inference"]}}}}"#
+            )
+        };
         std::fs::write(f.path(), login("a")).unwrap();
         let before = f.read().unwrap();
         std::fs::write(f.path(), login("b")).unwrap();
-        let c = obj(json!({"accessToken": "c", "refreshToken": "rc", "expiresAt": 5}));
+        let c = obj(json!({"accessToken": "c", "refreshToken": "rc", "expiresAt": 5, "scopes": ["user:inference"]}));
         assert!(matches!(f.replace(&c, &before).unwrap(), ReplaceOutcome::Changed(_)));
         assert_eq!(std::fs::read_to_string(f.path()).unwrap(), login("b"));
+    }
+
+    #[test]
+    fn bytes_that_are_not_strict_json_are_kept_beside_the_file_and_merged_into() {
+        let d = tempfile::tempdir().unwrap();
+        let f = file(d.path());
+        let login = obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 5, "scopes": ["user:inference"]}));
+        let hand_edited =
+            "\u{feff}{\"mcpOAuth\": {\"srv\": 1}, // a note\n \"claudeAiOauth\": {\"accessToken\": \"\"},}";
+        std::fs::write(f.path(), hand_edited).unwrap();
+        let before = f.read().unwrap();
+        assert!(before.lenient && before.object().is_some(), "read leniently: {before:?}");
+        let ReplaceOutcome::Replaced(r) = f.replace(&login, &before).unwrap() else { panic!() };
+        let now: Value = serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
+        assert_eq!(now, json!({"mcpOAuth": {"srv": 1}, "claudeAiOauth": login}), "every other key merged");
+        let kept = r.kept.expect("the original bytes were kept");
+        assert_eq!(kept.parent(), Some(d.path()));
+        assert!(
+            kept.file_name().unwrap().to_string_lossy().starts_with(".credentials.json.claude-auth-sync.unparsed-")
+        );
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), hand_edited);
+        assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
+
+        // Garbage no reading recovers: replaced whole, its bytes kept all the same.
+        std::fs::write(f.path(), b"\x00\x01 not json at all").unwrap();
+        let before = f.read().unwrap();
+        assert_eq!((before.state.clone(), before.lenient), (Local::NotJson, false));
+        let ReplaceOutcome::Replaced(r) = f.replace(&login, &before).unwrap() else { panic!() };
+        assert_eq!(std::fs::read(r.kept.unwrap()).unwrap(), b"\x00\x01 not json at all");
+        assert_eq!(f.read().unwrap().object(), Some(&login));
+    }
+
+    #[test]
+    fn a_restored_copy_blanked_meanwhile_is_rolled_back_but_a_logout_is_not() {
+        let d = tempfile::tempdir().unwrap();
+        let f = file(d.path());
+        let mine = json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 5, "scopes": ["user:inference"]});
+        std::fs::write(f.path(), json!({"claudeAiOauth": mine, "mcpOAuth": {}}).to_string()).unwrap();
+        let before = f.read().unwrap();
+        let vaults =
+            obj(json!({"accessToken": "v", "refreshToken": "rv", "expiresAt": 9, "scopes": ["user:inference"]}));
+        let ReplaceOutcome::Replaced(r) = f.replace(&vaults, &before).unwrap() else { panic!() };
+        // The CLI's refresh of the restored copy is refused: it blanks it, and saves a sibling.
+        let blanked =
+            json!({"claudeAiOauth": {"accessToken": "", "refreshToken": "", "expiresAt": 0}, "mcpOAuth": {"new": 1}});
+        std::fs::write(f.path(), blanked.to_string()).unwrap();
+        assert!(f.rollback(&r).unwrap());
+        let now: Value = serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
+        assert_eq!(now, json!({"claudeAiOauth": mine, "mcpOAuth": {"new": 1}}));
+
+        let ReplaceOutcome::Replaced(r) = f.replace(&vaults, &f.read().unwrap()).unwrap() else { panic!() };
+        std::fs::remove_file(f.path()).unwrap();
+        assert!(!f.rollback(&r).unwrap(), "a logout removed the file: nothing is put back");
+        assert!(!f.path().exists());
     }
 
     #[test]
@@ -322,7 +456,7 @@ mod tests {
         std::os::unix::fs::symlink(d.path().join("target"), f.path()).unwrap();
         assert!(matches!(f.read(), Err(LocalError::Symlink(_))));
         assert!(matches!(
-            f.replace(&Map::new(), &Snapshot { bytes: None, state: Local::Missing, stamp: None }),
+            f.replace(&Map::new(), &Snapshot::missing()),
             Err(LocalError::Symlink(_)) | Err(LocalError::Write(WriteError::Symlink { .. }))
         ));
         assert_eq!(std::fs::read(d.path().join("target")).unwrap(), b"{}");

@@ -2,22 +2,32 @@
 //!
 //! First an exclusive `flock` on a sidecar file beside the target
 //! (`.credentials.json.claude-auth-sync.lock`, never renamed, so every agent locks the same
-//! inode); then, for `lock = "claude-code"`, Claude Code's own directory locks
-//! (proper-lockfile: `mkdir` succeeds for exactly one holder), in the CLI's order:
-//! `.oauth_refresh.lock` (only while restoring), then `.storage-write.lock`. A lock
-//! directory older than the CLI's staleness limit (10 s refresh, 15 s write) is
-//! abandoned and taken over, as the CLI does. Every wait is bounded.
+//! inode); then, for `lock = "claude-code"`, every lock Claude Code 2.1.197 takes for a
+//! write, in its order (proper-lockfile: `mkdir` succeeds for exactly one holder):
+//! `.oauth_refresh.lock` and `realpath(dir) + ".lock"` (`~/.claude.lock`, the one
+//! older CLIs take) only while restoring, as the CLI takes them around a refresh; then
+//! `.storage-write.lock`. A lock directory older than the CLI's staleness limit (10 s
+//! refresh, 15 s write) is abandoned and taken over, as the CLI does; ours are touched
+//! every 2 s while held, from a thread of their own, so that a stalled write (a slow
+//! fsync, a suspend) does not look abandoned; and [`Held::verify`] tells the writer,
+//! right before its rename, whether another process took one over all the same. Where
+//! `~/.claude.lock` cannot be made because the home is read-only (the systemd unit's
+//! `ProtectHome=read-only`), it is left out, as the CLI in the same unit leaves it out.
+//! Every wait is bounded.
 //!
 //! It must never follow a symlink and never hold a lock past the write it guards.
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::hook;
 use crate::config::Lock;
 
 /// How long to wait for any one lock before giving up.
@@ -26,85 +36,166 @@ pub const REFRESH_LOCK: &str = ".oauth_refresh.lock";
 pub const WRITE_LOCK: &str = ".storage-write.lock";
 const REFRESH_STALE: Duration = Duration::from_secs(10);
 const WRITE_STALE: Duration = Duration::from_secs(15);
+/// How often held lock directories are touched: well within the shortest staleness limit.
+const KEEP_FRESH: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("{} is held by another writer for more than {}s; try again later", .lock.display(), WAIT.as_secs())]
     Busy { lock: PathBuf },
+    #[error(
+        "another writer took over {} while this write was stalled; its update is kept and nothing was written",
+        .lock.display()
+    )]
+    Lost { lock: PathBuf },
     #[error("cannot lock {}: {source}", .lock.display())]
     Io { lock: PathBuf, source: std::io::Error },
 }
 
 /// Locks held until dropped; directory locks are removed in reverse order.
-pub struct Held<'d> {
-    dir: &'d OwnedFd,
+pub struct Held {
     _flock: Option<std::fs::File>,
-    /// The directory locks we made, oldest first.
-    dir_locks: Vec<DirLock>,
+    /// The directory locks we made, oldest first; shared with the thread keeping them fresh.
+    dir_locks: Arc<Mutex<Vec<DirLock>>>,
+    /// Stops the keeper when dropped.
+    keeper: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
 /// A lock directory we made, known by inode and change time: one that someone took over
 /// (removed and made again) is not ours to touch or remove, even if it got our inode back.
 struct DirLock {
-    name: &'static str,
+    /// The directory holding the lock directory.
+    parent: OwnedFd,
+    name: OsString,
+    /// For messages.
+    path: PathBuf,
     id: (u64, i64, i64),
 }
 
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        for lock in self.dir_locks.iter().rev() {
-            if identity(self.dir, lock.name) == Some(lock.id) {
-                let _ = rustix::fs::unlinkat(self.dir, lock.name, AtFlags::REMOVEDIR);
+impl Held {
+    /// Whether every lock directory we made is still ours: called right before the
+    /// rename, so that a write that stalled past the staleness limit and lost its lock
+    /// to the CLI never lands over the CLI's newer update.
+    pub fn verify(&self) -> Result<(), LockError> {
+        for lock in self.locks().iter() {
+            if identity(&lock.parent, &lock.name) != Some(lock.id) {
+                return Err(LockError::Lost { lock: lock.path.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    fn locks(&self) -> MutexGuard<'_, Vec<DirLock>> {
+        self.dir_locks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&mut self, lock: DirLock) {
+        self.locks().push(lock);
+        if self.keeper.is_none() {
+            let (stop, stopped) = mpsc::channel::<()>();
+            let locks = self.dir_locks.clone();
+            let thread = std::thread::Builder::new().name("lock-keeper".into()).spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(KEEP_FRESH) {
+                    keep_fresh(&mut locks.lock().unwrap_or_else(|e| e.into_inner()));
+                    hook::step("locks_kept_fresh");
+                }
+            });
+            // Without a thread the locks are still touched while waiting and checked
+            // before the rename; only a stall past the limit goes undetected until then.
+            if let Ok(thread) = thread {
+                self.keeper = Some((stop, thread));
             }
         }
     }
 }
 
-fn identity(dir: &OwnedFd, name: &str) -> Option<(u64, i64, i64)> {
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.keeper.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        for lock in self.locks().iter().rev() {
+            if identity(&lock.parent, &lock.name) == Some(lock.id) {
+                let _ = rustix::fs::unlinkat(&lock.parent, &lock.name, AtFlags::REMOVEDIR);
+            }
+        }
+    }
+}
+
+fn identity(dir: &OwnedFd, name: &OsStr) -> Option<(u64, i64, i64)> {
     let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
     Some((st.st_ino, st.st_ctime, st.st_ctime_nsec as i64))
 }
 
 /// Touches our held lock directories, as proper-lockfile holders do, so that a CLI
-/// waiting meanwhile never takes them for abandoned.
-fn keep_alive(dir: &OwnedFd, held: &mut [DirLock]) {
+/// waiting meanwhile never takes them for abandoned. Each is checked and touched through
+/// one descriptor: a lock someone took over meanwhile is never touched.
+fn keep_fresh(held: &mut [DirLock]) {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: &std::fs::Metadata| (m.ino(), m.ctime(), m.ctime_nsec());
     for lock in held {
-        if identity(dir, lock.name) != Some(lock.id) {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let Ok(fd) = rustix::fs::openat(&lock.parent, &lock.name, flags, Mode::empty()) else { continue };
+        let dir = std::fs::File::from(fd);
+        if dir.metadata().map(|m| id(&m)).ok() != Some(lock.id) {
             continue;
         }
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        if let Ok(fd) = rustix::fs::openat(dir, lock.name, flags, Mode::empty()) {
-            let _ = std::fs::File::from(fd).set_modified(SystemTime::now());
-            // Touching changes the change time: remember the new one.
-            if let Some(id) = identity(dir, lock.name) {
-                lock.id = id;
-            }
+        // Touching changes the change time: remember the new one.
+        if dir.set_modified(SystemTime::now()).is_ok()
+            && let Ok(m) = dir.metadata()
+        {
+            lock.id = id(&m);
         }
     }
 }
 
-/// Takes the locks `kind` asks for on the file `name` in `dir`; `restoring` adds the refresh lock.
-pub fn acquire<'d>(
-    dir: &'d OwnedFd,
-    dir_path: &Path,
-    name: &OsStr,
-    kind: Lock,
-    restoring: bool,
-) -> Result<Held<'d>, LockError> {
-    let mut held = Held { dir, _flock: None, dir_locks: Vec::new() };
+/// Takes the locks `kind` asks for on the file `name` in `dir`; `restoring` adds the
+/// refresh locks.
+pub fn acquire(dir: &OwnedFd, dir_path: &Path, name: &OsStr, kind: Lock, restoring: bool) -> Result<Held, LockError> {
+    let mut held = Held { _flock: None, dir_locks: Arc::default(), keeper: None };
     if kind == Lock::None {
         return Ok(held);
     }
     held._flock = Some(flock_sidecar(dir, dir_path, name)?);
     if kind == Lock::ClaudeCode {
+        let own = |name: &str| -> Result<(OwnedFd, OsString, PathBuf), LockError> {
+            let fd = dir
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|source| LockError::Io { lock: dir_path.join(name), source })?;
+            Ok((fd, name.into(), dir_path.join(name)))
+        };
         if restoring {
-            let id = mkdir_lock(dir, dir_path, REFRESH_LOCK, REFRESH_STALE, &mut held.dir_locks)?;
-            held.dir_locks.push(DirLock { name: REFRESH_LOCK, id });
+            let (parent, name, path) = own(REFRESH_LOCK)?;
+            mkdir_lock(&mut held, parent, name, path, REFRESH_STALE)?;
+            if let Some((parent, name, path)) = legacy_lock(dir_path)? {
+                mkdir_lock(&mut held, parent, name, path, REFRESH_STALE)?;
+            }
         }
-        let id = mkdir_lock(dir, dir_path, WRITE_LOCK, WRITE_STALE, &mut held.dir_locks)?;
-        held.dir_locks.push(DirLock { name: WRITE_LOCK, id });
+        let (parent, name, path) = own(WRITE_LOCK)?;
+        mkdir_lock(&mut held, parent, name, path, WRITE_STALE)?;
     }
     Ok(held)
+}
+
+/// The CLI's `realpath(dir) + ".lock"` beside the config dir (`~/.claude.lock`): its
+/// parent opened without following a symlink, the name, the path. `None` when the config
+/// dir is `/`.
+fn legacy_lock(dir_path: &Path) -> Result<Option<(OwnedFd, OsString, PathBuf)>, LockError> {
+    let io = |source: std::io::Error| LockError::Io { lock: dir_path.with_extension("lock"), source };
+    let real = std::fs::canonicalize(dir_path).map_err(io)?;
+    let (Some(parent), Some(base)) = (real.parent(), real.file_name()) else { return Ok(None) };
+    let mut name = base.to_os_string();
+    name.push(".lock");
+    let path = parent.join(&name);
+    let fd = rustix::fs::open(
+        parent,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| LockError::Io { lock: path.clone(), source: e.into() })?;
+    Ok(Some((fd, name, path)))
 }
 
 /// `.credentials.json.claude-auth-sync.lock`; hidden like the file it guards, or made hidden.
@@ -141,40 +232,49 @@ fn flock_sidecar(dir: &OwnedFd, dir_path: &Path, name: &OsStr) -> Result<std::fs
     }
 }
 
-/// proper-lockfile's protocol: `mkdir` wins; an existing lock older than `stale` is abandoned.
-/// Returns the new lock directory's identity. While waiting, keeps `held` fresh.
+/// proper-lockfile's protocol: `mkdir` wins; an existing lock older than `stale` is
+/// abandoned. On success the lock joins `held` (and is kept fresh from then on). On a
+/// read-only filesystem (EROFS) the lock is left out: no one else can take it there either.
 fn mkdir_lock(
-    dir: &OwnedFd,
-    dir_path: &Path,
-    name: &'static str,
+    held: &mut Held,
+    parent: OwnedFd,
+    name: OsString,
+    path: PathBuf,
     stale: Duration,
-    held: &mut [DirLock],
-) -> Result<(u64, i64, i64), LockError> {
-    let lock = dir_path.join(name);
-    let io = |e: Errno| LockError::Io { lock: lock.clone(), source: e.into() };
+) -> Result<(), LockError> {
+    let io = |e: Errno| LockError::Io { lock: path.clone(), source: e.into() };
+    let read_only = || {
+        tracing::debug!("{} is on a read-only filesystem; going on without that lock", path.display());
+        Ok(())
+    };
     let deadline = Instant::now() + WAIT;
-    let mut touched = Instant::now();
+    let mut waited = false;
     loop {
-        match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)) {
-            Ok(()) => return identity(dir, name).ok_or_else(|| io(Errno::NOENT)),
+        match rustix::fs::mkdirat(&parent, name.as_os_str(), Mode::from_raw_mode(0o755)) {
+            Ok(()) => {
+                let id = identity(&parent, &name).ok_or_else(|| io(Errno::NOENT))?;
+                held.push(DirLock { parent, name, path, id });
+                return Ok(());
+            }
             Err(Errno::EXIST) => {}
+            Err(Errno::ROFS) => return read_only(),
             Err(e) => return Err(io(e)),
         }
-        // Half of the shortest staleness limit, as proper-lockfile's holders update.
-        if touched.elapsed() >= REFRESH_STALE / 2 {
-            keep_alive(dir, held);
-            touched = Instant::now();
+        if !waited {
+            hook::step(&format!("lock_wait {}", name.to_string_lossy()));
+            waited = true;
         }
-        match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        match rustix::fs::statat(&parent, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if age(st.st_mtime) > stale => {
                 let flags = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
                     AtFlags::REMOVEDIR
                 } else {
                     AtFlags::empty()
                 };
-                tracing::warn!("taking over the abandoned lock {} (older than {}s)", lock.display(), stale.as_secs());
-                match rustix::fs::unlinkat(dir, name, flags) {
+                tracing::warn!("taking over the abandoned lock {} (older than {}s)", path.display(), stale.as_secs());
+                match rustix::fs::unlinkat(&parent, name.as_os_str(), flags) {
                     Ok(()) | Err(Errno::NOENT) => continue,
+                    Err(Errno::ROFS) => return read_only(),
                     Err(e) => return Err(io(e)),
                 }
             }
@@ -182,7 +282,7 @@ fn mkdir_lock(
             Err(e) => return Err(io(e)),
         }
         if Instant::now() >= deadline {
-            return Err(LockError::Busy { lock });
+            return Err(LockError::Busy { lock: path });
         }
         pause();
     }
@@ -210,15 +310,24 @@ mod tests {
     #[test]
     fn claude_code_locks_are_directories_removed_on_drop() {
         let d = tempfile::tempdir().unwrap();
-        let fd = open(d.path());
+        let config_dir = d.path().join("claude");
+        std::fs::create_dir(&config_dir).unwrap();
+        let fd = open(&config_dir);
+        let legacy = d.path().join("claude.lock");
         {
-            let _held = acquire(&fd, d.path(), OsStr::new(".credentials.json"), Lock::ClaudeCode, true).unwrap();
-            assert!(d.path().join(REFRESH_LOCK).is_dir());
-            assert!(d.path().join(WRITE_LOCK).is_dir());
-            assert!(d.path().join(".credentials.json.claude-auth-sync.lock").is_file());
+            let _held = acquire(&fd, &config_dir, OsStr::new(".credentials.json"), Lock::ClaudeCode, true).unwrap();
+            assert!(config_dir.join(REFRESH_LOCK).is_dir());
+            assert!(legacy.is_dir(), "realpath(dir) + .lock, as the CLI takes it");
+            assert!(config_dir.join(WRITE_LOCK).is_dir());
+            assert!(config_dir.join(".credentials.json.claude-auth-sync.lock").is_file());
         }
-        assert!(!d.path().join(REFRESH_LOCK).exists());
-        assert!(!d.path().join(WRITE_LOCK).exists());
+        assert!(!config_dir.join(REFRESH_LOCK).exists());
+        assert!(!legacy.exists());
+        assert!(!config_dir.join(WRITE_LOCK).exists());
+        // Without a restore, only the write lock is taken.
+        let held = acquire(&fd, &config_dir, OsStr::new(".credentials.json"), Lock::ClaudeCode, false).unwrap();
+        assert!(!legacy.exists() && !config_dir.join(REFRESH_LOCK).exists());
+        drop(held);
     }
 
     #[test]
@@ -243,6 +352,7 @@ mod tests {
         // Another process judged it abandoned, removed it, and made its own.
         std::fs::remove_dir(d.path().join(WRITE_LOCK)).unwrap();
         std::fs::create_dir(d.path().join(WRITE_LOCK)).unwrap();
+        assert!(matches!(held.verify(), Err(LockError::Lost { .. })), "a writer learns it lost the lock");
         drop(held);
         assert!(d.path().join(WRITE_LOCK).is_dir(), "their live lock survives our release");
     }

@@ -5,5 +5,6 @@
 //! under the [`lock`]s. Nothing here writes in place or through a symlink.
 
 pub mod atomic;
+mod hook;
 pub mod json_file;
 pub mod lock;

@@ -72,6 +72,8 @@ pub struct Versioned {
     pub data: Map<String, Value>,
     /// The latest version is soft-deleted (`data` is empty); a write must name `version`.
     pub deleted: bool,
+    /// The secret's `custom_metadata` (non-secret facts), as the read returned it.
+    pub custom_metadata: HashMap<String, String>,
 }
 
 /// What a check-and-set write did.
@@ -111,13 +113,21 @@ impl Vault {
         let (status, body) = self.raw_keep_404("KV read", Method::GET, &path).await?;
         let body = body.unwrap_or_default();
         let version = body["data"]["metadata"]["version"].as_u64();
+        let custom_metadata = match &body["data"]["metadata"]["custom_metadata"] {
+            Value::Object(m) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect(),
+            _ => HashMap::new(),
+        };
+        let versioned = |data: Map<String, Value>, deleted| Versioned {
+            version: version.unwrap_or_default(),
+            data,
+            deleted,
+            custom_metadata,
+        };
         match (status, &body["data"]["data"], version) {
-            (404, _, Some(version)) => Ok(Some(Versioned { version, data: Map::new(), deleted: true })),
+            (404, _, Some(_)) => Ok(Some(versioned(Map::new(), true))),
             (404, _, None) => Ok(None),
-            (_, Value::Object(data), Some(version)) => {
-                Ok(Some(Versioned { version, data: data.clone(), deleted: false }))
-            }
-            (_, Value::Null, Some(version)) => Ok(Some(Versioned { version, data: Map::new(), deleted: true })),
+            (_, Value::Object(data), Some(_)) => Ok(Some(versioned(data.clone(), false))),
+            (_, Value::Null, Some(_)) => Ok(Some(versioned(Map::new(), true))),
             _ => {
                 Err(VaultError::Protocol { op: "KV read", detail: "the answer has no data object and version".into() })
             }

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 pub mod claude_cli;
 pub mod fault_proxy;
+pub mod hooks;
 pub mod http1;
 pub mod raft;
 mod setup;
@@ -131,25 +132,64 @@ pub fn agent(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// [`agent`] with owned environment pairs.
 pub fn agent_env(args: &[&str], env: impl IntoIterator<Item = (String, String)>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-auth-sync"));
+    agent_cmd(Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), args, env)
+}
+
+/// [`agent_env`] with a prepared command (another copy of the binary, another uid).
+pub fn agent_cmd(cmd: Command, args: &[&str], env: impl IntoIterator<Item = (String, String)>) -> Run {
+    agent_start(cmd, args, env).finish()
+}
+
+/// The agent started, for a test that watches it meanwhile (see `hooks`).
+pub fn agent_start(mut cmd: Command, args: &[&str], env: impl IntoIterator<Item = (String, String)>) -> Running {
     cmd.args(args).env_clear();
     for key in ["PATH", "HOME", "LANG", "TMPDIR"] {
         if let Ok(v) = std::env::var(key) {
             cmd.env(key, v);
         }
     }
-    cmd.envs(env);
+    cmd.envs(env).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
-    let out = cmd.output().expect("run claude-auth-sync");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: start.elapsed(),
-        logged: None,
-    };
-    assert_no_leaks(&format!("output of claude-auth-sync {}", args.join(" ")), &run.all());
-    run
+    let child = cmd.spawn().expect("run claude-auth-sync");
+    Running { child: Some(child), what: args.join(" "), start }
+}
+
+/// A running agent; killed when dropped unfinished, so that a failed test never waits
+/// for an agent it stopped.
+pub struct Running {
+    child: Option<std::process::Child>,
+    what: String,
+    start: Instant,
+}
+
+impl Running {
+    /// Whether the agent has exited.
+    pub fn exited(&mut self) -> bool {
+        self.child.as_mut().is_none_or(|c| c.try_wait().unwrap().is_some())
+    }
+
+    /// Waits for the agent and leak-checks stdout and stderr.
+    pub fn finish(mut self) -> Run {
+        let out = self.child.take().unwrap().wait_with_output().expect("run claude-auth-sync");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: self.start.elapsed(),
+            logged: None,
+        };
+        assert_no_leaks(&format!("output of claude-auth-sync {}", self.what), &run.all());
+        run
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// Writes `text` to `dir/name` with `mode` and returns the path.

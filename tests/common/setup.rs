@@ -10,6 +10,12 @@ use serde_json::Value;
 
 use super::*;
 
+/// A run in progress (see [`Setup::start`]).
+pub struct Started {
+    pub agent: Running,
+    lines_before: usize,
+}
+
 pub struct Setup<'b> {
     pub b: &'b Bao,
     pub dir: tempfile::TempDir,
@@ -141,14 +147,34 @@ impl Setup<'_> {
 
     /// Runs `run --once`; leak-checks the private log and the journal capture as well.
     pub fn run_with(&self, extra_env: &[(&str, &str)]) -> Run {
+        self.run_cmd(std::process::Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), extra_env)
+    }
+
+    /// [`Setup::run_with`] with a prepared command (another copy of the binary, another uid).
+    pub fn run_cmd(&self, cmd: std::process::Command, extra_env: &[(&str, &str)]) -> Run {
+        self.finish(self.start_cmd(cmd, extra_env))
+    }
+
+    /// Starts `run --once`, for a test that watches it meanwhile; [`Setup::finish`] ends it.
+    pub fn start(&self, extra_env: &[(&str, &str)]) -> Started {
+        self.start_cmd(std::process::Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), extra_env)
+    }
+
+    fn start_cmd(&self, cmd: std::process::Command, extra_env: &[(&str, &str)]) -> Started {
         let mut env = self.claude.env();
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let lines_before = std::fs::read_to_string(self.log()).unwrap_or_default().lines().count();
-        let mut run = agent_env(&["run", "--once", "--config", self.cfg.to_str().unwrap()], env);
+        let agent = agent_start(cmd, &["run", "--once", "--config", self.cfg.to_str().unwrap()], env);
+        Started { agent, lines_before }
+    }
+
+    /// Waits for a started run; leak-checks the private log and the journal capture as well.
+    pub fn finish(&self, started: Started) -> Run {
+        let mut run = started.agent.finish();
         let log = std::fs::read_to_string(self.log()).unwrap_or_default();
         assert_no_leaks("sync.log", &log);
         self.drain_journal();
-        let new: Vec<&str> = log.lines().skip(lines_before).collect();
+        let new: Vec<&str> = log.lines().skip(started.lines_before).collect();
         // With two agents at once the new line may not be this run's: then there is none.
         if let [line] = new.as_slice() {
             run.logged = Some(line.to_string());

@@ -10,6 +10,7 @@ use super::*;
 use crate::config::{Lock, Probe, TemplateKind};
 use crate::report::Status;
 use crate::store::json_file::Replaced;
+use crate::template::oauth;
 
 const NOW: u64 = 1_800_000_000_000;
 const HOUR: u64 = 3_600_000;
@@ -40,8 +41,9 @@ fn snapshot(obj: Option<Map<String, Value>>) -> Snapshot {
             bytes: Some(serde_json::to_vec(&json!({ "claudeAiOauth": o })).unwrap()),
             state: LocalState::Object(o),
             stamp: Some((next_stamp(), 0, 0, 0)),
+            lenient: false,
         },
-        None => Snapshot { bytes: None, state: LocalState::Missing, stamp: None },
+        None => Snapshot::missing(),
     }
 }
 
@@ -55,6 +57,10 @@ struct FakeRemote {
     interloper: RefCell<Option<Map<String, Value>>>,
     /// The latest version is soft-deleted.
     deleted: RefCell<bool>,
+    /// The secret's custom_metadata, as the last write set it.
+    meta: RefCell<HashMap<String, String>>,
+    /// The metadata the interloper writes with its version.
+    interloper_meta: RefCell<HashMap<String, String>>,
 }
 
 impl FakeRemote {
@@ -82,6 +88,7 @@ impl Remote for FakeRemote {
             version: v.len() as u64,
             data: if deleted { Map::new() } else { d.clone() },
             deleted,
+            custom_metadata: self.meta.borrow().clone(),
         }))
     }
     async fn write(
@@ -97,12 +104,14 @@ impl Remote for FakeRemote {
         self.writes.borrow_mut().push(cas);
         if let Some(newer) = self.interloper.borrow_mut().take() {
             self.versions.borrow_mut().push(json!({ "claudeAiOauth": newer }).as_object().unwrap().clone());
+            *self.meta.borrow_mut() = self.interloper_meta.borrow().clone();
         }
         let mut v = self.versions.borrow_mut();
         if cas != v.len() as u64 {
             return Ok(Written::Conflict);
         }
         v.push(data.clone());
+        *self.meta.borrow_mut() = facts.clone();
         Ok(Written::Version(v.len() as u64))
     }
 }
@@ -136,15 +145,22 @@ impl Local for FakeLocal {
         let written = new.bytes.clone().unwrap();
         *self.now.borrow_mut() = new;
         self.replaced.set(self.replaced.get() + 1);
-        Ok(ReplaceOutcome::Replaced(Replaced { previous: current, written }))
+        Ok(ReplaceOutcome::Replaced(Replaced { previous: current, written, kept: None }))
     }
     fn rollback(&self, r: &Replaced) -> Result<bool, LocalError> {
-        // As JsonFile: only when the file still holds exactly what was written.
-        if self.now.borrow().bytes.as_deref() != Some(r.written.as_slice()) {
-            return Ok(false);
-        }
+        // As JsonFile: when the file still holds exactly what was written, or when what
+        // was written has been blanked meanwhile.
+        let now = self.now.borrow().clone();
+        let put_back = if now.bytes.as_deref() == Some(r.written.as_slice()) {
+            r.previous.clone()
+        } else {
+            match (r.previous.login(), now.object()) {
+                (Some(previous), Some(blanked)) if oauth::tokenless(blanked) => snapshot(Some(previous.clone())),
+                _ => return Ok(false),
+            }
+        };
         self.rolled_back.set(self.rolled_back.get() + 1);
-        *self.now.borrow_mut() = r.previous.clone();
+        *self.now.borrow_mut() = put_back;
         Ok(true)
     }
 }
@@ -182,7 +198,7 @@ impl Clock for FakeClock {
 fn template(restore: Restore) -> TemplateConfig {
     TemplateConfig {
         name: "template #1".into(),
-        secret: Some("secret/workstation/claude-users/alice".into()),
+        secret: "secret/workstation/claude-users/alice".into(),
         destination: "/home/alice/.claude/.credentials.json".into(),
         perms: 0o600,
         kind: TemplateKind::Json(JsonTemplate {
@@ -190,6 +206,7 @@ fn template(restore: Restore) -> TemplateConfig {
             json_key: "claudeAiOauth".into(),
             lock: Lock::ClaudeCode,
             restore,
+            refresh_token_rotates: restore != Restore::Always,
             writeback: true,
             probe: Probe::None,
             warn_before: Duration::from_secs(5 * 86_400),
@@ -261,12 +278,19 @@ fn a_refresh_during_the_probe_is_what_gets_backed_up() {
     assert_eq!(fact(&o, "vault_version"), Some("2"));
 }
 
+/// The metadata an agent on this host writes with `obj`, over `replacing` (and its metadata).
+fn written_here(obj: &Map<String, Value>, replacing: Option<lineage::Described<'_>>) -> HashMap<String, String> {
+    lineage::metadata(obj, replacing, lineage::this_host().as_deref())
+}
+
 #[test]
-fn vault_never_regresses_to_an_older_expiry() {
-    let newer = login("at-9", "rt-9", NOW + 9 * HOUR);
-    let mine = login("at-1", "rt-1", NOW + 2 * HOUR);
-    let (remote, local, probe) =
-        (FakeRemote::with(newer.clone()), FakeLocal::with(Some(mine)), FakeProbe::new([Verdict::Ok]));
+fn vault_never_regresses_to_a_copy_that_provably_replaced_the_local_one() {
+    // Vault held mine, then its successor: mine is older, whatever expiresAt says.
+    let mine = login("at-1", "rt-1", NOW + 9 * HOUR);
+    let newer = login("at-9", "rt-9", NOW + 2 * HOUR);
+    let remote = FakeRemote::with(newer.clone());
+    *remote.meta.borrow_mut() = written_here(&newer, Some((&mine, &HashMap::new())));
+    let (local, probe) = (FakeLocal::with(Some(mine)), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
     assert_eq!((o.status, o.action), (Status::Ok, Some("verified")));
     assert_eq!(fact(&o, "vault_newer"), Some("true"));
@@ -275,14 +299,56 @@ fn vault_never_regresses_to_an_older_expiry() {
 }
 
 #[test]
+fn a_rotation_seen_during_the_probe_is_backed_up_even_with_an_earlier_expiry() {
+    // Vault holds what the file held; the clock was stepped back since that refresh.
+    let backed_up = login("at-1", "rt-1", NOW + 9 * HOUR);
+    let rotated = login("at-2", "rt-2", NOW + 2 * HOUR);
+    let remote = FakeRemote::with(backed_up.clone());
+    *remote.meta.borrow_mut() = written_here(&backed_up, None);
+    let local = FakeLocal::with(Some(backed_up));
+    let mut probe = FakeProbe::new([Verdict::Ok]);
+    probe.refresh_into = Some((&local, rotated.clone()));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "{o:?}");
+    assert_eq!(remote.latest_obj(), Some(rotated));
+    let meta = remote.meta.borrow();
+    assert_eq!(meta[lineage::EARLIER], oauth::fingerprint("rt-1"), "the lineage grows");
+    assert_eq!(meta[lineage::FINGERPRINT], oauth::fingerprint("rt-2"));
+}
+
+#[test]
+fn a_copy_only_expires_at_calls_newer_is_reported_never_silently_kept() {
+    // A kv put by hand (or another host): no lineage says which came first.
+    let theirs = login("at-9", "rt-9", NOW + 9 * HOUR);
+    let mine = login("at-1", "rt-1", NOW + 2 * HOUR);
+    let (remote, local, probe) =
+        (FakeRemote::with(theirs.clone()), FakeLocal::with(Some(mine.clone())), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Degraded, Some(Reason::BackupUndecided)), "{o:?}");
+    assert_eq!(o.exit_code(), 75);
+    assert!(o.message.as_deref().unwrap().contains("vault kv delete secret/workstation/claude-users/alice"), "{o:?}");
+    assert!(remote.writes.borrow().is_empty(), "Vault is not regressed");
+    assert_eq!((local.replaced.get(), local.obj()), (0, Some(mine)));
+    // Metadata left over from an earlier version does not describe this one either.
+    let remote = FakeRemote::with(theirs.clone());
+    *remote.meta.borrow_mut() = written_here(&login("at-0", "rt-0", NOW), None);
+    let (local, probe) = (FakeLocal::with(Some(login("at-1", "rt-1", NOW + 2 * HOUR))), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!(o.reason, Some(Reason::BackupUndecided), "{o:?}");
+}
+
+#[test]
 fn a_cas_conflict_rereads_and_does_not_overwrite_a_newer_copy() {
+    let old = login("at-1", "rt-1", NOW + HOUR);
     let mine = login("at-2", "rt-2", NOW + 4 * HOUR);
-    let remote = FakeRemote::with(login("at-1", "rt-1", NOW + HOUR));
+    let remote = FakeRemote::with(old);
+    // Another agent backed up the CLI's refresh of mine meanwhile.
     let newer = login("at-3", "rt-3", NOW + 8 * HOUR);
     *remote.interloper.borrow_mut() = Some(newer.clone());
+    *remote.interloper_meta.borrow_mut() = written_here(&newer, Some((&mine, &HashMap::new())));
     let (local, probe) = (FakeLocal::with(Some(mine)), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")), "{o:?}");
     assert_eq!(*remote.writes.borrow(), vec![1], "one attempt, then the re-read showed a newer copy");
     assert_eq!(remote.latest_obj(), Some(newer));
 }
@@ -468,19 +534,6 @@ fn an_older_vault_copy_is_never_replayed_over_a_newer_rejected_login() {
 }
 
 #[test]
-fn restore_always_never_puts_an_older_copy_over_a_newer_login() {
-    let newer = login("at-l", "rt-l", NOW + 8 * HOUR);
-    let (remote, local, probe) = (
-        FakeRemote::with(login("at-v", "rt-v", NOW + HOUR)),
-        FakeLocal::with(Some(newer.clone())),
-        FakeProbe::new([Verdict::Ok]),
-    );
-    let o = block_on!(run_with(Restore::Always, &remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "{o:?}");
-    assert_eq!((local.replaced.get(), local.obj()), (0, Some(newer)));
-}
-
-#[test]
 fn restore_always_puts_vaults_copy_first() {
     let vaults = login("at-v", "rt-v", NOW + 9 * HOUR);
     let (remote, local, probe) = (
@@ -615,9 +668,26 @@ fn restore_always_falls_back_to_a_working_local_login_when_vaults_copy_is_reject
         FakeProbe::new([rejected(), Verdict::Ok]),
     );
     let o = block_on!(run_with(Restore::Always, &remote, &local, &probe));
-    assert_eq!(o.status, Status::Ok, "the local login works: nobody is paged: {o:?}");
-    assert_eq!((local.rolled_back.get(), local.obj()), (1, Some(local_login)));
-    assert!(remote.writes.borrow().is_empty(), "Vault's newer copy is not regressed");
+    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "the local login works: nobody is paged: {o:?}");
+    assert_eq!((local.rolled_back.get(), local.obj()), (1, Some(local_login.clone())));
+    assert_eq!(remote.latest_obj(), Some(local_login), "backed up over the copy that was just rejected");
+}
+
+#[test]
+fn a_restore_rejected_after_the_cli_blanked_it_is_still_undone() {
+    let local_login = login("at-l", "rt-l", NOW + HOUR);
+    let remote = FakeRemote::with(login("at-v", "rt-v", NOW + 8 * HOUR));
+    let local = FakeLocal::with(Some(local_login.clone()));
+    // Probing the restored copy, the CLI's refresh is refused and it blanks the file.
+    let probe = FakeProbe::new([rejected(), Verdict::Ok]);
+    let blanking = Refreshing { inner: &probe, local: &local, after: 0, rotated: blank() };
+    let o = block_on!(async {
+        let t = template(Restore::Always);
+        let TemplateKind::Json(j) = &t.kind else { unreachable!() };
+        sync(&Binding { template: &t, json: j }, &remote, &local, &blanking, &FakeClock).await
+    });
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert_eq!((local.rolled_back.get(), local.obj()), (1, Some(local_login)), "the prior login is back");
 }
 
 #[test]
@@ -647,4 +717,84 @@ fn a_deleted_latest_version_is_written_over_with_its_version() {
     let o = block_on!(run(&remote, &local, &probe));
     assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "{o:?}");
     assert_eq!(*remote.writes.borrow(), vec![1], "check-and-set names the deleted version");
+}
+
+/// A login as a Claude Code release rewrote it: tokens, no `expiresAt`, no `scopes`.
+fn incomplete(access: &str, refresh: &str) -> Map<String, Value> {
+    json!({"accessToken": access, "refreshToken": refresh, "subscriptionType": "enterprise"})
+        .as_object()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn an_incomplete_login_is_repaired_keeping_its_newer_tokens_never_replaced_by_vaults() {
+    let vaults = login("at-old", "rt-old", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(vaults);
+    let local = FakeLocal::with(Some(incomplete("at-new", "rt-new")));
+    // The CLI refreshes the repaired login (its expiry says expired) with its own token.
+    let mut probe = FakeProbe::new([Verdict::Ok]);
+    let refreshed = login("at-newer", "rt-newer", NOW + 8 * HOUR);
+    probe.refresh_into = Some((&local, refreshed.clone()));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!(
+        (o.status, o.reason, o.action),
+        (Status::Degraded, Some(Reason::LoginIncomplete), Some("backed_up")),
+        "{o:?}"
+    );
+    assert_eq!(fact(&o, "repaired"), Some("expiresAt,scopes"));
+    assert_eq!(local.replaced.get(), 1, "one write: the repair");
+    assert_eq!(remote.latest_obj(), Some(refreshed), "what the CLI refreshed is backed up");
+}
+
+#[test]
+fn a_repaired_login_gets_scopes_from_vault_and_an_expiry_that_makes_the_cli_refresh() {
+    let remote = FakeRemote::with(login("at-old", "rt-old", NOW + 8 * HOUR));
+    let local = FakeLocal::with(Some(incomplete("at-new", "rt-new")));
+    let probe = FakeProbe::new([Verdict::Transient("HTTP 529".into())]);
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Degraded, Some(Reason::ProbeInconclusive)), "{o:?}");
+    assert_eq!(fact(&o, "repaired"), Some("expiresAt,scopes"));
+    let on_disk = local.obj().unwrap();
+    assert_eq!((&on_disk["accessToken"], &on_disk["refreshToken"]), (&json!("at-new"), &json!("rt-new")));
+    assert_eq!(on_disk["scopes"], json!(["user:inference"]));
+    assert_eq!(on_disk["expiresAt"], NOW);
+    assert!(remote.writes.borrow().is_empty(), "an unproven repair is never backed up");
+}
+
+#[test]
+fn an_incomplete_login_that_vault_holds_the_successor_of_gets_the_successor() {
+    let old = incomplete("at-1", "rt-1");
+    let successor = login("at-2", "rt-2", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(successor.clone());
+    *remote.meta.borrow_mut() = written_here(&successor, Some((&login("at-1", "rt-1", NOW), &HashMap::new())));
+    let (local, probe) = (FakeLocal::with(Some(old)), FakeProbe::new([Verdict::Ok]));
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Degraded, Some("recovered")), "{o:?}");
+    assert_eq!(local.obj(), Some(successor), "its spent refresh token is never presented");
+    assert_eq!(probe.calls.get(), 1);
+}
+
+#[test]
+fn an_incomplete_object_is_never_backed_up() {
+    let remote = FakeRemote::default();
+    let local = FakeLocal::with(Some(incomplete("at-1", "rt-1")));
+    // The repair is rejected, and nothing in Vault can mend it.
+    let probe = FakeProbe::new([rejected()]);
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::LoginRequired)), "{o:?}");
+    assert!(remote.writes.borrow().is_empty());
+}
+
+#[test]
+fn a_lenient_file_with_a_whole_login_is_rewritten_before_the_probe() {
+    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(a.clone());
+    let mut snap = snapshot(Some(a.clone()));
+    snap.lenient = true;
+    let local = FakeLocal { now: RefCell::new(snap), replaced: Cell::new(0), rolled_back: Cell::new(0) };
+    let probe = FakeProbe::new([Verdict::Ok]);
+    let o = block_on!(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")), "{o:?}");
+    assert_eq!(local.replaced.get(), 1, "rewritten as strict JSON first");
 }
