@@ -6,52 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 use common::*;
 use serde_json::{Value, json};
-
-/// useradd and userdel lock /etc/passwd: one at a time.
-static PASSWD: Mutex<()> = Mutex::new(());
-
-/// A throwaway OS user with a home under /home, removed (with the home) on drop.
-struct TestUser {
-    name: String,
-    home: PathBuf,
-    uid: u32,
-}
-
-impl TestUser {
-    fn new() -> TestUser {
-        assert!(
-            rustix::process::geteuid().is_root(),
-            "the provisioning tests create OS users and must run as root (CI does)"
-        );
-        let name = format!("cas{}", &random_secret("user-name-")[10..20]);
-        let _guard = PASSWD.lock().unwrap_or_else(|e| e.into_inner());
-        let out =
-            Command::new("useradd").args(["--create-home", "--shell", "/usr/sbin/nologin", &name]).output().unwrap();
-        assert!(out.status.success(), "useradd {name}: {}", String::from_utf8_lossy(&out.stderr));
-        let id = Command::new("id").args(["-u", &name]).output().unwrap();
-        let uid = String::from_utf8_lossy(&id.stdout).trim().parse().unwrap();
-        TestUser { home: PathBuf::from(format!("/home/{name}")), name, uid }
-    }
-
-    fn agent_dir(&self) -> PathBuf {
-        self.home.join(".config/claude-auth-sync")
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.agent_dir().join(name)
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _guard = PASSWD.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = Command::new("userdel").args(["--remove", "--force", &self.name]).output();
-    }
-}
 
 fn owner(p: &Path) -> u32 {
     use std::os::unix::fs::MetadataExt;
@@ -142,6 +99,7 @@ fn two_users_get_isolated_periodic_tokens_and_a_second_run_mints_nothing() {
 
     let run = p.run(b, &roster, true, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let exe = UserExe::new();
     for u in [&alice, &bob] {
         let token_file = u.file("vault-token");
         assert_eq!((mode_of(&token_file), owner(&token_file)), (0o600, u.uid));
@@ -155,7 +113,11 @@ fn two_users_get_isolated_periodic_tokens_and_a_second_run_mints_nothing() {
         assert_eq!(info["orphan"], true);
         // The user's own agent accepts what was written.
         let check = Command::new("runuser")
-            .args(["-u", &u.name, "--", env!("CARGO_BIN_EXE_claude-auth-sync"), "check-config"])
+            .arg("-u")
+            .arg(&u.name)
+            .arg("--")
+            .arg(&exe.path)
+            .args(["check-config"])
             .env_remove("VAULT_ADDR")
             .output()
             .unwrap();
@@ -198,12 +160,17 @@ fn two_users_get_isolated_approles() {
     let roster = p.roster(b, "approle", "32d", &[&alice.name, &bob.name]);
     let run = p.run(b, &roster, true, &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let exe = UserExe::new();
     for u in [&alice, &bob] {
         for f in ["role-id", "secret-id"] {
             assert_eq!((mode_of(&u.file(f)), owner(&u.file(f))), (0o600, u.uid), "{f}");
         }
         let check = Command::new("runuser")
-            .args(["-u", &u.name, "--", env!("CARGO_BIN_EXE_claude-auth-sync"), "check-config"])
+            .arg("-u")
+            .arg(&u.name)
+            .arg("--")
+            .arg(&exe.path)
+            .args(["check-config"])
             .output()
             .unwrap();
         assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
@@ -391,8 +358,13 @@ fn policy_prints_the_users_hcl_and_provision_needs_root() {
     assert_eq!(run.code, 64);
 
     let u = TestUser::new();
+    let exe = UserExe::new();
     let out = Command::new("runuser")
-        .args(["-u", &u.name, "--", env!("CARGO_BIN_EXE_claude-auth-sync"), "provision", "--roster", "/nonexistent"])
+        .arg("-u")
+        .arg(&u.name)
+        .arg("--")
+        .arg(&exe.path)
+        .args(["provision", "--roster", "/nonexistent"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(77), "{}", String::from_utf8_lossy(&out.stderr));

@@ -23,7 +23,9 @@ pub mod claude_cli;
 pub mod fault_proxy;
 pub mod http1;
 mod setup;
+mod users;
 pub use setup::*;
+pub use users::*;
 
 // ---------------------------------------------------------------- secrets and leaks
 
