@@ -16,7 +16,9 @@ const RACE: Duration = Duration::from_secs(20);
 #[test]
 fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
     let b = bao();
-    let s = setup(b, "", "");
+    // A run clobbered after its probe is DEGRADED; a streak of them is what this race is
+    // made of, not a fault that lasts (tests/degraded.rs tests the escalation).
+    let s = setup(b, "", "degraded {\n  fail_after_runs = 10000\n}");
     s.good_login(now_ms() + 8 * HOUR_MS);
     s.run().assert_outcome(0, "OK", None);
     let stop = Instant::now() + RACE;

@@ -1,12 +1,13 @@
 //! The HCL config, in Vault Agent's vocabulary: `vault`, `auto_auth` (`method`,
 //! `sink`, and this agent's `expect`), `template`, `log`, plus Vault Agent's
-//! `pid_file` and `exit_after_auth`. One file per block.
+//! `pid_file` and `exit_after_auth`, and this agent's `degraded`. One file per block.
 //!
 //! Loading reads the whole file, interpolates `${user}` and `~` from the passwd
 //! entry, and validates every key before anything else happens; an error names the
 //! file, the block and the key. It must never touch the network or write a file.
 
 mod auto_auth;
+mod degraded;
 mod error;
 mod interpolate;
 mod log;
@@ -18,6 +19,7 @@ mod vault;
 use std::path::{Path, PathBuf};
 
 pub use auto_auth::{AutoAuthConfig, Expect, FileSink, Method};
+pub use degraded::DegradedPolicy;
 pub use error::ConfigError;
 pub use log::{Journald, LogConfig};
 pub use template::{
@@ -49,6 +51,8 @@ pub struct Config {
     pub exit_after_auth: bool,
     /// What a credential variable in the environment (`ANTHROPIC_API_KEY`, ...) means.
     pub env_shadowing: EnvShadowing,
+    /// When a DEGRADED that keeps coming back becomes a FAIL.
+    pub degraded: DegradedPolicy,
 }
 
 /// `env_shadowing`: such a variable outranks the per-user login in Claude Code.
@@ -142,6 +146,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         .map(|(i, b)| template::parse(i, b, env))
         .collect::<Result<Vec<_>, _>>()?;
     let log = log::parse(top.single_block("log")?, user)?;
+    let degraded = degraded::parse(top.single_block("degraded")?)?;
     let pid_file = top.path("pid_file")?;
     let exit_after_auth = top.bool("exit_after_auth")?.unwrap_or(false);
     let env_shadowing = match top.string("env_shadowing")?.as_deref() {
@@ -161,6 +166,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         pid_file,
         exit_after_auth,
         env_shadowing,
+        degraded,
     })
 }
 

@@ -1,11 +1,13 @@
 //! The result of one run, [`Outcome`], and where it goes: one logfmt line to the
 //! private log (`~/.local/state/claude-auth-sync/sync.log`, dir 0700, file 0600) and
-//! to journald (or stderr without a journal), and an exit code.
+//! to journald (or stderr without a journal), and an exit code. [`state`] keeps what
+//! the next run must know (a DEGRADED streak becomes a FAIL).
 //!
 //! Every reporter consumes an `Outcome`, which holds statuses, reasons, times and
 //! fingerprints only: it has no field that could carry a secret.
 
 mod journal;
+pub mod state;
 
 use std::fmt::Write;
 use std::io::{IsTerminal, Write as _};
@@ -83,6 +85,9 @@ pub enum Reason {
     VaultTlsError,
     /// Vault answered something this agent cannot read, or the client could not be set up.
     VaultError,
+    /// DEGRADED for too many runs in a row or too long (`degraded { }`): the cause is
+    /// no longer transient; the line's `cause=` names it.
+    DegradedPersistent,
 }
 
 impl Reason {
@@ -107,6 +112,7 @@ impl Reason {
             Reason::SinkWriteFailed => "sink_write_failed",
             Reason::VaultTlsError => "vault_tls_error",
             Reason::VaultError => "vault_error",
+            Reason::DegradedPersistent => "degraded_persistent",
         }
     }
 }
