@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod alerting;
 pub mod claude_cli;
 pub mod fault_proxy;
 pub mod http1;
