@@ -23,6 +23,7 @@ pub mod alerting;
 pub mod claude_cli;
 pub mod fault_proxy;
 pub mod http1;
+pub mod machine;
 mod setup;
 mod users;
 pub use setup::*;
