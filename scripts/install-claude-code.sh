@@ -12,17 +12,8 @@ BIN="$DIR/node_modules/.bin/claude"
 works() { [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -q "^$VERSION "; }
 
 if ! works; then
-  command -v npm >/dev/null || {
-    echo "install-claude-code: npm is missing; install Node.js and npm (Debian: apt-get install nodejs npm)" >&2
-    exit 1
-  }
-  echo "install-claude-code: installing @anthropic-ai/claude-code@$VERSION into $DIR" >&2
-  mkdir -p "$DIR"
-  if ! npm install --prefix "$DIR" --no-audit --no-fund --no-save --loglevel=error \
-      "@anthropic-ai/claude-code@$VERSION" >&2; then
-    echo "install-claude-code: npm could not install @anthropic-ai/claude-code@$VERSION (is the npm registry reachable?)" >&2
-    exit 1
-  fi
+  . "$(dirname "$0")/lib/npm.sh"
+  npm_install_into "$DIR" "@anthropic-ai/claude-code@$VERSION" install-claude-code
   # npm may skip the package's postinstall, which puts the native binary in place.
   works || (cd "$DIR/node_modules/@anthropic-ai/claude-code" && node install.cjs >&2) || true
   works || {

@@ -5,21 +5,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The unit tests of systemd/ need systemd-analyze (Debian's systemd package).
-if ! command -v systemd-analyze >/dev/null; then
+# Debian packages: systemd (systemd-analyze for the unit checks, and the systemd that
+# tests/systemd.rs boots in namespaces), dbus, polkitd (the polkit rule) and
+# libpam-systemd (user managers for linger) for that boot, sudo (the runbook's command).
+packages=(systemd dbus polkitd libpam-systemd sudo)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd >/dev/null
+    echo "test.sh: installing ${missing[*]} (apt-get)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "test.sh: systemd-analyze is missing; install it with: apt-get install --no-install-recommends systemd" >&2
+    echo "test.sh: missing ${missing[*]}; install with: apt-get install --no-install-recommends ${missing[*]}" >&2
     exit 1
   fi
 fi
-[ "$(id -u)" = 0 ] || echo "test.sh: not root: the provisioning tests (they create OS users) will fail; CI runs as root" >&2
+[ "$(id -u)" = 0 ] || echo "test.sh: not root: the provisioning and systemd tests (they create OS users) will fail; CI runs as root" >&2
 
 BAO_BIN="$(scripts/install-openbao.sh)"
 export BAO_BIN
 CLAUDE_CODE_BIN="$(scripts/install-claude-code.sh)"
 export CLAUDE_CODE_BIN
+LEZER_LOGQL_DIR="$(scripts/install-lezer-logql.sh)"
+export LEZER_LOGQL_DIR
 echo "test.sh: OpenBao: $("$BAO_BIN" version)"
 
 cargo test --locked "$@"

@@ -286,7 +286,9 @@ fn run_once(cfg: &Config) -> anyhow::Result<u8> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     let outcome = runtime.block_on(cycle::run_once(cfg, &|var| std::env::var_os(var).is_some()));
-    report::emit(&outcome, &cfg.log, &cfg.user.name, SystemTime::now());
+    let now = SystemTime::now();
+    let outcome = report::state::record(outcome, &cfg.log.state_file, &cfg.degraded, now);
+    report::emit(&outcome, &cfg.log, &cfg.user.name, now);
     if let Some(pid_file) = &cfg.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }

@@ -17,48 +17,6 @@ use std::sync::Mutex;
 use common::*;
 use serde_json::{Value, json};
 
-/// useradd and userdel lock /etc/passwd: one at a time.
-static PASSWD: Mutex<()> = Mutex::new(());
-
-/// A throwaway OS user with a home under /home, removed (with the home) on drop.
-struct TestUser {
-    name: String,
-    home: PathBuf,
-    uid: u32,
-}
-
-impl TestUser {
-    fn new() -> TestUser {
-        assert!(
-            rustix::process::geteuid().is_root(),
-            "the provisioning tests create OS users and must run as root (CI does)"
-        );
-        let name = format!("cas{}", &random_secret("user-name-")[10..20]);
-        let _guard = PASSWD.lock().unwrap_or_else(|e| e.into_inner());
-        let out =
-            Command::new("useradd").args(["--create-home", "--shell", "/usr/sbin/nologin", &name]).output().unwrap();
-        assert!(out.status.success(), "useradd {name}: {}", String::from_utf8_lossy(&out.stderr));
-        let id = Command::new("id").args(["-u", &name]).output().unwrap();
-        let uid = String::from_utf8_lossy(&id.stdout).trim().parse().unwrap();
-        TestUser { home: PathBuf::from(format!("/home/{name}")), name, uid }
-    }
-
-    fn agent_dir(&self) -> PathBuf {
-        self.home.join(".config/claude-auth-sync")
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.agent_dir().join(name)
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _guard = PASSWD.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = Command::new("userdel").args(["--remove", "--force", &self.name]).output();
-    }
-}
-
 fn owner(p: &Path) -> u32 {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(p).unwrap().uid()
@@ -66,8 +24,11 @@ fn owner(p: &Path) -> u32 {
 
 /// The agent run as `u` with a clean environment and `args`; asserts no leak in its output.
 fn as_user(u: &TestUser, args: &[&str]) -> std::process::Output {
+    // A copy the user can execute, whatever the checkout's directory allows.
+    let exe = UserExe::new();
     let out = Command::new("runuser")
-        .args(["-u", &u.name, "--", env!("CARGO_BIN_EXE_claude-auth-sync")])
+        .args(["-u", &u.name, "--"])
+        .arg(&exe.path)
         .args(args)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -454,8 +415,13 @@ fn policy_prints_the_users_hcl_and_provision_needs_root() {
     assert_eq!(run.code, 64);
 
     let u = TestUser::new();
+    let exe = UserExe::new();
     let out = Command::new("runuser")
-        .args(["-u", &u.name, "--", env!("CARGO_BIN_EXE_claude-auth-sync"), "provision", "--roster", "/nonexistent"])
+        .arg("-u")
+        .arg(&u.name)
+        .arg("--")
+        .arg(&exe.path)
+        .args(["provision", "--roster", "/nonexistent"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(77), "{}", String::from_utf8_lossy(&out.stderr));

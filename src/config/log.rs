@@ -1,5 +1,6 @@
 //! The `log { }` block: where the one-line-per-run report goes (a private log file,
-//! and journald when present) and how chatty the agent is on stderr.
+//! and journald when present), where the agent keeps its state between runs, and how
+//! chatty the agent is on stderr.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,8 @@ use crate::os_user::OsUser;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
     pub path: PathBuf,
+    /// The state kept between runs (last outcome, DEGRADED streak); beside `path` by default.
+    pub state_file: PathBuf,
     pub journald: Journald,
     /// journald's native socket; moved only for tests and unusual containers.
     pub journald_socket: PathBuf,
@@ -26,8 +29,10 @@ pub enum Journald {
 
 impl LogConfig {
     pub fn default_for(user: &OsUser) -> Self {
+        let dir = user.home.join(".local/state/claude-auth-sync");
         LogConfig {
-            path: user.home.join(".local/state/claude-auth-sync/sync.log"),
+            path: dir.join("sync.log"),
+            state_file: dir.join("state.json"),
             journald: Journald::Auto,
             journald_socket: PathBuf::from("/run/systemd/journal/socket"),
             level: tracing::Level::INFO,
@@ -39,7 +44,11 @@ pub(super) fn parse(t: Option<Table<'_>>, user: &OsUser) -> Result<LogConfig, Co
     let mut log = LogConfig::default_for(user);
     let Some(t) = t else { return Ok(log) };
     if let Some(path) = t.path("path")? {
+        log.state_file = path.with_file_name("state.json");
         log.path = path;
+    }
+    if let Some(state) = t.path("state_file")? {
+        log.state_file = state;
     }
     if let Some(j) = t.string_or_bool("journald")? {
         log.journald = match j.as_str() {

@@ -1,6 +1,6 @@
 //! The HCL config, in Vault Agent's vocabulary: `vault`, `auto_auth` (`method`,
 //! `sink`, and this agent's `expect`), `template`, `log`, plus Vault Agent's
-//! `pid_file` and `exit_after_auth`. One file per block.
+//! `pid_file` and `exit_after_auth`, and this agent's `degraded`. One file per block.
 //!
 //! Loading reads the whole file, interpolates `${user}` and `~` from the passwd
 //! entry, and validates every key before anything else happens ([`parse`], the text
@@ -9,6 +9,7 @@
 //! must never touch the network or write a file (a stat and a read are all it does).
 
 mod auto_auth;
+mod degraded;
 mod error;
 mod interpolate;
 mod location;
@@ -21,6 +22,7 @@ mod vault;
 use std::path::{Path, PathBuf};
 
 pub use auto_auth::{AutoAuthConfig, Expect, FileSink, Method};
+pub use degraded::DegradedPolicy;
 pub use error::ConfigError;
 pub use log::{Journald, LogConfig};
 pub use template::{
@@ -54,6 +56,8 @@ pub struct Config {
     pub exit_after_auth: bool,
     /// What a credential variable in the environment (`ANTHROPIC_API_KEY`, ...) means.
     pub env_shadowing: EnvShadowing,
+    /// When a DEGRADED that keeps coming back becomes a FAIL.
+    pub degraded: DegradedPolicy,
 }
 
 /// `env_shadowing`: such a variable outranks the per-user login in Claude Code.
@@ -168,6 +172,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         .map(|(i, b)| template::parse(i, b, env))
         .collect::<Result<Vec<_>, _>>()?;
     let log = log::parse(top.single_block("log")?, user)?;
+    let degraded = degraded::parse(top.single_block("degraded")?)?;
     let pid_file = top.path("pid_file")?;
     let exit_after_auth = top.bool("exit_after_auth")?.unwrap_or(false);
     let env_shadowing = match top.string("env_shadowing")?.as_deref() {
@@ -187,6 +192,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         pid_file,
         exit_after_auth,
         env_shadowing,
+        degraded,
     })
 }
 

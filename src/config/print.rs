@@ -127,6 +127,7 @@ pub fn to_hcl(c: &Config) -> String {
 
     w.open("log");
     w.path("path", &c.log.path);
+    w.path("state_file", &c.log.state_file);
     match c.log.journald {
         Journald::Auto => w.str("journald", "auto"),
         Journald::On => w.raw("journald", true),
@@ -134,6 +135,10 @@ pub fn to_hcl(c: &Config) -> String {
     }
     w.path("journald_socket", &c.log.journald_socket);
     w.str("level", &c.log.level.to_string().to_lowercase());
+    w.close();
+    w.open("degraded");
+    w.raw("fail_after_runs", c.degraded.fail_after_runs);
+    w.dur("fail_after", c.degraded.fail_after);
     w.close();
     if let Some(p) = &c.pid_file {
         w.path("pid_file", p);

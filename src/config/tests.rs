@@ -210,3 +210,34 @@ fn modes_are_octal_digits() {
     assert!(sink("0606").unwrap_err().problem.contains("every user"));
     assert!(sink("0400").unwrap_err().problem.contains("read and write"));
 }
+
+#[test]
+fn a_persistent_degraded_fails_after_four_runs_or_a_day_unless_configured_otherwise() {
+    let c = load_str(MINIMAL).unwrap();
+    assert_eq!(c.degraded, DegradedPolicy { fail_after_runs: 4, fail_after: Duration::from_secs(86_400) });
+    assert_eq!(c.log.state_file, Path::new("/home/alice/.local/state/claude-auth-sync/state.json"));
+
+    let text = format!(
+        "{MINIMAL}degraded {{\n  fail_after_runs = 2\n  fail_after = \"12h\"\n}}\nlog {{ path = \"/srv/cas/${{user}}/sync.log\" }}\n"
+    );
+    let c = load_str(&text).unwrap();
+    assert_eq!(c.degraded, DegradedPolicy { fail_after_runs: 2, fail_after: Duration::from_secs(12 * 3600) });
+    assert_eq!(c.log.state_file, Path::new("/srv/cas/alice/state.json"), "beside a moved log");
+    assert_eq!(load_str(&c.to_hcl()).unwrap(), c, "check-config prints it back");
+    let c = load_str(&format!("{MINIMAL}log {{\n  state_file = \"~/s.json\"\n}}\n")).unwrap();
+    assert_eq!(c.log.state_file, Path::new("/home/alice/s.json"));
+
+    for (body, key, why) in [
+        ("fail_after_runs = 0", "fail_after_runs", "between 1 and 10000"),
+        ("fail_after_runs = -1", "fail_after_runs", "a whole number"),
+        ("fail_after = \"0s\"", "fail_after", "at least"),
+        ("fail_after = \"soon\"", "fail_after", "not a duration"),
+        ("fail_after_count = 4", "fail_after_count", "unknown key; known keys here: fail_after, fail_after_runs"),
+    ] {
+        let e = load_str(&format!("{MINIMAL}degraded {{\n  {body}\n}}\n")).unwrap_err();
+        assert_eq!((e.block.as_deref(), e.key.as_deref()), (Some("degraded"), Some(key)), "{body}: {e}");
+        assert!(e.problem.contains(why), "{body}: {e}");
+    }
+    let twice = format!("{MINIMAL}degraded {{}}\ndegraded {{}}\n");
+    assert!(load_str(&twice).unwrap_err().problem.contains("appears 2 times"));
+}

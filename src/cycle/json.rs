@@ -500,7 +500,7 @@ fn local_error(e: LocalError) -> Outcome {
 fn describe(s: &Snapshot, b: &Binding<'_>) -> String {
     let key = &b.json.json_key;
     match s.state {
-        LocalState::Missing => "the file does not exist".into(),
+        LocalState::Missing => "not logged in: the file does not exist".into(),
         LocalState::NotJson => "the file is not JSON".into(),
         LocalState::NoObject => format!("the file has no {key}"),
         LocalState::Object(_) => format!("{key} is blanked"),

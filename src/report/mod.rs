@@ -1,11 +1,13 @@
 //! The result of one run, [`Outcome`], and where it goes: one logfmt line to the
 //! private log (`~/.local/state/claude-auth-sync/sync.log`, dir 0700, file 0600) and
-//! to journald (or stderr without a journal), and an exit code.
+//! to journald (or stderr without a journal), and an exit code. [`state`] keeps what
+//! the next run must know (a DEGRADED streak becomes a FAIL).
 //!
 //! Every reporter consumes an `Outcome`, which holds statuses, reasons, times and
 //! fingerprints only: it has no field that could carry a secret.
 
 mod journal;
+pub mod state;
 
 use std::fmt::Write;
 use std::io::{IsTerminal, Write as _};
@@ -88,6 +90,9 @@ pub enum Reason {
     /// The local login works, but Vault holds another one that cannot be ordered against
     /// it (later `expiresAt`, no lineage): it is not backed up until someone decides.
     BackupUndecided,
+    /// DEGRADED for too many runs in a row or too long (`degraded { }`): the cause is
+    /// no longer transient; the line's `cause=` names it.
+    DegradedPersistent,
 }
 
 impl Reason {
@@ -114,6 +119,7 @@ impl Reason {
             Reason::VaultError => "vault_error",
             Reason::LoginIncomplete => "login_incomplete",
             Reason::BackupUndecided => "backup_undecided",
+            Reason::DegradedPersistent => "degraded_persistent",
         }
     }
 }

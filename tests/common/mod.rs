@@ -19,13 +19,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod alerting;
 pub mod claude_cli;
 pub mod fault_proxy;
 pub mod hooks;
 pub mod http1;
 pub mod raft;
+pub mod machine;
 mod setup;
+mod users;
 pub use setup::*;
+pub use users::*;
 
 // ---------------------------------------------------------------- secrets and leaks
 
