@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod cycle;
+pub mod exit;
 pub mod os_user;
 pub mod probe;
 pub mod provision;

@@ -2,21 +2,16 @@
 //! the result to an exit code. Nothing else lives here.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use claude_auth_sync::config::{self, Config};
+use claude_auth_sync::exit::ExitCode;
 use claude_auth_sync::os_user::OsUser;
 use claude_auth_sync::secret::Secret;
 use claude_auth_sync::{cycle, provision, report, store};
-
-/// EX_CONFIG from sysexits.h: the config is wrong and nothing was done.
-const EXIT_CONFIG: u8 = 78;
-/// EX_USAGE: the command line is wrong.
-const EXIT_USAGE: u8 = 64;
 
 #[derive(Parser)]
 #[command(
@@ -121,18 +116,18 @@ struct ConfigArg {
     config: Option<PathBuf>,
 }
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code.into(),
         Err(e) => {
             eprintln!("claude-auth-sync: error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::Fail.into()
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<u8> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let user = OsUser::current().context("cannot tell which user this is")?;
     match cli.command {
         Command::Provision { roster, admin_token_file, rotate, prune, dry_run, json, state } => {
@@ -141,42 +136,39 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Policy { user, roster, kv_mount, path_prefix } => {
             if !provision::roster::valid_name(&user) {
                 eprintln!("claude-auth-sync: --user must match ^[a-z_][a-z0-9_-]{{0,31}}$");
-                return Ok(EXIT_USAGE);
+                return Ok(ExitCode::Usage);
             }
             let (mount, prefix) = match roster {
                 Some(file) => match provision::roster::load_paths(&file) {
                     Ok(v) => (v.kv_mount, v.path_prefix),
                     Err(e) => {
                         eprintln!("claude-auth-sync: roster error: {e}");
-                        return Ok(EXIT_CONFIG);
+                        return Ok(ExitCode::Config);
                     }
                 },
                 None => (kv_mount, path_prefix),
             };
             print!("{}", provision::policy::hcl(&mount, &prefix, &user));
-            Ok(0)
+            Ok(ExitCode::Ok)
         }
         Command::CheckConfig { config } => {
-            let Some(cfg) = load(config.config, &user) else { return Ok(EXIT_CONFIG) };
+            let Some(cfg) = load(config.config, &user) else { return Ok(ExitCode::Config) };
             print!("{}", cfg.to_hcl());
-            Ok(0)
+            Ok(ExitCode::Ok)
         }
         Command::Run { once, config } => {
             if !once {
                 eprintln!(
                     "claude-auth-sync: run needs --once; the long-running mode is not built yet (use the systemd timer)"
                 );
-                return Ok(EXIT_USAGE);
+                return Ok(ExitCode::Usage);
             }
-            let Some(cfg) = load(config.config, &user) else { return Ok(EXIT_CONFIG) };
+            let Some(cfg) = load(config.config, &user) else { return Ok(ExitCode::Config) };
             init_logging(&cfg);
             run_once(&cfg)
         }
     }
 }
-
-/// EX_NOPERM: provisioning needs root.
-const EXIT_NOPERM: u8 = 77;
 
 fn provision(
     roster: PathBuf,
@@ -186,16 +178,16 @@ fn provision(
     dry_run: bool,
     json: bool,
     state: PathBuf,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<ExitCode> {
     if !rustix::process::geteuid().is_root() {
         eprintln!("claude-auth-sync: provision must run as root: it writes into users' homes");
-        return Ok(EXIT_NOPERM);
+        return Ok(ExitCode::NoPerm);
     }
     let roster = match provision::roster::load(&roster) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("claude-auth-sync: roster error: {e}; nothing was changed");
-            return Ok(EXIT_CONFIG);
+            return Ok(ExitCode::Config);
         }
     };
     let admin_token = match admin_token_file {
@@ -210,11 +202,11 @@ fn provision(
         eprintln!(
             "claude-auth-sync: --rotate and --prune need an admin token (VAULT_TOKEN, BAO_TOKEN or --admin-token-file)"
         );
-        return Ok(EXIT_USAGE);
+        return Ok(ExitCode::Usage);
     }
     if let Some(unknown) = rotate.iter().find(|u| !roster.users.iter().any(|r| &r.name == *u)) {
         eprintln!("claude-auth-sync: --rotate {unknown}: not in the roster");
-        return Ok(EXIT_USAGE);
+        return Ok(ExitCode::Usage);
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let opts = provision::Options { roster, admin_token, rotate, prune, dry_run, state };
@@ -276,7 +268,7 @@ where
     }
 }
 
-fn run_once(cfg: &Config) -> anyhow::Result<u8> {
+fn run_once(cfg: &Config) -> anyhow::Result<ExitCode> {
     // vaultrs is built without a default TLS provider; ring keeps builds small.
     let _ = rustls::crypto::ring::default_provider().install_default();
     if let Some(pid_file) = &cfg.pid_file {

@@ -32,6 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::config::{Expect, Retry, VaultConfig};
+use crate::exit::ExitCode;
 use crate::os_user::OsUser;
 use crate::secret::Secret;
 use crate::vault::{Vault, VaultError};
@@ -110,9 +111,13 @@ impl UserReport {
 
 impl Report {
     /// 0 when every user is fine, 1 when anyone failed or needs an admin, or the run stopped.
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> ExitCode {
         let bad = |u: &UserReport| matches!(u.status, UserStatus::Failed | UserStatus::NeedsAdmin);
-        if self.stopped.is_some() || self.users.iter().chain(&self.pruned).any(bad) { 1 } else { 0 }
+        if self.stopped.is_some() || self.users.iter().chain(&self.pruned).any(bad) {
+            ExitCode::Fail
+        } else {
+            ExitCode::Ok
+        }
     }
 
     pub fn text(&self) -> String {

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use crate::config::{Journald, LogConfig};
+use crate::exit::ExitCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -175,12 +176,12 @@ impl Outcome {
         self
     }
 
-    /// 0, 75 (EX_TEMPFAIL) or 1, as DESIGN.md's outcome table says.
-    pub fn exit_code(&self) -> u8 {
+    /// OK, DEGRADED (EX_TEMPFAIL) or FAIL, as DESIGN.md's outcome table says.
+    pub fn exit_code(&self) -> ExitCode {
         match self.status {
-            Status::Ok => 0,
-            Status::Degraded => 75,
-            Status::Fail => 1,
+            Status::Ok => ExitCode::Ok,
+            Status::Degraded => ExitCode::TempFail,
+            Status::Fail => ExitCode::Fail,
         }
     }
 
@@ -298,9 +299,9 @@ mod tests {
             line,
             r#"ts=2027-01-15T08:00:00Z status=FAIL user=alice reason=vault_token_drift token_ttl=1h msg="meta os_user is \"bob\"""#
         );
-        assert_eq!(o.exit_code(), 1);
-        assert_eq!(Outcome::degraded(Reason::VaultUnreachable, "x").exit_code(), 75);
-        assert_eq!(Outcome::ok("authenticated").exit_code(), 0);
+        assert_eq!(o.exit_code().code(), 1);
+        assert_eq!(Outcome::degraded(Reason::VaultUnreachable, "x").exit_code().code(), 75);
+        assert_eq!(Outcome::ok("authenticated").exit_code().code(), 0);
     }
 
     #[test]

@@ -163,6 +163,7 @@ pub fn record(outcome: Outcome, path: &Path, policy: &DegradedPolicy, now: Syste
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::ExitCode;
     use std::time::UNIX_EPOCH;
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -197,7 +198,7 @@ mod tests {
         let fail = &out[3];
         assert_eq!(
             (fail.reason, fail.action, fail.exit_code()),
-            (Some(Reason::DegradedPersistent), Some("backup_pending"), 1)
+            (Some(Reason::DegradedPersistent), Some("backup_pending"), ExitCode::Fail)
         );
         let line = fail.logfmt("alice", at(18));
         assert!(

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::*;
 use crate::config::{Lock, Probe, TemplateKind};
+use crate::exit::ExitCode;
 use crate::report::Status;
 use crate::store::json_file::Replaced;
 use crate::template::oauth;
@@ -325,7 +326,7 @@ fn a_copy_only_expires_at_calls_newer_is_reported_never_silently_kept() {
         (FakeRemote::with(theirs.clone()), FakeLocal::with(Some(mine.clone())), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
     assert_eq!((o.status, o.reason), (Status::Degraded, Some(Reason::BackupUndecided)), "{o:?}");
-    assert_eq!(o.exit_code(), 75);
+    assert_eq!(o.exit_code(), ExitCode::TempFail);
     assert!(o.message.as_deref().unwrap().contains("vault kv delete secret/workstation/claude-users/alice"), "{o:?}");
     assert!(remote.writes.borrow().is_empty(), "Vault is not regressed");
     assert_eq!((local.replaced.get(), local.obj()), (0, Some(mine)));
@@ -375,7 +376,7 @@ fn vault_unreachable_with_a_working_login_is_degraded_and_writes_nothing() {
         (o.status, o.reason, o.action),
         (Status::Degraded, Some(Reason::VaultUnreachable), Some("backup_pending"))
     );
-    assert_eq!(o.exit_code(), 75);
+    assert_eq!(o.exit_code(), ExitCode::TempFail);
     assert_eq!(probe.calls.get(), 1, "Vault trouble never stops the local check");
     assert_eq!((local.replaced.get(), local.obj()), (0, Some(a)));
 }
@@ -398,7 +399,7 @@ fn an_inconclusive_probe_changes_nothing() {
             (FakeRemote::with(login("at-0", "rt-0", NOW)), FakeLocal::with(Some(a.clone())), FakeProbe::new([verdict]));
         let o = block_on!(run(&remote, &local, &probe));
         assert_eq!((o.status, o.reason), (Status::Degraded, Some(Reason::ProbeInconclusive)));
-        assert_eq!(o.exit_code(), 75);
+        assert_eq!(o.exit_code(), ExitCode::TempFail);
         assert!(remote.writes.borrow().is_empty());
         assert_eq!(local.replaced.get(), 0);
     }
@@ -459,7 +460,7 @@ fn both_rejected_is_login_required_and_the_file_is_put_back() {
         (FakeRemote::with(also_dead), FakeLocal::with(Some(dead.clone())), FakeProbe::new([rejected(), rejected()]));
     let o = block_on!(run(&remote, &local, &probe));
     assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::LoginRequired)));
-    assert_eq!(o.exit_code(), 1);
+    assert_eq!(o.exit_code(), ExitCode::Fail);
     assert_eq!(local.rolled_back.get(), 1);
     assert_eq!(local.obj(), Some(dead), "the local file is not made worse");
     assert!(remote.writes.borrow().is_empty(), "Vault is not overwritten");
