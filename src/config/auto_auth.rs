@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::ConfigError;
+use super::hcl_writer::{Hcl, label};
+use super::keyword::either;
 use super::reader::Table;
 use super::vault::Retry;
 
@@ -37,12 +39,65 @@ pub enum Method {
     },
 }
 
+/// The method kinds, as their block labels: `method "approle"`.
+const TOKEN_FILE: &str = "token_file";
+const APPROLE: &str = "approle";
+const METHODS: [&str; 2] = [TOKEN_FILE, APPROLE];
+/// The one sink kind: `sink "file"`.
+const FILE: &str = "file";
+
+const DEFAULT_APPROLE_MOUNT: &str = "auth/approle";
+/// The kept AppRole token's default path: the secret-id file's, plus this.
+const TOKEN_CACHE_SUFFIX: &str = ".token";
+const DEFAULT_SINK_MODE: u32 = 0o600;
+
 impl Method {
     pub fn kind(&self) -> &'static str {
         match self {
-            Method::TokenFile { .. } => "token_file",
-            Method::AppRole { .. } => "approle",
+            Method::TokenFile { .. } => TOKEN_FILE,
+            Method::AppRole { .. } => APPROLE,
         }
+    }
+
+    fn print(&self, w: &mut Hcl) {
+        w.open_labeled("method", self.kind());
+        match self {
+            Method::TokenFile { token_file_path } => {
+                w.open("config");
+                w.path("token_file_path", token_file_path);
+                w.close();
+            }
+            Method::AppRole {
+                mount,
+                role_id_file_path,
+                secret_id_file_path,
+                remove_secret_id_file_after_reading,
+                token_cache_path,
+            } => {
+                w.str("mount_path", &format!("auth/{mount}"));
+                w.open("config");
+                w.path("role_id_file_path", role_id_file_path);
+                w.path("secret_id_file_path", secret_id_file_path);
+                w.raw("remove_secret_id_file_after_reading", remove_secret_id_file_after_reading);
+                w.path("token_cache_path", token_cache_path);
+                w.close();
+            }
+        }
+        w.close();
+    }
+}
+
+impl AutoAuthConfig {
+    pub(super) fn print(&self, w: &mut Hcl) {
+        w.open("auto_auth");
+        w.dur("min_backoff", self.min_backoff);
+        w.dur("max_backoff", self.max_backoff);
+        self.method.print(w);
+        self.expect.print(w);
+        for sink in &self.sinks {
+            sink.print(w);
+        }
+        w.close();
     }
 }
 
@@ -55,13 +110,36 @@ pub struct Expect {
     pub meta: BTreeMap<String, String>,
 }
 
+impl Expect {
+    fn print(&self, w: &mut Hcl) {
+        w.open("expect");
+        w.list("policies", &self.policies);
+        w.open("meta");
+        for (k, v) in &self.meta {
+            w.str(k, v);
+        }
+        w.close();
+        w.close();
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSink {
     pub path: PathBuf,
     pub mode: u32,
 }
 
-const METHODS: &str = "token_file, approle";
+impl FileSink {
+    fn print(&self, w: &mut Hcl) {
+        w.open_labeled("sink", FILE);
+        w.open("config");
+        w.path("path", &self.path);
+        w.mode("mode", self.mode);
+        w.close();
+        w.close();
+    }
+}
+
 const VAULT_AGENT_METHODS: &[&str] = &[
     "alicloud",
     "aws",
@@ -86,9 +164,8 @@ pub(super) fn parse(t: Table<'_>, retry: &Retry) -> Result<AutoAuthConfig, Confi
     let method_block = match methods.len() {
         1 => methods.remove(0),
         0 => {
-            return Err(
-                t.block_err("has no method block; add method \"token_file\" { ... } or method \"approle\" { ... }")
-            );
+            let add = either(METHODS.map(|m| format!("{} {{ ... }}", label("method", m))));
+            return Err(t.block_err(format!("has no method block; add {add}")));
         }
         n => return Err(t.err("method", format!("appears {n} times; exactly one method is allowed"))),
     };
@@ -150,7 +227,7 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
     let ty = block_type("method", labels, &t)?;
     let backoff = (t.duration("min_backoff")?, t.duration("max_backoff")?);
     let method = match ty.as_str() {
-        "token_file" => {
+        TOKEN_FILE => {
             let c = t
                 .table("config")?
                 .ok_or_else(|| t.err("config", "is missing; add config = { token_file_path = \"...\" }"))?;
@@ -160,8 +237,8 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
             c.finish(&[])?;
             Method::TokenFile { token_file_path }
         }
-        "approle" => {
-            let mount_path = t.string("mount_path")?.unwrap_or_else(|| "auth/approle".into());
+        APPROLE => {
+            let mount_path = t.string("mount_path")?.unwrap_or_else(|| DEFAULT_APPROLE_MOUNT.into());
             let mount = mount_path.trim_matches('/').trim_start_matches("auth/").to_string();
             if mount.is_empty() || mount.contains(['?', '#', ' ']) {
                 return Err(t.err("mount_path", "is not an auth mount path such as auth/approle"));
@@ -185,7 +262,7 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
                 Some(p) => p,
                 None => {
                     let mut p = secret_id_file_path.clone().into_os_string();
-                    p.push(".token");
+                    p.push(TOKEN_CACHE_SUFFIX);
                     p.into()
                 }
             };
@@ -199,9 +276,10 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
             }
         }
         other if VAULT_AGENT_METHODS.contains(&other) => {
-            return Err(t.block_err(format!("auth method \"{other}\" is not supported; use one of: {METHODS}")));
+            let methods = METHODS.join(", ");
+            return Err(t.block_err(format!("auth method \"{other}\" is not supported; use one of: {methods}")));
         }
-        _ => return Err(t.block_err(format!("unknown auth method; use one of: {METHODS}"))),
+        _ => return Err(t.block_err(format!("unknown auth method; use one of: {}", METHODS.join(", ")))),
     };
     t.finish(METHOD_VAULT_AGENT_ONLY)?;
     Ok((method, backoff))
@@ -209,12 +287,12 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
 
 fn parse_sink(labels: Vec<String>, t: Table<'_>) -> Result<FileSink, ConfigError> {
     let ty = block_type("sink", labels, &t)?;
-    if ty != "file" {
-        return Err(t.block_err("only sink \"file\" is supported"));
+    if ty != FILE {
+        return Err(t.block_err(format!("only {} is supported", label("sink", FILE))));
     }
     let c = t.table("config")?.ok_or_else(|| t.err("config", "is missing; add config = { path = \"...\" }"))?;
     let path = c.path("path")?.ok_or_else(|| c.block_err("has no path"))?;
-    let mode = c.mode("mode")?.unwrap_or(0o600);
+    let mode = c.mode("mode")?.unwrap_or(DEFAULT_SINK_MODE);
     if mode & 0o007 != 0 {
         return Err(
             c.err("mode", "lets every user on the machine read or write the token; use 0600 (or 0640 for a group)")

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::ConfigError;
+use super::hcl_writer::Hcl;
 use super::reader::Table;
 
 /// A DEGRADED streak becomes a FAIL at its `fail_after_runs`-th run in a row, or once it
@@ -14,10 +15,22 @@ pub struct DegradedPolicy {
     pub fail_after: Duration,
 }
 
+/// Four timer runs: 18 h at one run every 6 h.
+const DEFAULT_FAIL_AFTER_RUNS: u32 = 4;
+const DEFAULT_FAIL_AFTER: Duration = Duration::from_secs(24 * 3600);
+
 impl Default for DegradedPolicy {
-    /// Four timer runs (18 h at one run every 6 h), or a day.
     fn default() -> Self {
-        DegradedPolicy { fail_after_runs: 4, fail_after: Duration::from_secs(24 * 3600) }
+        DegradedPolicy { fail_after_runs: DEFAULT_FAIL_AFTER_RUNS, fail_after: DEFAULT_FAIL_AFTER }
+    }
+}
+
+impl DegradedPolicy {
+    pub(super) fn print(&self, w: &mut Hcl) {
+        w.open("degraded");
+        w.raw("fail_after_runs", self.fail_after_runs);
+        w.dur("fail_after", self.fail_after);
+        w.close();
     }
 }
 

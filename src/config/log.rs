@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 
 use super::ConfigError;
+use super::hcl_writer::Hcl;
+use super::keyword::Keywords;
 use super::reader::Table;
 use crate::os_user::OsUser;
 
@@ -27,16 +29,50 @@ pub enum Journald {
     Off,
 }
 
+pub(super) const JOURNALD: Keywords<Journald> = Keywords::either(&[
+    ("auto", Journald::Auto),
+    ("true", Journald::On),
+    ("false", Journald::Off),
+    ("on", Journald::On),
+    ("off", Journald::Off),
+]);
+
+pub(super) const LEVELS: Keywords<tracing::Level> = Keywords::one_of(&[
+    ("error", tracing::Level::ERROR),
+    ("warn", tracing::Level::WARN),
+    ("info", tracing::Level::INFO),
+    ("debug", tracing::Level::DEBUG),
+]);
+
+/// Under the home, as the XDG base directory spec puts state.
+const DEFAULT_DIR: &str = ".local/state/claude-auth-sync";
+const DEFAULT_LOG_FILE: &str = "sync.log";
+/// The state file's name, beside the log wherever the log goes.
+const STATE_FILE: &str = "state.json";
+const DEFAULT_JOURNALD: Journald = Journald::Auto;
+const DEFAULT_JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
+const DEFAULT_LEVEL: tracing::Level = tracing::Level::INFO;
+
 impl LogConfig {
     pub fn default_for(user: &OsUser) -> Self {
-        let dir = user.home.join(".local/state/claude-auth-sync");
+        let dir = user.home.join(DEFAULT_DIR);
         LogConfig {
-            path: dir.join("sync.log"),
-            state_file: dir.join("state.json"),
-            journald: Journald::Auto,
-            journald_socket: PathBuf::from("/run/systemd/journal/socket"),
-            level: tracing::Level::INFO,
+            path: dir.join(DEFAULT_LOG_FILE),
+            state_file: dir.join(STATE_FILE),
+            journald: DEFAULT_JOURNALD,
+            journald_socket: PathBuf::from(DEFAULT_JOURNALD_SOCKET),
+            level: DEFAULT_LEVEL,
         }
+    }
+
+    pub(super) fn print(&self, w: &mut Hcl) {
+        w.open("log");
+        w.path("path", &self.path);
+        w.path("state_file", &self.state_file);
+        w.keyword("journald", JOURNALD.word(self.journald));
+        w.path("journald_socket", &self.journald_socket);
+        w.keyword("level", LEVELS.word(self.level));
+        w.close();
     }
 }
 
@@ -44,31 +80,20 @@ pub(super) fn parse(t: Option<Table<'_>>, user: &OsUser) -> Result<LogConfig, Co
     let mut log = LogConfig::default_for(user);
     let Some(t) = t else { return Ok(log) };
     if let Some(path) = t.path("path")? {
-        log.state_file = path.with_file_name("state.json");
+        log.state_file = path.with_file_name(STATE_FILE);
         log.path = path;
     }
     if let Some(state) = t.path("state_file")? {
         log.state_file = state;
     }
-    if let Some(j) = t.string_or_bool("journald")? {
-        log.journald = match j.as_str() {
-            "auto" => Journald::Auto,
-            "true" | "on" => Journald::On,
-            "false" | "off" => Journald::Off,
-            _ => return Err(t.err("journald", "must be \"auto\", true or false")),
-        };
+    if let Some(journald) = t.keyword("journald", &JOURNALD)? {
+        log.journald = journald;
     }
     if let Some(socket) = t.path("journald_socket")? {
         log.journald_socket = socket;
     }
-    if let Some(level) = t.string("level")? {
-        log.level = match level.as_str() {
-            "error" => tracing::Level::ERROR,
-            "warn" => tracing::Level::WARN,
-            "info" => tracing::Level::INFO,
-            "debug" => tracing::Level::DEBUG,
-            _ => return Err(t.err("level", "must be one of: error, warn, info, debug")),
-        };
+    if let Some(level) = t.keyword("level", &LEVELS)? {
+        log.level = level;
     }
     t.finish(&[])?;
     Ok(log)

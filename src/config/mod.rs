@@ -1,6 +1,9 @@
 //! The HCL config, in Vault Agent's vocabulary: `vault`, `auto_auth` (`method`,
 //! `sink`, and this agent's `expect`), `template`, `log`, plus Vault Agent's
-//! `pid_file` and `exit_after_auth`, and this agent's `degraded`. One file per block.
+//! `pid_file` and `exit_after_auth`, and this agent's `degraded`. One file per block,
+//! which owns the block's keys, its keyword tables ([`keyword`]), its defaults (named
+//! constants) and its printing (through the one [`hcl_writer`]); this file owns the
+//! top-level keys.
 //!
 //! Loading reads the whole file, interpolates `${user}` and `~` from the passwd
 //! entry, and validates every key before anything else happens ([`parse`], the text
@@ -11,10 +14,12 @@
 mod auto_auth;
 mod degraded;
 mod error;
+mod hcl_writer;
 mod interpolate;
+mod keyword;
 mod location;
 mod log;
-mod print;
+mod probe;
 mod reader;
 mod template;
 mod vault;
@@ -25,15 +30,19 @@ pub use auto_auth::{AutoAuthConfig, Expect, FileSink, Method};
 pub use degraded::DegradedPolicy;
 pub use error::ConfigError;
 pub use log::{Journald, LogConfig};
+pub use probe::Probe;
 pub use template::{
-    JsonTemplate, Lock, Probe, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind,
-    claude_credentials_path, read_source,
+    JsonTemplate, Lock, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind, claude_credentials_path,
+    read_source,
 };
-pub use vault::{Retry, VaultConfig, check_cleartext, parse_address as parse_vault_address};
+pub use vault::{
+    DEFAULT_TIMEOUT as DEFAULT_VAULT_TIMEOUT, Retry, VaultConfig, check_cleartext, parse_address as parse_vault_address,
+};
 
-pub(crate) use print::{Hcl, label as hcl_label};
+pub(crate) use hcl_writer::{Hcl, label as hcl_label};
 
 use crate::os_user::OsUser;
+use keyword::Keywords;
 use reader::{Source, Table};
 
 /// Reads an environment variable; injected so that tests need not touch the process's.
@@ -68,6 +77,10 @@ pub enum EnvShadowing {
     /// Also end the run with `FAIL reason=env_shadowing`.
     Fail,
 }
+
+const ENV_SHADOWING: Keywords<EnvShadowing> =
+    Keywords::either(&[("warn", EnvShadowing::Warn), ("fail", EnvShadowing::Fail)]);
+const DEFAULT_ENV_SHADOWING: EnvShadowing = EnvShadowing::Warn;
 
 /// `~/.config/claude-auth-sync/config.hcl` of the given user.
 pub fn default_path(user: &OsUser) -> PathBuf {
@@ -175,11 +188,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
     let degraded = degraded::parse(top.single_block("degraded")?)?;
     let pid_file = top.path("pid_file")?;
     let exit_after_auth = top.bool("exit_after_auth")?.unwrap_or(false);
-    let env_shadowing = match top.string("env_shadowing")?.as_deref() {
-        None | Some("warn") => EnvShadowing::Warn,
-        Some("fail") => EnvShadowing::Fail,
-        Some(_) => return Err(top.err("env_shadowing", "must be \"warn\" or \"fail\"")),
-    };
+    let env_shadowing = top.keyword("env_shadowing", &ENV_SHADOWING)?.unwrap_or(DEFAULT_ENV_SHADOWING);
     top.finish(VAULT_AGENT_ONLY)?;
 
     Ok(Config {
@@ -204,10 +213,25 @@ impl ConfigError {
 }
 
 impl Config {
-    /// The config as `check-config` prints it: interpolated, defaults filled in,
-    /// secret-bearing values redacted.
+    /// The config as `check-config` prints it: interpolated, every default filled in,
+    /// in HCL that loads back to the same config. Each block prints itself; no block
+    /// prints a secret-bearing value (inline template `contents` show only their size).
     pub fn to_hcl(&self) -> String {
-        print::to_hcl(self)
+        let mut w = Hcl::default();
+        w.comment(&format!("{} for user {} (uid {})", self.file.display(), self.user.name, self.user.uid));
+        self.vault.print(&mut w);
+        self.auto_auth.print(&mut w);
+        for t in &self.templates {
+            t.print(&mut w);
+        }
+        self.log.print(&mut w);
+        self.degraded.print(&mut w);
+        if let Some(p) = &self.pid_file {
+            w.path("pid_file", p);
+        }
+        w.raw("exit_after_auth", self.exit_after_auth);
+        w.keyword("env_shadowing", ENV_SHADOWING.word(self.env_shadowing));
+        w.finish()
     }
 }
 

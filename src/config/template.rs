@@ -8,7 +8,10 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use super::reader::{LabeledBlock, OneOrMany, Table};
+use super::hcl_writer::Hcl;
+use super::keyword::Keywords;
+use super::probe::{self, Probe};
+use super::reader::{LabeledBlock, OneOrMany};
 use super::{ConfigError, Env, location};
 use crate::os_user::OsUser;
 use crate::secret::Secret;
@@ -69,6 +72,9 @@ pub enum Lock {
     None,
 }
 
+pub(super) const LOCKS: Keywords<Lock> =
+    Keywords::one_of(&[("claude-code", Lock::ClaudeCode), ("flock", Lock::Flock), ("none", Lock::None)]);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Restore {
     OnFailure,
@@ -77,32 +83,23 @@ pub enum Restore {
     Never,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Probe {
-    Command { command: Vec<String>, timeout: Duration },
-    Http { url: url::Url, model: String, timeout: Duration },
-    None,
-}
+pub(super) const RESTORES: Keywords<Restore> = Keywords::one_of(&[
+    ("on_failure", Restore::OnFailure),
+    ("if_missing", Restore::IfMissing),
+    ("always", Restore::Always),
+    ("never", Restore::Never),
+]);
 
-pub const DEFAULT_FIELD: &str = "claudeAiOauth";
-pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(120);
-pub const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(5 * 86_400);
-
-pub fn default_probe_command() -> Vec<String> {
-    [
-        "claude",
-        "-p",
-        "--model",
-        "haiku",
-        "--no-session-persistence",
-        "--output-format",
-        "json",
-        "Reply with the single word OK",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
+/// Claude Code's login: the secret's field and the credentials file's key.
+const DEFAULT_FIELD: &str = "claudeAiOauth";
+/// The credentials file is as private as Claude Code keeps it.
+const DEFAULT_PERMS: u32 = 0o600;
+/// Claude Code's own directory locks, so that its writes and ours never interleave.
+const DEFAULT_LOCK: Lock = Lock::ClaudeCode;
+/// Vault's copy replaces the local login only once the probe rejected it.
+const DEFAULT_RESTORE: Restore = Restore::OnFailure;
+const DEFAULT_WRITEBACK: bool = true;
+const DEFAULT_WARN_BEFORE: Duration = Duration::from_secs(5 * 86_400);
 const VAULT_AGENT_ONLY: &[&str] = &[
     "command_timeout",
     "error_on_missing_key",
@@ -119,6 +116,50 @@ const VAULT_AGENT_ONLY: &[&str] = &[
     "group",
     "error_fatal",
 ];
+
+impl TemplateConfig {
+    pub(super) fn print(&self, w: &mut Hcl) {
+        w.comment(&self.name);
+        w.open("template");
+        w.str("secret", &self.secret);
+        w.path("destination", &self.destination);
+        w.mode("perms", self.perms);
+        match &self.kind {
+            TemplateKind::Json(j) => j.print(w),
+            TemplateKind::Render(r) => r.print(w),
+        }
+        w.close();
+    }
+}
+
+impl JsonTemplate {
+    fn print(&self, w: &mut Hcl) {
+        w.str("field", &self.field);
+        w.str("json_key", &self.json_key);
+        w.keyword("lock", LOCKS.word(self.lock));
+        w.keyword("restore", RESTORES.word(self.restore));
+        w.raw("refresh_token_rotates", self.refresh_token_rotates);
+        w.raw("writeback", self.writeback);
+        w.dur("warn_before", self.warn_before);
+        self.probe.print(w);
+    }
+}
+
+impl RenderTemplate {
+    /// Inline `contents` may embed literal values: only their size is shown.
+    fn print(&self, w: &mut Hcl) {
+        match &self.body {
+            TemplateBody::Contents(c) => {
+                w.comment(&format!("contents: {} bytes, not shown", c.expose().len()));
+                w.str("contents", "<redacted>");
+            }
+            TemplateBody::Source(p) => w.path("source", p),
+        }
+        if let Some(cmd) = &self.command {
+            w.list("command", cmd);
+        }
+    }
+}
 
 /// Where Claude Code keeps its login, by its own lookup order.
 pub fn claude_credentials_path(user: &OsUser, env: &Env<'_>) -> PathBuf {
@@ -148,7 +189,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     let contents = t.raw_string("contents")?;
     let source = t.path("source")?;
     let destination = t.path("destination")?;
-    let perms = t.mode("perms")?.unwrap_or(0o600);
+    let perms = t.mode("perms")?.unwrap_or(DEFAULT_PERMS);
     let json_key = t.string("json_key")?;
     let field = t.string("field")?;
     let lock = t.string("lock")?;
@@ -193,7 +234,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
                 return Err(t.err("writeback", "needs json_key; a rendered file cannot be written back to Vault"));
             }
             if let Some(lock) = lock {
-                parse_lock(&t, &lock)?;
+                t.keyword_of("lock", &LOCKS, &lock)?;
             }
             if destination.is_none() {
                 return Err(t.err("destination", "is missing; a rendered template must say which file it writes"));
@@ -209,14 +250,15 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
                 return Err(t.err("json_key", "is empty; give a top-level key or a JSON pointer such as /tokens"));
             }
             let probe = match probes.len() {
-                0 => Probe::Command { command: default_probe_command(), timeout: DEFAULT_PROBE_TIMEOUT },
-                1 => parse_probe(probes.remove(0))?,
+                0 => Probe::default_command(),
+                1 => probe::parse(probes.remove(0))?,
                 n => return Err(t.err("probe", format!("appears {n} times; keep one"))),
             };
             let field = field.unwrap_or_else(|| DEFAULT_FIELD.into());
             // Claude Code's login rotates; another tool's secret says so itself.
             let refresh_token_rotates = rotates.unwrap_or(json_key == DEFAULT_FIELD || field == DEFAULT_FIELD);
-            let restore = restore.map(|r| parse_restore(&t, &r)).transpose()?.unwrap_or(Restore::OnFailure);
+            let restore =
+                restore.map(|r| t.keyword_of("restore", &RESTORES, &r)).transpose()?.unwrap_or(DEFAULT_RESTORE);
             if restore == Restore::Always && refresh_token_rotates {
                 return Err(t.err(
                     "restore",
@@ -233,10 +275,10 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
             TemplateKind::Json(JsonTemplate {
                 field,
                 json_key,
-                lock: lock.map(|l| parse_lock(&t, &l)).transpose()?.unwrap_or(Lock::ClaudeCode),
+                lock: lock.map(|l| t.keyword_of("lock", &LOCKS, &l)).transpose()?.unwrap_or(DEFAULT_LOCK),
                 restore,
                 refresh_token_rotates,
-                writeback: writeback.unwrap_or(true),
+                writeback: writeback.unwrap_or(DEFAULT_WRITEBACK),
                 probe,
                 warn_before: warn_before.unwrap_or(DEFAULT_WARN_BEFORE),
             })
@@ -303,60 +345,4 @@ pub fn read_source(p: &Path) -> Result<String, String> {
         return Err("is over 1 MiB; a template is a few lines".into());
     }
     Ok(text)
-}
-
-fn parse_lock(t: &Table<'_>, s: &str) -> Result<Lock, ConfigError> {
-    match s {
-        "claude-code" => Ok(Lock::ClaudeCode),
-        "flock" => Ok(Lock::Flock),
-        "none" => Ok(Lock::None),
-        _ => Err(t.err("lock", "must be one of: claude-code, flock, none")),
-    }
-}
-
-fn parse_restore(t: &Table<'_>, s: &str) -> Result<Restore, ConfigError> {
-    match s {
-        "on_failure" => Ok(Restore::OnFailure),
-        "if_missing" => Ok(Restore::IfMissing),
-        "always" => Ok(Restore::Always),
-        "never" => Ok(Restore::Never),
-        _ => Err(t.err("restore", "must be one of: on_failure, if_missing, always, never")),
-    }
-}
-
-fn parse_probe(block: LabeledBlock<'_>) -> Result<Probe, ConfigError> {
-    let t = block.table;
-    let kind = match block.labels.as_slice() {
-        [k] => k.as_str(),
-        _ => return Err(t.block_err("takes one label: probe \"command\", probe \"http\" or probe \"none\"")),
-    };
-    let timeout = t.duration("timeout")?.unwrap_or(DEFAULT_PROBE_TIMEOUT);
-    if timeout.is_zero() {
-        return Err(t.err("timeout", "must be more than zero"));
-    }
-    let probe = match kind {
-        "command" => {
-            let command = t.strings("command")?.unwrap_or_else(default_probe_command);
-            if command.is_empty() || command[0].is_empty() {
-                return Err(t.err("command", "is empty; give the program and its arguments as a list"));
-            }
-            if command.iter().any(|a| a == "--bare") {
-                return Err(t.err("command", "uses --bare, which ignores the OAuth login the probe must prove"));
-            }
-            Probe::Command { command, timeout }
-        }
-        "http" => {
-            let raw = t.string("url")?.unwrap_or_else(|| "https://api.anthropic.com".into());
-            let url = url::Url::parse(&raw)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| t.err("url", "is not an http(s) URL"))?;
-            let model = t.string("model")?.unwrap_or_else(|| "claude-haiku-4-5".into());
-            Probe::Http { url, model, timeout }
-        }
-        "none" => Probe::None,
-        _ => return Err(t.block_err("unknown probe kind; use probe \"command\", probe \"http\" or probe \"none\"")),
-    };
-    t.finish(&[])?;
-    Ok(probe)
 }

@@ -241,3 +241,17 @@ fn a_persistent_degraded_fails_after_four_runs_or_a_day_unless_configured_otherw
     let twice = format!("{MINIMAL}degraded {{}}\ndegraded {{}}\n");
     assert!(load_str(&twice).unwrap_err().problem.contains("appears 2 times"));
 }
+
+#[test]
+fn every_keyword_prints_as_a_word_that_parses_back() {
+    fn each<T: Copy + PartialEq + std::fmt::Debug>(words: &Keywords<T>, values: &[T]) {
+        for v in values {
+            assert_eq!(words.parse(words.word(*v)), Some(*v));
+        }
+    }
+    each(&template::LOCKS, &[Lock::ClaudeCode, Lock::Flock, Lock::None]);
+    each(&template::RESTORES, &[Restore::OnFailure, Restore::IfMissing, Restore::Always, Restore::Never]);
+    each(&log::JOURNALD, &[Journald::Auto, Journald::On, Journald::Off]);
+    each(&log::LEVELS, &[tracing::Level::ERROR, tracing::Level::WARN, tracing::Level::INFO, tracing::Level::DEBUG]);
+    each(&ENV_SHADOWING, &[EnvShadowing::Warn, EnvShadowing::Fail]);
+}

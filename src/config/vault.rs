@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::hcl_writer::Hcl;
 use super::reader::Table;
 use super::{ConfigError, Env};
 
@@ -34,9 +35,42 @@ pub struct Retry {
 
 const VAULT_AGENT_ONLY: &[&str] = &["ca_path", "client_cert", "client_key", "tls_server_name", "namespace"];
 
+/// Per request; the provisioner's client uses it too.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_NUM_RETRIES: u32 = 3;
+const DEFAULT_MIN_BACKOFF: Duration = Duration::from_secs(1);
+const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A oneshot run gives up and reports rather than retrying for long.
+const MAX_NUM_RETRIES: u64 = 20;
+
 impl Default for Retry {
     fn default() -> Self {
-        Retry { num_retries: 3, min_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(10) }
+        Retry { num_retries: DEFAULT_NUM_RETRIES, min_backoff: DEFAULT_MIN_BACKOFF, max_backoff: DEFAULT_MAX_BACKOFF }
+    }
+}
+
+impl VaultConfig {
+    pub(super) fn print(&self, w: &mut Hcl) {
+        w.open("vault");
+        w.str("address", self.address.as_str().trim_end_matches('/'));
+        if let Some(ca) = &self.ca_cert {
+            w.path("ca_cert", ca);
+        }
+        w.raw("tls_skip_verify", self.tls_skip_verify);
+        w.raw("allow_cleartext_tokens", self.allow_cleartext_tokens);
+        w.dur("timeout", self.timeout);
+        self.retry.print(w);
+        w.close();
+    }
+}
+
+impl Retry {
+    fn print(&self, w: &mut Hcl) {
+        w.open("retry");
+        w.raw("num_retries", self.num_retries);
+        w.dur("min_backoff", self.min_backoff);
+        w.dur("max_backoff", self.max_backoff);
+        w.close();
     }
 }
 
@@ -85,7 +119,7 @@ pub(super) fn parse(block: Option<Table<'_>>, top: &Table<'_>, env: &Env<'_>) ->
             None => None,
         },
     };
-    let timeout = timeout.unwrap_or(Duration::from_secs(10));
+    let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
         return Err(err("timeout", "must be more than zero".into()));
     }
@@ -107,8 +141,13 @@ fn parse_retry(t: Option<Table<'_>>) -> Result<Retry, ConfigError> {
     let d = Retry::default();
     let num_retries = match t.uint("num_retries")? {
         None => d.num_retries,
-        Some(n) if n <= 20 => n as u32,
-        Some(_) => return Err(t.err("num_retries", "must be 20 or fewer; a oneshot run should give up and report")),
+        Some(n) if n <= MAX_NUM_RETRIES => n as u32,
+        Some(_) => {
+            return Err(t.err(
+                "num_retries",
+                format!("must be {MAX_NUM_RETRIES} or fewer; a oneshot run should give up and report"),
+            ));
+        }
     };
     let min_backoff = t.duration("min_backoff")?.unwrap_or(d.min_backoff);
     let max_backoff = t.duration("max_backoff")?.unwrap_or(d.max_backoff.max(min_backoff));

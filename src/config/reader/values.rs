@@ -1,6 +1,6 @@
 //! The typed getters of a [`Table`]: one key's HCL expression as a string (with
 //! `${user}` interpolated), a bool, a number, a duration, a file mode, an absolute path,
-//! a list or a map.
+//! a list, a map, or one of an enum's [`Keywords`].
 //!
 //! It must never quote the value in an error: the problem names what was expected and
 //! what kind of value was found, never its text.
@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use hcl::{Expression, TemplateExpr};
 
-use super::super::interpolate;
 use super::{ConfigError, Item, Table};
+use crate::config::interpolate;
+use crate::config::keyword::Keywords;
 
 pub enum OneOrMany {
     One(String),
@@ -180,6 +181,26 @@ impl<'a> Table<'a> {
             }
         }
         Ok(Some(out))
+    }
+
+    /// One of `words`: a string, or a bare bool where the table has `true`/`false`.
+    pub fn keyword<T: Copy + PartialEq>(
+        &self,
+        key: &'static str,
+        words: &Keywords<T>,
+    ) -> Result<Option<T>, ConfigError> {
+        let word = if words.takes_bool() { self.string_or_bool(key)? } else { self.string(key)? };
+        word.map(|w| self.keyword_of(key, words, &w)).transpose()
+    }
+
+    /// `word`, read from `key` earlier, as one of `words`.
+    pub fn keyword_of<T: Copy + PartialEq>(
+        &self,
+        key: &str,
+        words: &Keywords<T>,
+        word: &str,
+    ) -> Result<T, ConfigError> {
+        words.parse(word).ok_or_else(|| self.err(key, words.problem()))
     }
 
     pub(super) fn type_err(&self, key: &str, expected: &str, found: &Expression) -> ConfigError {
