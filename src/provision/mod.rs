@@ -27,11 +27,11 @@ mod vault_ops;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::config::{Expect, Retry, VaultConfig};
+use crate::config::{DEFAULT_VAULT_TIMEOUT, Expect, Retry, VaultConfig};
 use crate::exit::ExitCode;
 use crate::os_user::OsUser;
 use crate::secret::Secret;
@@ -208,7 +208,7 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         ca_cert: v.ca_cert.clone(),
         tls_skip_verify: false,
         allow_cleartext_tokens: v.allow_cleartext_tokens,
-        timeout: Duration::from_secs(10),
+        timeout: DEFAULT_VAULT_TIMEOUT,
         retry: Retry::default(),
     };
     let mut vault = Vault::new(&cfg).map_err(|e| e.to_string())?;
