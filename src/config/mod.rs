@@ -21,6 +21,7 @@ mod location;
 mod log;
 mod probe;
 mod reader;
+mod secret_path;
 mod template;
 mod vault;
 
@@ -31,6 +32,7 @@ pub use degraded::DegradedPolicy;
 pub use error::ConfigError;
 pub use log::{Journald, LogConfig};
 pub use probe::Probe;
+pub use secret_path::SecretPath;
 pub use template::{
     JsonTemplate, Lock, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind, claude_credentials_path,
     read_source,

@@ -12,6 +12,7 @@ use super::hcl_writer::Hcl;
 use super::keyword::Keywords;
 use super::probe::{self, Probe};
 use super::reader::{LabeledBlock, OneOrMany};
+use super::secret_path::SecretPath;
 use super::{ConfigError, Env, location};
 use crate::os_user::OsUser;
 use crate::secret::Secret;
@@ -22,7 +23,7 @@ pub struct TemplateConfig {
     /// `template #1`, `template #2`, ... for messages.
     pub name: String,
     /// KV v2 mount and path, e.g. `secret/workstation/claude-users/alice`.
-    pub secret: String,
+    pub secret: SecretPath,
     pub destination: PathBuf,
     pub perms: u32,
     pub kind: TemplateKind,
@@ -121,7 +122,7 @@ impl TemplateConfig {
     pub(super) fn print(&self, w: &mut Hcl) {
         w.comment(&self.name);
         w.open("template");
-        w.str("secret", &self.secret);
+        w.str("secret", self.secret.as_str());
         w.path("destination", &self.destination);
         w.mode("perms", self.perms);
         match &self.kind {
@@ -177,15 +178,14 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     if !block.labels.is_empty() {
         return Err(t.block_err("takes no label"));
     }
-    let secret = t.string("secret")?;
-    if let Some(s) = &secret {
-        let parts: Vec<&str> = s.split('/').collect();
-        if parts.len() < 2 || parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
-            return Err(
+    let secret = t
+        .string("secret")?
+        .map(|s| {
+            SecretPath::parse(&s).ok_or_else(|| {
                 t.err("secret", "must be a KV v2 mount and path such as \"secret/workstation/claude-users/${user}\"")
-            );
-        }
-    }
+            })
+        })
+        .transpose()?;
     let contents = t.raw_string("contents")?;
     let source = t.path("source")?;
     let destination = t.path("destination")?;

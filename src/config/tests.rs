@@ -36,7 +36,7 @@ fn the_shortest_useful_config_gets_claude_code_defaults() {
     );
     assert_eq!(c.auto_auth.min_backoff, c.vault.retry.min_backoff);
     let t = &c.templates[0];
-    assert_eq!(t.secret, "secret/workstation/claude-users/alice");
+    assert_eq!(t.secret.as_str(), "secret/workstation/claude-users/alice");
     assert_eq!(t.destination, Path::new("/home/alice/.claude/.credentials.json"));
     assert_eq!(t.perms, 0o600);
     let TemplateKind::Json(j) = &t.kind else { panic!("a JSON template by default") };

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 
 use super::{Clock, Local, Prober, Remote, Trouble};
-use crate::config::{JsonTemplate, Probe, TemplateConfig};
+use crate::config::{JsonTemplate, Probe, SecretPath, TemplateConfig};
 use crate::probe::{self, Verdict};
 use crate::store::json_file::{JsonFile, LocalError, ReplaceOutcome, Replaced, Snapshot};
 use crate::vault::Vault;
@@ -16,7 +16,7 @@ use crate::vault::kv::{KvPath, Versioned, Written};
 
 pub struct VaultRemote<'a> {
     vault: Result<&'a Vault, Trouble>,
-    secret: String,
+    secret: SecretPath,
     /// The secret's mount and path, looked up once (mounts may nest: `team/kv`).
     path: RefCell<Option<KvPath>>,
 }

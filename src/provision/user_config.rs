@@ -188,7 +188,7 @@ mod tests {
         for auth in [AuthMode::Token, AuthMode::Approle] {
             let text = render(&section(auth), &user);
             let c = load(&text, &os);
-            assert_eq!(c.templates[0].secret, "secret/workstation/claude-users/alice");
+            assert_eq!(c.templates[0].secret.as_str(), "secret/workstation/claude-users/alice");
             assert_eq!(c.auto_auth.expect.policies, ["claude-auth-sync-alice"]);
             assert_eq!(c.vault.ca_cert.as_deref(), Some(Path::new("/etc/ssl/vault-ca.pem")));
             assert!(text.contains("--email alice@example.com"));

@@ -13,6 +13,7 @@ use vaultrs::api::kv2::requests::SetSecretRequestOptions;
 
 use super::client::Method;
 use super::{Vault, VaultError};
+use crate::config::SecretPath;
 
 /// A KV v2 secret: the mount and the path inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,10 +25,9 @@ pub struct KvPath {
 impl KvPath {
     /// `secret/workstation/claude-users/alice` with the mount `secret/` → mount `secret`,
     /// path `workstation/claude-users/alice`; `None` when the secret is not inside the mount.
-    pub fn split(secret: &str, mount: &str) -> Option<KvPath> {
-        let (secret, mount) = (secret.trim_matches('/'), mount.trim_matches('/'));
-        let path = secret.strip_prefix(mount)?.strip_prefix('/')?;
-        (!mount.is_empty() && !path.is_empty()).then(|| KvPath { mount: mount.into(), path: path.into() })
+    pub fn split(secret: &SecretPath, mount: &str) -> Option<KvPath> {
+        let path = secret.within(mount)?;
+        Some(KvPath { mount: mount.trim_matches('/').into(), path: path.into() })
     }
 }
 
@@ -98,9 +98,9 @@ impl Vault {
     }
 
     /// Where a template's `secret` (`mount/path`) lives: its KV v2 mount and the path inside it.
-    pub async fn kv_locate(&self, secret: &str) -> Result<KvPath, VaultError> {
-        let mount = self.mount_of(secret).await?;
-        mount.require_kv2(secret)?;
+    pub async fn kv_locate(&self, secret: &SecretPath) -> Result<KvPath, VaultError> {
+        let mount = self.mount_of(secret.as_str()).await?;
+        mount.require_kv2(secret.as_str())?;
         KvPath::split(secret, &mount.path).ok_or_else(|| VaultError::Unsupported {
             detail: format!("{secret} names the mount {}/ itself, not a secret inside it", mount.path),
         })
@@ -191,15 +191,16 @@ mod tests {
 
     #[test]
     fn paths_split_at_their_mount() {
+        let split = |secret: &str, mount: &str| KvPath::split(&SecretPath::parse(secret).unwrap(), mount);
         assert_eq!(
-            KvPath::split("secret/workstation/claude-users/alice", "secret/"),
+            split("secret/workstation/claude-users/alice", "secret/"),
             Some(KvPath { mount: "secret".into(), path: "workstation/claude-users/alice".into() })
         );
-        assert_eq!(KvPath::split("team/kv/ws/alice", "team/kv").unwrap().to_string(), "team/kv/ws/alice");
-        assert_eq!(KvPath::split("team/kv/ws/alice", "team/kv").unwrap().mount, "team/kv");
-        assert_eq!(KvPath::split("/kv/x/", "kv/").unwrap().to_string(), "kv/x");
-        assert_eq!(KvPath::split("secret", "secret"), None);
-        assert_eq!(KvPath::split("secretive/x", "secret"), None);
+        assert_eq!(split("team/kv/ws/alice", "team/kv").unwrap().to_string(), "team/kv/ws/alice");
+        assert_eq!(split("team/kv/ws/alice", "team/kv").unwrap().mount, "team/kv");
+        assert_eq!(split("kv/x", "/kv/").unwrap().to_string(), "kv/x");
+        assert_eq!(split("secret/x", "secret/x"), None);
+        assert_eq!(split("secretive/x", "secret"), None);
     }
 
     #[test]

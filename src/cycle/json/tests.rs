@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::*;
-use crate::config::{Lock, Probe, TemplateKind};
+use crate::config::{Lock, Probe, SecretPath, TemplateKind};
 use crate::exit::ExitCode;
 use crate::report::Status;
 use crate::store::json_file::Replaced;
@@ -199,7 +199,7 @@ impl Clock for FakeClock {
 fn template(restore: Restore) -> TemplateConfig {
     TemplateConfig {
         name: "template #1".into(),
-        secret: "secret/workstation/claude-users/alice".into(),
+        secret: SecretPath::parse("secret/workstation/claude-users/alice").unwrap(),
         destination: "/home/alice/.claude/.credentials.json".into(),
         perms: 0o600,
         kind: TemplateKind::Json(JsonTemplate {
