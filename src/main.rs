@@ -11,6 +11,7 @@ use claude_auth_sync::config::{self, Config};
 use claude_auth_sync::exit::ExitCode;
 use claude_auth_sync::os_user::OsUser;
 use claude_auth_sync::secret::Secret;
+use claude_auth_sync::vault::auth::credential_file::{self, ModeCheck};
 use claude_auth_sync::{cycle, provision, report, store};
 
 #[derive(Parser)]
@@ -191,7 +192,7 @@ fn provision(
         }
     };
     let admin_token = match admin_token_file {
-        Some(f) => Some(claude_auth_sync::vault::auth::credential_file::read(&f, "admin token file", true)?),
+        Some(f) => Some(credential_file::read(&f, "admin token file", ModeCheck::OwnerOnly)?),
         None => std::env::var("VAULT_TOKEN")
             .or_else(|_| std::env::var("BAO_TOKEN"))
             .ok()

@@ -13,7 +13,7 @@ use super::{
 use crate::config::{Expect, VaultConfig};
 use crate::secret::Secret;
 use crate::vault::auth::check_identity;
-use crate::vault::token::TokenInfo;
+use crate::vault::token::{AppRoleLogin, TokenInfo};
 use crate::vault::{Vault, VaultError};
 
 impl Ctx<'_> {
@@ -91,7 +91,8 @@ impl Ctx<'_> {
         let mount = self.section().approle_mount.clone();
         let mut as_user = Vault::new(cfg).map_err(|e| Check::Failed(e.to_string()))?;
         let backoff = as_user.default_backoff();
-        let (token, info) = match as_user.approle_login(backoff, &mount, &role_id, &secret_id).await {
+        let login = AppRoleLogin { mount: &mount, role_id: &role_id, secret_id: &secret_id };
+        let (token, info) = match as_user.approle_login(backoff, &login).await {
             Ok(login) => login,
             Err(VaultError::Rejected { status: 400, .. } | VaultError::Denied { .. }) => {
                 return Err(Check::NeedsAdmin("AppRole login refused: the secret-id or the role is gone".into()));

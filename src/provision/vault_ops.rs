@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::secret::Secret;
 use crate::vault::client::Method;
 use crate::vault::token::TokenInfo;
-use crate::vault::{Vault, VaultError};
+use crate::vault::{Vault, VaultError, VaultSays};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -140,7 +140,7 @@ pub async fn lookup(v: &Vault, token: &Secret) -> Result<Option<TokenInfo>, OpsE
     match v.raw("look a token up", Method::POST, "auth/token/lookup", Some(body)).await {
         Ok(r) => Ok(Some(TokenInfo::from_lookup(&data(r)))),
         // Vault says "bad token" for a token it does not know, "permission denied" for a policy that lacks the path.
-        Err(VaultError::Denied { detail, .. }) if detail.contains("bad token") => Ok(None),
+        Err(VaultError::Denied { says: Some(VaultSays::BadToken), .. }) => Ok(None),
         Err(VaultError::Rejected { status: 400, .. }) => Ok(None),
         Err(VaultError::Denied { status: 403, .. }) => Err(OpsError::MissingCapability {
             op: "look a token up",

@@ -15,6 +15,7 @@ use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
 use super::VaultError;
+use super::error::{api_error, classify, root_cause};
 use crate::config::{Retry, VaultConfig};
 use crate::secret::Secret;
 
@@ -120,14 +121,33 @@ fn http_client(cfg: &VaultConfig) -> Result<reqwest::Client, VaultError> {
     b.build().map_err(|e| VaultError::Setup { detail: root_cause(&e) })
 }
 
-/// A plain JSON request, for endpoints whose answers vaultrs' types do not fit.
-struct Raw {
-    method: rustify::enums::RequestMethod,
+/// One JSON request, for endpoints whose answers vaultrs' types do not fit.
+#[derive(Clone)]
+pub struct Request {
+    method: Method,
     path: String,
     body: Option<Vec<u8>>,
 }
 
-impl rustify::Endpoint for Raw {
+/// The HTTP method of a [`Request`].
+pub use rustify::enums::RequestMethod as Method;
+
+impl Request {
+    pub fn new(method: Method, path: &str, body: Option<serde_json::Value>) -> Self {
+        Request { method, path: path.to_string(), body: body.map(|b| b.to_string().into_bytes()) }
+    }
+    pub fn get(path: &str) -> Self {
+        Request::new(Method::GET, path, None)
+    }
+    pub fn post(path: &str) -> Self {
+        Request::new(Method::POST, path, None)
+    }
+    pub fn json(self, body: serde_json::Value) -> Self {
+        Request { body: Some(body.to_string().into_bytes()), ..self }
+    }
+}
+
+impl rustify::Endpoint for Request {
     type Response = serde_json::Value;
     const REQUEST_BODY_TYPE: rustify::enums::RequestType = rustify::enums::RequestType::JSON;
     const RESPONSE_BODY_TYPE: rustify::enums::ResponseType = rustify::enums::ResponseType::JSON;
@@ -135,7 +155,7 @@ impl rustify::Endpoint for Raw {
     fn path(&self) -> String {
         self.path.clone()
     }
-    fn method(&self) -> rustify::enums::RequestMethod {
+    fn method(&self) -> Method {
         self.method.clone()
     }
     fn body(&self) -> Result<Option<Vec<u8>>, rustify::errors::ClientError> {
@@ -143,11 +163,32 @@ impl rustify::Endpoint for Raw {
     }
 }
 
-/// The HTTP method of a [`Vault::raw`] request.
-pub use rustify::enums::RequestMethod as Method;
+/// A JSON answer (`None` when empty, as for a 204), found or not.
+pub enum Answer {
+    Found(Option<serde_json::Value>),
+    /// A 404 with its body: KV v2 answers a read of a deleted latest version that way,
+    /// with the version in the body.
+    NotFound(Option<serde_json::Value>),
+}
+
+impl Answer {
+    pub fn into_body(self) -> Option<serde_json::Value> {
+        match self {
+            Answer::Found(body) | Answer::NotFound(body) => body,
+        }
+    }
+}
+
+/// What a 404 is to the caller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum On404 {
+    Fail,
+    Answer,
+}
 
 impl Vault {
-    /// `method path` with an optional JSON body; the whole JSON answer, `None` for 204.
+    /// `method path` with an optional JSON body and the `vault.retry` policy; the whole
+    /// JSON answer, `None` for 204.
     pub async fn raw(
         &self,
         op: &'static str,
@@ -155,174 +196,51 @@ impl Vault {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<Option<serde_json::Value>, VaultError> {
-        self.raw_with(op, self.default_backoff(), method, path, body).await
+        self.send(op, self.default_backoff(), Request::new(method, path, body)).await
     }
 
-    /// [`Vault::raw`] with its own pauses between retries (`auto_auth`'s, for auth requests).
-    pub async fn raw_with(
+    /// `request` with its own pauses between retries (`auto_auth`'s, for auth requests).
+    pub async fn send(
         &self,
         op: &'static str,
         backoff: Backoff,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
+        request: Request,
     ) -> Result<Option<serde_json::Value>, VaultError> {
-        self.request(op, backoff, method, path, body, false).await.map(|(_, v)| v)
+        self.exchange(op, backoff, &request, On404::Fail).await.map(Answer::into_body)
     }
 
-    /// [`Vault::raw`] that returns a 404 with its body (KV v2 answers a deleted latest
-    /// version that way, with the version in the body) instead of an error.
-    pub async fn raw_keep_404(
-        &self,
-        op: &'static str,
-        method: Method,
-        path: &str,
-    ) -> Result<(u16, Option<serde_json::Value>), VaultError> {
-        self.request(op, self.default_backoff(), method, path, None, true).await
+    /// `GET path`, where a 404 is an answer to read rather than an error.
+    pub async fn get_or_not_found(&self, op: &'static str, path: &str) -> Result<Answer, VaultError> {
+        self.exchange(op, self.default_backoff(), &Request::get(path), On404::Answer).await
     }
 
-    async fn request(
+    async fn exchange(
         &self,
         op: &'static str,
         backoff: Backoff,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-        keep_404: bool,
-    ) -> Result<(u16, Option<serde_json::Value>), VaultError> {
+        request: &Request,
+        on_404: On404,
+    ) -> Result<Answer, VaultError> {
         use rustify::Endpoint;
-        let body = body.map(|b| b.to_string().into_bytes());
         let parse = |bytes: &[u8]| -> Result<Option<serde_json::Value>, ClientError> {
             if bytes.is_empty() {
                 return Ok(None);
             }
             serde_json::from_slice(bytes).map(Some).map_err(|source| ClientError::JsonParseError { source })
         };
-        self.call_with(op, backoff, async |c| {
-            let req = Raw { method: method.clone(), path: path.to_string(), body: body.clone() };
-            match req.with_middleware(c.middle()).exec(c.http()).await {
-                Ok(result) => Ok((200, parse(&result.raw())?)),
-                Err(rustify::errors::ClientError::ServerResponseError { code: 404, content }) if keep_404 => {
-                    Ok((404, parse(content.unwrap_or_default().as_bytes())?))
-                }
-                Err(e) => Err(api_error(e)),
+        self.call_with(op, backoff, async |c| match request.clone().with_middleware(c.middle()).exec(c.http()).await {
+            Ok(result) => Ok(Answer::Found(parse(&result.raw())?)),
+            Err(rustify::errors::ClientError::ServerResponseError { code: 404, content })
+                if on_404 == On404::Answer =>
+            {
+                Ok(Answer::NotFound(parse(content.unwrap_or_default().as_bytes())?))
             }
+            Err(e) => Err(api_error(e)),
         })
         .await
     }
 }
 
-/// Vault's `{"errors": [...]}` on a non-2xx answer, as vaultrs itself reports it.
-fn api_error(e: rustify::errors::ClientError) -> ClientError {
-    if let rustify::errors::ClientError::ServerResponseError { code, content } = &e {
-        let errors = content
-            .as_deref()
-            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-            .and_then(|v| v.get("errors").cloned())
-            .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok());
-        if let Some(errors) = errors {
-            return ClientError::APIError { code: *code, errors };
-        }
-    }
-    ClientError::RestClientError { source: e }
-}
-
 fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
-}
-
-/// Sorts a vaultrs error into what the caller must do about it.
-fn classify(op: &'static str, timeout: Duration, e: ClientError) -> VaultError {
-    use rustify::errors::ClientError as Rest;
-    match e {
-        ClientError::APIError { code, errors } => by_status(op, code, tidy_errors(&errors)),
-        ClientError::RestClientError { source } => match source {
-            Rest::RequestError { source, .. } | Rest::ResponseError { source } => network(op, timeout, &source),
-            Rest::ServerResponseError { code, .. } => by_status(op, code, format!("HTTP {code}")),
-            // Parse errors carry the body; only their generic text is kept.
-            other => VaultError::Protocol { op, detail: other.to_string() },
-        },
-        ClientError::ResponseEmptyError => VaultError::Empty { op },
-        other => VaultError::Protocol { op, detail: other.to_string() },
-    }
-}
-
-fn by_status(op: &'static str, status: u16, detail: String) -> VaultError {
-    match status {
-        401 | 403 => VaultError::Denied { op, status, detail },
-        429 | 500..=599 => {
-            VaultError::Unreachable { op, status: Some(status), detail: format!("HTTP {status}: {detail}") }
-        }
-        _ => VaultError::Rejected { op, status, detail },
-    }
-}
-
-fn network(op: &'static str, timeout: Duration, e: &anyhow::Error) -> VaultError {
-    if let Some(tls) = find_tls(e.as_ref()) {
-        return VaultError::Tls { op, detail: tls.to_string() };
-    }
-    let detail = match e.downcast_ref::<reqwest::Error>() {
-        Some(r) if r.is_timeout() => format!("no answer within {}", humantime::format_duration(timeout)),
-        Some(r) if r.is_connect() => format!("cannot connect: {}", root_cause(r)),
-        Some(r) => root_cause(r),
-        None => e.root_cause().to_string(),
-    };
-    VaultError::Unreachable { op, status: None, detail }
-}
-
-/// rustls' error, wherever hyper and std::io nested it.
-fn find_tls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-        return Some(tls);
-    }
-    // io::Error::source() skips the error it wraps; get_ref() does not.
-    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
-        && let Some(tls) = find_tls(inner)
-    {
-        return Some(tls);
-    }
-    e.source().and_then(find_tls)
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
-/// Vault wraps messages as "1 error occurred:\n\t* permission denied\n\n".
-fn tidy_errors(errors: &[String]) -> String {
-    let parts: Vec<&str> = errors
-        .iter()
-        .flat_map(|e| e.lines())
-        .map(|l| l.trim().trim_start_matches("* ").trim())
-        // Drop the "1 error occurred:" header lines.
-        .filter(|l| !(l.is_empty() || l.ends_with("occurred:") && l.contains("error")))
-        .collect();
-    if parts.is_empty() { "no detail".into() } else { parts.join("; ") }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vault_multierror_text_is_tidied() {
-        let e = vec!["1 error occurred:\n\t* permission denied\n\n".to_string()];
-        assert_eq!(tidy_errors(&e), "permission denied");
-        assert_eq!(tidy_errors(&["lease is not renewable".into()]), "lease is not renewable");
-        assert_eq!(tidy_errors(&[]), "no detail");
-    }
-
-    #[test]
-    fn statuses_sort_into_kinds() {
-        assert!(matches!(by_status("x", 403, String::new()), VaultError::Denied { .. }));
-        assert!(matches!(by_status("x", 400, String::new()), VaultError::Rejected { .. }));
-        let sealed = by_status("x", 503, String::new());
-        assert!(sealed.is_transient() && sealed.is_retryable());
-        let limited = by_status("x", 429, String::new());
-        assert!(limited.is_transient() && !limited.is_retryable(), "a 4xx is never retried");
-    }
 }

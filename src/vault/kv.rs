@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 use vaultrs::api::kv2::requests::SetSecretRequestOptions;
 
-use super::client::Method;
-use super::{Vault, VaultError};
+use super::client::{Answer, Method};
+use super::{Vault, VaultError, VaultSays};
 use crate::config::SecretPath;
 
 /// A KV v2 secret: the mount and the path inside it.
@@ -110,8 +110,9 @@ impl Vault {
     /// latest version is soft-deleted or destroyed.
     pub async fn kv_read_latest(&self, p: &KvPath) -> Result<Option<Versioned>, VaultError> {
         let path = format!("{}/data/{}", p.mount, p.path);
-        let (status, body) = self.raw_keep_404("KV read", Method::GET, &path).await?;
-        let body = body.unwrap_or_default();
+        let answer = self.get_or_not_found("KV read", &path).await?;
+        let not_found = matches!(answer, Answer::NotFound(_));
+        let body = answer.into_body().unwrap_or_default();
         let version = body["data"]["metadata"]["version"].as_u64();
         let custom_metadata = match &body["data"]["metadata"]["custom_metadata"] {
             Value::Object(m) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect(),
@@ -123,9 +124,9 @@ impl Vault {
             deleted,
             custom_metadata,
         };
-        match (status, &body["data"]["data"], version) {
-            (404, _, Some(_)) => Ok(Some(versioned(Map::new(), true))),
-            (404, _, None) => Ok(None),
+        match (not_found, &body["data"]["data"], version) {
+            (true, _, Some(_)) => Ok(Some(versioned(Map::new(), true))),
+            (true, _, None) => Ok(None),
             (_, Value::Object(data), Some(_)) => Ok(Some(versioned(data.clone(), false))),
             (_, Value::Null, Some(_)) => Ok(Some(versioned(Map::new(), true))),
             _ => {
@@ -145,9 +146,7 @@ impl Vault {
             .await;
         match written {
             Ok(meta) => Ok(Written::Version(meta.version)),
-            Err(VaultError::Rejected { status: 400, detail, .. }) if detail.contains("check-and-set") => {
-                Ok(Written::Conflict)
-            }
+            Err(VaultError::Rejected { status: 400, says: Some(VaultSays::CheckAndSet), .. }) => Ok(Written::Conflict),
             Err(e) => Err(e),
         }
     }
@@ -161,7 +160,7 @@ impl Vault {
         for _ in 0..3 {
             match self.raw("KV metadata write", Method::POST, &path, Some(body.clone())).await {
                 Ok(_) => return Ok(()),
-                Err(VaultError::Rejected { status: 400, detail, .. }) if detail.contains("check-and-set") => {
+                Err(VaultError::Rejected { status: 400, says: Some(VaultSays::CheckAndSet), .. }) => {
                     body["metadata_cas"] = json!(self.kv_metadata_version(p).await?);
                 }
                 Err(e) => return Err(e),
@@ -171,6 +170,7 @@ impl Vault {
             op: "KV metadata write",
             status: 400,
             detail: "the metadata kept changing between its read and the write (metadata check-and-set)".into(),
+            says: Some(VaultSays::CheckAndSet),
         })
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::client::{Backoff, Method};
+use super::client::{Backoff, Request};
 use super::{Vault, VaultError};
 use crate::secret::Secret;
 
@@ -72,36 +72,40 @@ impl TokenInfo {
     }
 }
 
+/// What an AppRole login presents: this user's role-id and secret-id, at `auth/<mount>`.
+pub struct AppRoleLogin<'a> {
+    pub mount: &'a str,
+    pub role_id: &'a Secret,
+    pub secret_id: &'a Secret,
+}
+
 impl Vault {
     /// The client's own token, looked up with itself: nothing is extended.
     pub async fn lookup_self(&self, backoff: Backoff) -> Result<TokenInfo, VaultError> {
-        let r = self.raw_with("token lookup-self", backoff, Method::GET, "auth/token/lookup-self", None).await?;
+        let r = self.send("token lookup-self", backoff, Request::get("auth/token/lookup-self")).await?;
         Ok(TokenInfo::from_lookup(&r.unwrap_or_default()["data"]))
     }
 
     /// Renews the client's own token; what Vault says about it afterwards.
     pub async fn renew_self(&self, backoff: Backoff) -> Result<TokenInfo, VaultError> {
-        let r =
-            self.raw_with("token renew-self", backoff, Method::POST, "auth/token/renew-self", Some(json!({}))).await?;
+        let r = self.send("token renew-self", backoff, Request::post("auth/token/renew-self").json(json!({}))).await?;
         Ok(TokenInfo::from_auth(&r.unwrap_or_default()["auth"]))
     }
 
     /// Revokes the client's own token.
     pub async fn revoke_self(&self, backoff: Backoff) -> Result<(), VaultError> {
-        self.raw_with("token revoke-self", backoff, Method::POST, "auth/token/revoke-self", None).await.map(drop)
+        self.send("token revoke-self", backoff, Request::post("auth/token/revoke-self")).await.map(drop)
     }
 
-    /// Logs in with an AppRole role-id and secret-id at `auth/<mount>`.
+    /// Logs in with an AppRole role-id and secret-id.
     pub async fn approle_login(
         &self,
         backoff: Backoff,
-        mount: &str,
-        role_id: &Secret,
-        secret_id: &Secret,
+        login: &AppRoleLogin<'_>,
     ) -> Result<(Secret, TokenInfo), VaultError> {
-        let body = json!({ "role_id": role_id.expose(), "secret_id": secret_id.expose() });
-        let path = format!("auth/{mount}/login");
-        let r = self.raw_with("AppRole login", backoff, Method::POST, &path, Some(body)).await?.unwrap_or_default();
+        let body = json!({ "role_id": login.role_id.expose(), "secret_id": login.secret_id.expose() });
+        let path = format!("auth/{}/login", login.mount);
+        let r = self.send("AppRole login", backoff, Request::post(&path).json(body)).await?.unwrap_or_default();
         let auth = &r["auth"];
         let token = auth["client_token"].as_str().ok_or(VaultError::Empty { op: "AppRole login" })?;
         Ok((Secret::new(token), TokenInfo::from_auth(auth)))

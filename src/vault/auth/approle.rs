@@ -9,12 +9,13 @@
 
 use std::path::Path;
 
-use super::{AuthError, check_identity, credential_file, vault_err};
+use super::credential_file::{self, ModeCheck};
+use super::{AuthError, check_identity, vault_err};
 use crate::config::{Expect, Method};
 use crate::secret::Secret;
 use crate::store::atomic;
 use crate::vault::client::Backoff;
-use crate::vault::token::TokenInfo;
+use crate::vault::token::{AppRoleLogin, TokenInfo};
 use crate::vault::{Vault, VaultError};
 
 pub async fn authenticate(
@@ -55,9 +56,10 @@ pub async fn authenticate(
         }
     }
 
-    let role_id = credential_file::read(role_id_file_path, "AppRole role-id file", false)?;
-    let secret_id = credential_file::read(secret_id_file_path, "AppRole secret-id file", true)?;
-    let (token, info) = vault.approle_login(backoff, mount, &role_id, &secret_id).await.map_err(|e| match e {
+    let role_id = credential_file::read(role_id_file_path, "AppRole role-id file", ModeCheck::Skip)?;
+    let secret_id = credential_file::read(secret_id_file_path, "AppRole secret-id file", ModeCheck::OwnerOnly)?;
+    let login = AppRoleLogin { mount, role_id: &role_id, secret_id: &secret_id };
+    let (token, info) = vault.approle_login(backoff, &login).await.map_err(|e| match e {
         // "invalid role or secret ID" comes back as a 400.
         VaultError::Rejected { status: 400, .. } => AuthError::Invalid(e),
         e => vault_err(e),
@@ -82,13 +84,13 @@ pub async fn authenticate(
 /// readable by others); `None` when there is none or it is garbled.
 fn kept_token(path: &Path) -> Option<(Secret, Option<String>)> {
     let what = "kept AppRole token";
-    match credential_file::read(path, what, true) {
+    match credential_file::read(path, what, ModeCheck::OwnerOnly) {
         Ok(t) => Some((t, None)),
         Err(credential_file::CredentialError::Missing { .. }) => None,
         Err(credential_file::CredentialError::TooOpen { mode, .. }) => {
             // Someone may have read it: it must not live on.
             let exposed = format!("was readable by group or others (mode {mode:04o})");
-            credential_file::read(path, what, false).ok().map(|t| (t, Some(exposed)))
+            credential_file::read(path, what, ModeCheck::Skip).ok().map(|t| (t, Some(exposed)))
         }
         Err(e) => {
             tracing::warn!("{e}; logging in again");

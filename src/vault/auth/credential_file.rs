@@ -24,8 +24,17 @@ pub enum CredentialError {
     Unusable { what: &'static str, path: PathBuf, problem: String },
 }
 
-/// Reads and trims the file. With `private`, group/other permission bits are refused.
-pub fn read(path: &Path, what: &'static str, private: bool) -> Result<Secret, CredentialError> {
+/// Whether the file's mode is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeCheck {
+    /// A secret: group or other permission bits are refused.
+    OwnerOnly,
+    /// Not secret (a role-id), or read once more only to revoke what it holds.
+    Skip,
+}
+
+/// Reads and trims the file.
+pub fn read(path: &Path, what: &'static str, check: ModeCheck) -> Result<Secret, CredentialError> {
     let unusable = |problem: String| CredentialError::Unusable { what, path: path.to_path_buf(), problem };
     let mut file = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => CredentialError::Missing { what, path: path.to_path_buf() },
@@ -36,7 +45,7 @@ pub fn read(path: &Path, what: &'static str, private: bool) -> Result<Secret, Cr
         return Err(unusable("is not a regular file".into()));
     }
     let mode = meta.permissions().mode() & 0o777;
-    if private && mode & 0o077 != 0 {
+    if check == ModeCheck::OwnerOnly && mode & 0o077 != 0 {
         return Err(CredentialError::TooOpen { what, path: path.to_path_buf(), mode });
     }
     if meta.size() > MAX_BYTES {
@@ -69,27 +78,33 @@ mod tests {
     fn reads_and_trims_a_private_file() {
         let d = tempfile::tempdir().unwrap();
         let p = write(d.path(), "t", "s.abc\n", 0o600);
-        assert_eq!(read(&p, "token file", true).unwrap().expose(), "s.abc");
+        assert_eq!(read(&p, "token file", ModeCheck::OwnerOnly).unwrap().expose(), "s.abc");
     }
 
     #[test]
     fn refuses_group_readable_and_says_how_to_fix() {
         let d = tempfile::tempdir().unwrap();
         let p = write(d.path(), "t", "s.fixture-secret", 0o640);
-        let msg = read(&p, "token file", true).unwrap_err().to_string();
+        let msg = read(&p, "token file", ModeCheck::OwnerOnly).unwrap_err().to_string();
         assert!(msg.contains("chmod 600") && msg.contains("0640"), "{msg}");
         assert!(!msg.contains("s.fixture-secret"));
         // A role-id is not secret: the mode is not checked.
-        assert!(read(&p, "role-id file", false).is_ok());
+        assert!(read(&p, "role-id file", ModeCheck::Skip).is_ok());
     }
 
     #[test]
     fn refuses_empty_missing_and_multi_value_files() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(read(&write(d.path(), "e", " \n", 0o600), "x", true), Err(CredentialError::Unusable { .. })));
-        assert!(matches!(read(&d.path().join("nope"), "x", true), Err(CredentialError::Missing { .. })));
+        assert!(matches!(
+            read(&write(d.path(), "e", " \n", 0o600), "x", ModeCheck::OwnerOnly),
+            Err(CredentialError::Unusable { .. })
+        ));
+        assert!(matches!(
+            read(&d.path().join("nope"), "x", ModeCheck::OwnerOnly),
+            Err(CredentialError::Missing { .. })
+        ));
         let two = write(d.path(), "two", "a b", 0o600);
-        let msg = read(&two, "x", true).unwrap_err().to_string();
+        let msg = read(&two, "x", ModeCheck::OwnerOnly).unwrap_err().to_string();
         assert!(!msg.contains("a b"), "{msg}");
     }
 }

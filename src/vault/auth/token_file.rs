@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use super::CredentialError;
-use super::credential_file;
+use super::credential_file::{self, ModeCheck};
 use crate::secret::Secret;
 
 pub fn read(path: &Path) -> Result<Secret, CredentialError> {
-    credential_file::read(path, "Vault token file", true)
+    credential_file::read(path, "Vault token file", ModeCheck::OwnerOnly)
 }
