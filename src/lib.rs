@@ -4,7 +4,8 @@
 //!
 //! Modules follow the config's blocks, as Vault Agent's code does: [`config`],
 //! [`vault`] (client, `auto_auth` methods, sinks), [`store`] (local files),
-//! [`cycle`] (one run) and [`report`] (its outcome).
+//! [`cycle`] (one cycle), [`report`] (its outcome) and [`run`] (a run of the agent as
+//! the command line starts it).
 
 pub mod config;
 pub mod cycle;
@@ -13,6 +14,8 @@ pub mod os_user;
 pub mod probe;
 pub mod provision;
 pub mod report;
+pub mod run;
+pub mod runtime;
 pub mod secret;
 pub mod store;
 pub mod template;

@@ -1,8 +1,10 @@
 //! The command line: parse arguments, load the config, call one entry point, map
-//! the result to an exit code. Nothing else lives here.
+//! the result to an exit code. Nothing else lives here: what a run does is in the
+//! library ([`claude_auth_sync::run`], the provisioner's entry point).
+//!
+//! It must never print a secret: errors are the library's, which hold none.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -12,7 +14,7 @@ use claude_auth_sync::exit::ExitCode;
 use claude_auth_sync::os_user::OsUser;
 use claude_auth_sync::secret::Secret;
 use claude_auth_sync::vault::auth::credential_file::{self, ModeCheck};
-use claude_auth_sync::{cycle, provision, report, store};
+use claude_auth_sync::{provision, run, runtime};
 
 #[derive(Parser)]
 #[command(
@@ -42,13 +44,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  claude-auth-sync run --once\n  CLAUDE_AUTH_SYNC_CONFIG=/tmp/test.hcl claude-auth-sync run --once"
     )]
-    Run {
-        /// Run one cycle and exit (the systemd timer mode; the only mode so far).
-        #[arg(long)]
-        once: bool,
-        #[command(flatten)]
-        config: ConfigArg,
-    },
+    Run(RunArgs),
     /// As root: turn a roster into per-user Vault policies, credentials, configs and timers.
     #[command(
         after_help = "Without an admin token (VAULT_TOKEN, BAO_TOKEN or --admin-token-file) this is the routine \
@@ -104,10 +100,16 @@ enum Command {
     #[command(
         after_help = "Examples:\n  claude-auth-sync check-config\n  claude-auth-sync check-config --config ./config.hcl"
     )]
-    CheckConfig {
-        #[command(flatten)]
-        config: ConfigArg,
-    },
+    CheckConfig(ConfigArg),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Run one cycle and exit (the systemd timer mode; the only mode so far).
+    #[arg(long)]
+    once: bool,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 #[derive(clap::Args)]
@@ -152,21 +154,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", provision::policy::hcl(&mount, &prefix, &user));
             Ok(ExitCode::Ok)
         }
-        Command::CheckConfig { config } => {
-            let Some(cfg) = load(config.config, &user) else { return Ok(ExitCode::Config) };
+        Command::CheckConfig(config) => {
+            let Some(cfg) = load(&config, &user) else { return Ok(ExitCode::Config) };
             print!("{}", cfg.to_hcl());
             Ok(ExitCode::Ok)
         }
-        Command::Run { once, config } => {
-            if !once {
+        Command::Run(args) => {
+            if !args.once {
                 eprintln!(
                     "claude-auth-sync: run needs --once; the long-running mode is not built yet (use the systemd timer)"
                 );
                 return Ok(ExitCode::Usage);
             }
-            let Some(cfg) = load(config.config, &user) else { return Ok(ExitCode::Config) };
-            init_logging(&cfg);
-            run_once(&cfg)
+            let Some(cfg) = load(&args.config, &user) else { return Ok(ExitCode::Config) };
+            Ok(run::once(&cfg)?)
         }
     }
 }
@@ -209,11 +210,10 @@ fn provision(
         eprintln!("claude-auth-sync: --rotate {unknown}: not in the roster");
         return Ok(ExitCode::Usage);
     }
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let opts = provision::Options { roster, admin_token, rotate, prune, dry_run, state };
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let report = runtime.block_on(provision::run(&opts)).map_err(anyhow::Error::msg)?;
+    let report = runtime::block_on(provision::run(&opts))
+        .context("cannot start the async runtime")?
+        .map_err(anyhow::Error::msg)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -223,8 +223,8 @@ fn provision(
 }
 
 /// Loads the config or prints why not; `None` means exit 78.
-fn load(path: Option<PathBuf>, user: &OsUser) -> Option<Config> {
-    let path = path.unwrap_or_else(|| config::default_path(user));
+fn load(arg: &ConfigArg, user: &OsUser) -> Option<Config> {
+    let path = arg.config.clone().unwrap_or_else(|| config::default_path(user));
     match config::load(&path, user, &|k| std::env::var(k).ok()) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -232,58 +232,4 @@ fn load(path: Option<PathBuf>, user: &OsUser) -> Option<Config> {
             None
         }
     }
-}
-
-fn init_logging(cfg: &Config) {
-    use tracing_subscriber::filter::Targets;
-    use tracing_subscriber::prelude::*;
-    // Only this crate's events: vaultrs and reqwest trace request details.
-    let filter = Targets::new().with_target("claude_auth_sync", cfg.log.level);
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).event_format(Plain);
-    tracing_subscriber::registry().with(fmt).with(filter).init();
-}
-
-/// `claude-auth-sync: warning: <message>`, the shape of every other line this tool prints.
-struct Plain;
-
-impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Plain
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        mut w: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result {
-        let level = match *event.metadata().level() {
-            tracing::Level::ERROR => "error",
-            tracing::Level::WARN => "warning",
-            tracing::Level::INFO => "info",
-            _ => "debug",
-        };
-        write!(w, "claude-auth-sync: {level}: ")?;
-        ctx.field_format().format_fields(w.by_ref(), event)?;
-        writeln!(w)
-    }
-}
-
-fn run_once(cfg: &Config) -> anyhow::Result<ExitCode> {
-    // vaultrs is built without a default TLS provider; ring keeps builds small.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Some(pid_file) = &cfg.pid_file {
-        store::atomic::replace(pid_file, format!("{}\n", std::process::id()).as_bytes(), 0o644)
-            .context("cannot write pid_file")?;
-    }
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
-    let outcome = runtime.block_on(cycle::run_once(cfg, &|var| std::env::var_os(var).is_some()));
-    let now = SystemTime::now();
-    let outcome = report::state::record(outcome, &cfg.log.state_file, &cfg.degraded, now);
-    report::emit(&outcome, &cfg.log, &cfg.user.name, now);
-    if let Some(pid_file) = &cfg.pid_file {
-        let _ = std::fs::remove_file(pid_file);
-    }
-    Ok(outcome.exit_code())
 }
