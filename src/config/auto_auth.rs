@@ -1,6 +1,9 @@
 //! The `auto_auth { }` block: one `method` that yields this user's Vault token, the
 //! identity the token must carry (`expect`), and `sink "file"` blocks that receive it.
-//! Keys and shapes are Vault Agent's; `expect` is this agent's addition.
+//! Keys and shapes are Vault Agent's; `expect` is this agent's addition. The method
+//! and sink kinds, the defaults and the block's printing live here.
+//!
+//! It must never accept a sink mode that lets every user read the token.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
 //! The `degraded { }` block: when a DEGRADED outcome that keeps coming back becomes a
 //! FAIL, so that transient trouble which never ends is not a silent failure.
+//!
+//! It must never accept a policy under which a DEGRADED could last for ever.
 
 use std::time::Duration;
 

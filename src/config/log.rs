@@ -1,6 +1,10 @@
 //! The `log { }` block: where the one-line-per-run report goes (a private log file,
 //! and journald when present), where the agent keeps its state between runs, and how
-//! chatty the agent is on stderr.
+//! chatty the agent is on stderr. Its keywords (`journald`, `level`), defaults and
+//! printing live here.
+//!
+//! It must never default the log or the state file to a place outside the user's home:
+//! both are private.
 
 use std::path::PathBuf;
 

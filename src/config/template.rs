@@ -4,6 +4,9 @@
 //! with the secret's `field`, probes it, and writes it back; its defaults are Claude
 //! Code's. A rendered template (`contents` or `source`, Vault Agent style) writes a
 //! whole file from the secret's data and never writes back.
+//!
+//! Its keywords (`lock`, `restore`), defaults and printing live here. It must never
+//! print inline `contents` (they may embed literal values): only their size.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;

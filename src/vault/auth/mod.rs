@@ -7,6 +7,8 @@
 //! nothing and used for nothing (an AppRole token of ours that drifted is revoked).
 //! [`check_identity`] (in `identity.rs`) is the one identity check; the provisioner
 //! uses it too.
+//!
+//! It must never renew or use a token before its identity has been checked.
 
 mod approle;
 pub mod credential_file;
