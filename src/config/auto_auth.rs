@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::hcl_writer::{Hcl, label};
 use super::keyword::either;
 use super::reader::Table;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::hcl_writer::Hcl;
 use super::reader::Table;
 

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::hcl_writer::Hcl;
 use super::keyword::Keywords;
 use super::reader::Table;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::hcl_writer::{Hcl, label};
 use super::keyword::either;
 use super::reader::LabeledBlock;

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use hcl::{Block, Body, Expression, ObjectKey, Structure};
 
-use super::ConfigError;
+use super::error::ConfigError;
 use crate::os_user::OsUser;
 
 pub use values::OneOrMany;

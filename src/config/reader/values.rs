@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use hcl::{Expression, TemplateExpr};
 
-use super::{ConfigError, Item, Table};
+use super::{Item, Table};
+use crate::config::error::ConfigError;
 use crate::config::interpolate;
 use crate::config::keyword::Keywords;
 
