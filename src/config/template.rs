@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::hcl_writer::Hcl;
 use super::keyword::Keywords;
 use super::probe::{self, Probe};
-use super::reader::{LabeledBlock, OneOrMany};
+use super::reader::{LabeledBlock, OneOrMany, Table};
 use super::secret_path::SecretPath;
 use super::{ConfigError, Env, location};
 use crate::os_user::OsUser;
@@ -193,19 +193,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     let source = t.path("source")?;
     let destination = t.path("destination")?;
     let perms = t.mode("perms")?.unwrap_or(DEFAULT_PERMS);
-    let json_key = t.string("json_key")?;
-    let field = t.string("field")?;
-    let lock = t.string("lock")?;
-    let restore = t.string("restore")?;
-    let rotates = t.bool("refresh_token_rotates")?;
-    let writeback = t.bool("writeback")?;
-    let warn_before = t.duration("warn_before")?;
-    let command = t.string_or_strings("command")?.map(|c| match c {
-        // Vault Agent's `command` is one shell command line.
-        OneOrMany::One(line) => vec!["/bin/sh".into(), "-c".into(), line],
-        OneOrMany::Many(argv) => argv,
-    });
-    let mut probes = t.blocks("probe")?;
+    let keys = KindKeys::read(&t)?;
 
     let body = match (contents, source) {
         (Some(_), Some(_)) => return Err(t.err("source", "and contents are both set; keep one")),
@@ -218,74 +206,13 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     };
     let kind = match body {
         Some(body) => {
-            for (key, set) in [
-                ("json_key", json_key.is_some()),
-                ("field", field.is_some()),
-                ("restore", restore.is_some()),
-                ("refresh_token_rotates", rotates.is_some()),
-                ("probe", !probes.is_empty()),
-                ("warn_before", warn_before.is_some()),
-            ] {
-                if set {
-                    return Err(t.err(
-                        key,
-                        "applies only to JSON templates; a template with contents or source renders the whole file",
-                    ));
-                }
-            }
-            if writeback == Some(true) {
-                return Err(t.err("writeback", "needs json_key; a rendered file cannot be written back to Vault"));
-            }
-            if let Some(lock) = lock {
-                t.keyword_of("lock", &LOCKS, &lock)?;
-            }
+            let render = rendered(&t, body, keys)?;
             if destination.is_none() {
                 return Err(t.err("destination", "is missing; a rendered template must say which file it writes"));
             }
-            TemplateKind::Render(RenderTemplate { body, command })
+            TemplateKind::Render(render)
         }
-        None => {
-            if command.is_some() {
-                return Err(t.err("command", "applies only to rendered templates (contents or source)"));
-            }
-            let json_key = json_key.unwrap_or_else(|| DEFAULT_FIELD.into());
-            if json_key.is_empty() || (json_key.starts_with('/') && json_key.len() == 1) {
-                return Err(t.err("json_key", "is empty; give a top-level key or a JSON pointer such as /tokens"));
-            }
-            let probe = match probes.len() {
-                0 => Probe::default_command(),
-                1 => probe::parse(probes.remove(0))?,
-                n => return Err(t.err("probe", format!("appears {n} times; keep one"))),
-            };
-            let field = field.unwrap_or_else(|| DEFAULT_FIELD.into());
-            // Claude Code's login rotates; another tool's secret says so itself.
-            let refresh_token_rotates = rotates.unwrap_or(json_key == DEFAULT_FIELD || field == DEFAULT_FIELD);
-            let restore =
-                restore.map(|r| t.keyword_of("restore", &RESTORES, &r)).transpose()?.unwrap_or(DEFAULT_RESTORE);
-            if restore == Restore::Always && refresh_token_rotates {
-                return Err(t.err(
-                    "restore",
-                    format!(
-                        "= \"always\" would put Vault's copy in place of a working login before proving it, and the refresh token of {field} rotates: an unproven older copy's refresh token is spent, and presenting it can get the whole login revoked. Use \"on_failure\" (the default: restore only when the probe rejects the local login){}",
-                        if field == DEFAULT_FIELD && json_key == DEFAULT_FIELD {
-                            ""
-                        } else {
-                            ", or set refresh_token_rotates = false if this secret's refresh token never changes"
-                        }
-                    ),
-                ));
-            }
-            TemplateKind::Json(JsonTemplate {
-                field,
-                json_key,
-                lock: lock.map(|l| t.keyword_of("lock", &LOCKS, &l)).transpose()?.unwrap_or(DEFAULT_LOCK),
-                restore,
-                refresh_token_rotates,
-                writeback: writeback.unwrap_or(DEFAULT_WRITEBACK),
-                probe,
-                warn_before: warn_before.unwrap_or(DEFAULT_WARN_BEFORE),
-            })
-        }
+        None => TemplateKind::Json(json(&t, keys)?),
     };
     // Every template is bound to one secret: this agent has no `{{ with secret }}`.
     let secret = secret.ok_or_else(|| {
@@ -297,6 +224,109 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     let destination = destination.unwrap_or_else(|| claude_credentials_path(t.user(), env));
     t.finish(VAULT_AGENT_ONLY)?;
     Ok(TemplateConfig { name, secret, destination, perms, kind })
+}
+
+/// The keys that say which kind a template is, as written: each kind refuses the others'.
+struct KindKeys<'a> {
+    json_key: Option<String>,
+    field: Option<String>,
+    lock: Option<String>,
+    restore: Option<String>,
+    rotates: Option<bool>,
+    writeback: Option<bool>,
+    warn_before: Option<Duration>,
+    command: Option<Vec<String>>,
+    probes: Vec<LabeledBlock<'a>>,
+}
+
+impl<'a> KindKeys<'a> {
+    fn read(t: &Table<'a>) -> Result<Self, ConfigError> {
+        Ok(KindKeys {
+            json_key: t.string("json_key")?,
+            field: t.string("field")?,
+            lock: t.string("lock")?,
+            restore: t.string("restore")?,
+            rotates: t.bool("refresh_token_rotates")?,
+            writeback: t.bool("writeback")?,
+            warn_before: t.duration("warn_before")?,
+            command: t.string_or_strings("command")?.map(|c| match c {
+                // Vault Agent's `command` is one shell command line.
+                OneOrMany::One(line) => vec!["/bin/sh".into(), "-c".into(), line],
+                OneOrMany::Many(argv) => argv,
+            }),
+            probes: t.blocks("probe")?,
+        })
+    }
+}
+
+/// A template with `contents` or `source`: Vault Agent's kind, which renders a whole file.
+fn rendered(t: &Table<'_>, body: TemplateBody, k: KindKeys<'_>) -> Result<RenderTemplate, ConfigError> {
+    for (key, set) in [
+        ("json_key", k.json_key.is_some()),
+        ("field", k.field.is_some()),
+        ("restore", k.restore.is_some()),
+        ("refresh_token_rotates", k.rotates.is_some()),
+        ("probe", !k.probes.is_empty()),
+        ("warn_before", k.warn_before.is_some()),
+    ] {
+        if set {
+            return Err(t.err(
+                key,
+                "applies only to JSON templates; a template with contents or source renders the whole file",
+            ));
+        }
+    }
+    if k.writeback == Some(true) {
+        return Err(t.err("writeback", "needs json_key; a rendered file cannot be written back to Vault"));
+    }
+    if let Some(lock) = &k.lock {
+        t.keyword_of("lock", &LOCKS, lock)?;
+    }
+    Ok(RenderTemplate { body, command: k.command })
+}
+
+/// A JSON template: one subtree of a JSON file, probed and written back; Claude Code's
+/// login by default.
+fn json(t: &Table<'_>, mut k: KindKeys<'_>) -> Result<JsonTemplate, ConfigError> {
+    if k.command.is_some() {
+        return Err(t.err("command", "applies only to rendered templates (contents or source)"));
+    }
+    let json_key = k.json_key.unwrap_or_else(|| DEFAULT_FIELD.into());
+    if json_key.is_empty() || (json_key.starts_with('/') && json_key.len() == 1) {
+        return Err(t.err("json_key", "is empty; give a top-level key or a JSON pointer such as /tokens"));
+    }
+    let probe = match k.probes.len() {
+        0 => Probe::default_command(),
+        1 => probe::parse(k.probes.remove(0))?,
+        n => return Err(t.err("probe", format!("appears {n} times; keep one"))),
+    };
+    let field = k.field.unwrap_or_else(|| DEFAULT_FIELD.into());
+    // Claude Code's login rotates; another tool's secret says so itself.
+    let refresh_token_rotates = k.rotates.unwrap_or(json_key == DEFAULT_FIELD || field == DEFAULT_FIELD);
+    let restore = k.restore.map(|r| t.keyword_of("restore", &RESTORES, &r)).transpose()?.unwrap_or(DEFAULT_RESTORE);
+    if restore == Restore::Always && refresh_token_rotates {
+        return Err(t.err(
+            "restore",
+            format!(
+                "= \"always\" would put Vault's copy in place of a working login before proving it, and the refresh token of {field} rotates: an unproven older copy's refresh token is spent, and presenting it can get the whole login revoked. Use \"on_failure\" (the default: restore only when the probe rejects the local login){}",
+                if field == DEFAULT_FIELD && json_key == DEFAULT_FIELD {
+                    ""
+                } else {
+                    ", or set refresh_token_rotates = false if this secret's refresh token never changes"
+                }
+            ),
+        ));
+    }
+    Ok(JsonTemplate {
+        field,
+        json_key,
+        lock: k.lock.map(|l| t.keyword_of("lock", &LOCKS, &l)).transpose()?.unwrap_or(DEFAULT_LOCK),
+        restore,
+        refresh_token_rotates,
+        writeback: k.writeback.unwrap_or(DEFAULT_WRITEBACK),
+        probe,
+        warn_before: k.warn_before.unwrap_or(DEFAULT_WARN_BEFORE),
+    })
 }
 
 /// The checks that read files (a stat, a template source), run by [`super::load`]
