@@ -14,8 +14,7 @@ use vaultrs::api::EndpointMiddleware;
 use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
-use super::VaultError;
-use super::error::{api_error, classify, root_cause};
+use super::error::{VaultError, api_error, classify, root_cause};
 use crate::config::{Retry, VaultConfig};
 use crate::secret::Secret;
 
