@@ -5,12 +5,12 @@
 //!
 //! The effects (Vault's copy, the local file, the probe, the clock) sit behind four
 //! narrow traits, so that every branch of the outcome table has a unit test with
-//! fakes ([`json`]); [`effects`] binds them to the real things.
+//! fakes ([`login`]'s tests); [`effects`] binds them to the real things.
 
 mod effects;
-mod json;
 mod lineage;
-mod render;
+mod login;
+mod rendered;
 mod trouble;
 
 use std::collections::HashMap;
@@ -122,8 +122,8 @@ async fn sync_template(t: &TemplateConfig, vault: Result<&Vault, Trouble>) -> Ou
         TemplateKind::Json(j) => {
             let local = effects::local_file(t, j);
             let prober = effects::ProbeRunner { probe: &j.probe, clock: &effects::SystemClock };
-            json::sync(&json::Binding { template: t, json: j }, &remote, &local, &prober, &effects::SystemClock).await
+            login::sync(&login::Binding { template: t, json: j }, &remote, &local, &prober, &effects::SystemClock).await
         }
-        TemplateKind::Render(r) => render::sync(t, r, &remote).await,
+        TemplateKind::Render(r) => rendered::sync(t, r, &remote).await,
     }
 }

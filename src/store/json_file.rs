@@ -4,7 +4,7 @@
 //!
 //! Reads refuse a symlink, a FIFO or device, and anything over 1 MiB (a credentials
 //! file is about 1 KiB). A file that is not strict JSON is read leniently (a BOM,
-//! comments, trailing commas: see [`json::parse_lenient`]). Writes re-read the file
+//! comments, trailing commas: see [`lenient`]). Writes re-read the file
 //! under the locks and merge into what is there *then*, so a key another program
 //! changed meanwhile is kept; the file is replaced atomically with the template's mode
 //! and the owner kept. Bytes that are not strict JSON are never discarded: before such
@@ -25,8 +25,9 @@ use super::atomic::{self, Owner, WriteError};
 use super::hook;
 use super::lock::{self, LockError};
 use crate::config::Lock;
-use crate::template::json::{self, JsonKey};
+use crate::template::lenient::{self, Reading};
 use crate::template::oauth;
+use crate::template::subtree::{self, JsonKey};
 
 /// Larger than any credentials file; a bigger one is refused, not parsed.
 pub const MAX_BYTES: u64 = 1 << 20;
@@ -43,7 +44,7 @@ pub struct JsonFile {
 pub struct Snapshot {
     /// The exact bytes, `None` when the file did not exist.
     pub bytes: Option<Vec<u8>>,
-    pub state: Local,
+    pub state: FileState,
     /// Inode, modification time and size: a file replaced since (even with the same
     /// bytes) has another stamp.
     pub stamp: Option<(u64, i64, i64, u64)>,
@@ -52,7 +53,7 @@ pub struct Snapshot {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Local {
+pub enum FileState {
     Missing,
     /// Not JSON even to a lenient reading (a truncated or clobbered file): replaced
     /// whole on restore, its bytes kept beside it.
@@ -65,12 +66,12 @@ pub enum Local {
 impl Snapshot {
     /// No file.
     pub fn missing() -> Snapshot {
-        Snapshot { bytes: None, state: Local::Missing, stamp: None, lenient: false }
+        Snapshot { bytes: None, state: FileState::Missing, stamp: None, lenient: false }
     }
 
     pub fn object(&self) -> Option<&Map<String, Value>> {
         match &self.state {
-            Local::Object(o) => Some(o),
+            FileState::Object(o) => Some(o),
             _ => None,
         }
     }
@@ -203,18 +204,17 @@ impl JsonFile {
         current: &Snapshot,
         obj: &Map<String, Value>,
     ) -> Result<(Vec<u8>, Option<PathBuf>), LocalError> {
-        let mut doc = match &current.bytes {
-            Some(b) if current.lenient => {
-                json::parse_lenient(b).ok_or_else(|| self.io(std::io::ErrorKind::InvalidData.into()))?
-            }
-            Some(b) if current.state != Local::NotJson => serde_json::from_slice(b).map_err(|e| self.io(e.into()))?,
-            _ => Value::Object(Map::new()),
+        let mut doc = match current.bytes.as_deref().map(lenient::read) {
+            Some(Reading::Strict(doc) | Reading::Lenient(doc)) => doc,
+            // Nothing there, or bytes no reading recovers (kept beside the file below).
+            None | Some(Reading::NotJson) => Value::Object(Map::new()),
+            Some(Reading::TooDeep) => return Err(self.too_deep()),
         };
-        json::set(&mut doc, &self.key, obj.clone())
+        subtree::set(&mut doc, &self.key, obj.clone())
             .map_err(|s| LocalError::WrongShape { path: self.path.clone(), problem: s.to_string() })?;
         let written = serde_json::to_vec(&doc).map_err(|e| self.io(e.into()))?;
         let kept = match &current.bytes {
-            Some(b) if current.lenient || current.state == Local::NotJson => Some(self.keep_beside(dir, b)?),
+            Some(b) if current.lenient || current.state == FileState::NotJson => Some(self.keep_beside(dir, b)?),
             _ => None,
         };
         self.write_under(dir, held, &written)?;
@@ -256,6 +256,11 @@ impl JsonFile {
 
     fn io(&self, e: std::io::Error) -> LocalError {
         LocalError::Io { path: self.path.clone(), source: e }
+    }
+
+    fn too_deep(&self) -> LocalError {
+        let problem = format!("its JSON is nested more than {} levels deep", lenient::MAX_DEPTH);
+        LocalError::WrongShape { path: self.path.clone(), problem }
     }
 
     /// The parent directory, never through a symlink; `create` makes it (0700) when missing.
@@ -307,28 +312,23 @@ impl JsonFile {
         if bytes.len() as u64 > MAX_BYTES {
             return Err(LocalError::TooLarge { path: self.path.clone(), size: bytes.len() as u64 });
         }
-        let (doc, lenient) = match serde_json::from_slice::<Value>(&bytes) {
+        let (doc, lenient) = match lenient::read(&bytes) {
+            Reading::Strict(doc) => (Some(doc), false),
+            Reading::Lenient(doc) => (Some(doc), true),
             // Deliberately deep nesting is not a clobbered file: leave it for a person.
-            Err(e) if e.to_string().contains("recursion limit") => {
-                return Err(LocalError::WrongShape {
-                    path: self.path.clone(),
-                    problem: "its JSON is nested more than 128 levels deep".into(),
-                });
-            }
-            Err(_) => (json::parse_lenient(&bytes), true),
-            Ok(doc) => (Some(doc), false),
+            Reading::TooDeep => return Err(self.too_deep()),
+            Reading::NotJson => (None, false),
         };
         let state = match doc {
-            None => Local::NotJson,
-            Some(doc) => match json::get(&doc, &self.key) {
-                Ok(Some(obj)) => Local::Object(obj.clone()),
-                Ok(None) => Local::NoObject,
+            None => FileState::NotJson,
+            Some(doc) => match subtree::get(&doc, &self.key) {
+                Ok(Some(obj)) => FileState::Object(obj.clone()),
+                Ok(None) => FileState::NoObject,
                 Err(shape) => {
                     return Err(LocalError::WrongShape { path: self.path.clone(), problem: shape.to_string() });
                 }
             },
         };
-        let lenient = lenient && state != Local::NotJson;
         Ok(Snapshot { bytes: Some(bytes), state, stamp: Some(stamp), lenient })
     }
 }
@@ -406,7 +406,7 @@ mod tests {
         // Garbage no reading recovers: replaced whole, its bytes kept all the same.
         std::fs::write(f.path(), b"\x00\x01 not json at all").unwrap();
         let before = f.read().unwrap();
-        assert_eq!((before.state.clone(), before.lenient), (Local::NotJson, false));
+        assert_eq!((before.state.clone(), before.lenient), (FileState::NotJson, false));
         let ReplaceOutcome::Replaced(r) = f.replace(&login, &before).unwrap() else { panic!() };
         assert_eq!(std::fs::read(r.kept.unwrap()).unwrap(), b"\x00\x01 not json at all");
         assert_eq!(f.read().unwrap().object(), Some(&login));
@@ -441,7 +441,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = file(&d.path().join("claude"));
         let before = f.read().unwrap();
-        assert_eq!(before.state, Local::Missing);
+        assert_eq!(before.state, FileState::Missing);
         let ReplaceOutcome::Replaced(r) = f.replace(&obj(json!({"a": 1})), &before).unwrap() else { panic!() };
         assert_eq!(std::fs::metadata(d.path().join("claude")).unwrap().permissions().mode() & 0o777, 0o700);
         assert!(f.rollback(&r).unwrap());
@@ -471,7 +471,7 @@ mod tests {
         assert!(err.to_string().contains("claudeAiOauth is a string"), "{err}");
 
         std::fs::write(f.path(), b"{not json").unwrap();
-        assert_eq!(f.read().unwrap().state, Local::NotJson);
+        assert_eq!(f.read().unwrap().state, FileState::NotJson);
 
         std::fs::write(f.path(), "[".repeat(100_000)).unwrap();
         assert!(f.read().unwrap_err().to_string().contains("nested more than 128 levels"));

@@ -3,11 +3,11 @@
 //! escaping, and a `json` helper that writes any value as JSON.
 //!
 //! An error names the line and column, and at most an identifier (the missing
-//! variable, the unknown helper), never a value and never source text: handlebars'
-//! own messages quote the template's lines, and an inline template may hold a literal
-//! secret.
+//! variable, the unknown helper). It must never put a value or source text in an
+//! error: handlebars' own messages quote the template's lines, and an inline template
+//! may hold a literal secret.
 
-use handlebars::{
+use ::handlebars::{
     Handlebars, RenderErrorReason, Template, TemplateError, TemplateErrorReason, handlebars_helper, no_escape,
 };
 use serde_json::{Map, Value};

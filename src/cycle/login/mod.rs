@@ -21,7 +21,7 @@ use super::{Clock, Local, Phase, Prober, Remote, Trouble};
 use crate::config::{JsonTemplate, Restore, TemplateConfig};
 use crate::probe::Verdict;
 use crate::report::{self, Outcome, Reason, Status};
-use crate::store::json_file::{Local as LocalState, LocalError, ReplaceOutcome, Replaced, Snapshot};
+use crate::store::json_file::{FileState, LocalError, ReplaceOutcome, Replaced, Snapshot};
 use crate::template::oauth;
 use crate::vault::kv::{Versioned, Written};
 
@@ -31,7 +31,7 @@ pub struct Binding<'a> {
 }
 
 /// Vault's latest version, with the synced object taken out of its data.
-struct Copy {
+struct VaultCopy {
     version: u64,
     data: Map<String, Value>,
     obj: Map<String, Value>,
@@ -108,7 +108,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     /// Code release rewrote it): repair it in place, keeping the tokens, then judge it.
     /// Only a copy Vault provably holds as its successor is restored instead: refreshing
     /// with a spent refresh token could get the login revoked.
-    async fn mend(&self, before: Snapshot, copy: Result<Option<Copy>, Trouble>) -> Outcome {
+    async fn mend(&self, before: Snapshot, copy: Result<Option<VaultCopy>, Trouble>) -> Outcome {
         let local = before.object().expect("an incomplete object").clone();
         let vaults = copy.as_ref().ok().and_then(Option::as_ref).filter(|c| oauth::usable(&c.obj));
         if let Some(c) = vaults
@@ -142,7 +142,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     }
 
     /// The decision for a local object that is whole, blanked or missing.
-    async fn judge_local(&self, before: Snapshot, copy: Result<Option<Copy>, Trouble>) -> Outcome {
+    async fn judge_local(&self, before: Snapshot, copy: Result<Option<VaultCopy>, Trouble>) -> Outcome {
         let b = self.b;
         let local_login = before.login();
         let restore_first = match b.json.restore {
@@ -185,12 +185,12 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         Ok(r)
     }
 
-    fn order(&self, local: &Map<String, Value>, c: &Copy) -> Order {
+    fn order(&self, local: &Map<String, Value>, c: &VaultCopy) -> Order {
         lineage::order(local, &c.obj, &c.meta, None)
     }
 
     /// Takes the synced object out of Vault's data; any other shape is left alone.
-    fn copy(&self, v: Option<Versioned>) -> Result<Option<Copy>, Trouble> {
+    fn copy(&self, v: Option<Versioned>) -> Result<Option<VaultCopy>, Trouble> {
         let Some(v) = v else { return Ok(None) };
         if v.deleted {
             self.deleted_version.set(v.version);
@@ -199,7 +199,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         let field = &self.b.json.field;
         match v.data.get(field) {
             Some(Value::Object(obj)) => {
-                Ok(Some(Copy { version: v.version, obj: obj.clone(), data: v.data, meta: v.custom_metadata }))
+                Ok(Some(VaultCopy { version: v.version, obj: obj.clone(), data: v.data, meta: v.custom_metadata }))
             }
             other => Err(Trouble::DataInvalid(format!(
                 "Vault's {} (version {}) holds {} under {field}, not an object; it is left as it is: fix or delete it in Vault",
@@ -215,7 +215,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     /// disk meanwhile. `vault_rejected`: Vault's copy was just rejected by the probe.
     async fn keep(
         &self,
-        copy: Result<Option<Copy>, Trouble>,
+        copy: Result<Option<VaultCopy>, Trouble>,
         probed: &Map<String, Value>,
         action: &'static str,
         vault_rejected: bool,
@@ -247,7 +247,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     async fn store(
         &self,
         mut obj: Map<String, Value>,
-        mut copy: Option<Copy>,
+        mut copy: Option<VaultCopy>,
         action: &'static str,
         vault_rejected: bool,
         mut rotated_from: Option<&Map<String, Value>>,
@@ -309,7 +309,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     /// The local login works, and Vault holds another one that only its `expiresAt`
     /// calls newer: backing up could regress Vault, not backing up leaves this login
     /// without a backup. Neither happens silently.
-    fn undecided(&self, c: &Copy) -> Outcome {
+    fn undecided(&self, c: &VaultCopy) -> Outcome {
         let secret = &self.b.template.secret;
         Outcome::degraded(
             Reason::BackupUndecided,
@@ -326,7 +326,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     async fn recover(
         &self,
         before: &Snapshot,
-        copy: Result<Option<Copy>, Trouble>,
+        copy: Result<Option<VaultCopy>, Trouble>,
         why: &str,
         probed: bool,
     ) -> Outcome {
@@ -399,7 +399,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         &self,
         replaced: Option<Replaced>,
         on_disk: Map<String, Value>,
-        copy: Copy,
+        copy: VaultCopy,
         why: &str,
         probed: bool,
     ) -> Outcome {
@@ -500,10 +500,10 @@ fn local_error(e: LocalError) -> Outcome {
 fn describe(s: &Snapshot, b: &Binding<'_>) -> String {
     let key = &b.json.json_key;
     match s.state {
-        LocalState::Missing => "not logged in: the file does not exist".into(),
-        LocalState::NotJson => "the file is not JSON".into(),
-        LocalState::NoObject => format!("the file has no {key}"),
-        LocalState::Object(_) => format!("{key} is blanked"),
+        FileState::Missing => "not logged in: the file does not exist".into(),
+        FileState::NotJson => "the file is not JSON".into(),
+        FileState::NoObject => format!("the file has no {key}"),
+        FileState::Object(_) => format!("{key} is blanked"),
     }
 }
 

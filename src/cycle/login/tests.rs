@@ -40,7 +40,7 @@ fn snapshot(obj: Option<Map<String, Value>>) -> Snapshot {
     match obj {
         Some(o) => Snapshot {
             bytes: Some(serde_json::to_vec(&json!({ "claudeAiOauth": o })).unwrap()),
-            state: LocalState::Object(o),
+            state: FileState::Object(o),
             stamp: Some((next_stamp(), 0, 0, 0)),
             lenient: false,
         },

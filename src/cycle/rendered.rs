@@ -1,6 +1,6 @@
 //! A rendered template's run (Vault Agent style): read the secret's latest data,
 //! render the file, replace it when the output changed, and run `command` then.
-//! Nothing is probed and nothing is written back.
+//! It must never probe and never write back to Vault.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use super::{Phase, Remote};
 use crate::config::{self, RenderTemplate, TemplateBody, TemplateConfig};
 use crate::report::{Outcome, Reason};
 use crate::store::atomic;
-use crate::template::render;
+use crate::template::handlebars;
 
 /// A template's command gets this long before it is killed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -29,7 +29,7 @@ pub async fn sync(t: &TemplateConfig, r: &RenderTemplate, remote: &impl Remote) 
             Err(e) => return fail(format!("the source {} {e}", p.display())),
         },
     };
-    let rendered = match render::render(&text, &latest.data) {
+    let rendered = match handlebars::render(&text, &latest.data) {
         Ok(s) => s,
         Err(e) => return fail(format!("rendering failed: {e}")),
     };
