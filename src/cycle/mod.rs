@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, EnvShadowing, TemplateConfig, TemplateKind};
 use crate::probe::{SHADOWING_ENV, Verdict};
-use crate::report::{self, Outcome, Reason};
+use crate::report::{self, Action, Outcome, Reason};
 use crate::store::json_file::{LocalError, ReplaceOutcome, Replaced, Snapshot};
 use crate::vault::kv::{Versioned, Written};
 use crate::vault::{Vault, auth, sink};
@@ -77,7 +77,7 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
     // stop the local check: each template decides what it means.
     let (vault, mut outcome) = match authenticate(cfg).await {
         Ok((vault, authed)) => {
-            let o = Outcome::ok("authenticated")
+            let o = Outcome::ok(Action::Authenticated)
                 .fact("auth", authed.method)
                 .fact("token_ttl", report::duration(authed.ttl))
                 .fact("token_renewable", authed.renewable.to_string());

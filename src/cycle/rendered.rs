@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Phase, Remote};
 use crate::config::{self, RenderTemplate, TemplateBody, TemplateConfig};
-use crate::report::{Outcome, Reason};
+use crate::report::{Action, Outcome, Reason};
 use crate::store::atomic;
 use crate::template::handlebars;
 
@@ -35,7 +35,7 @@ pub async fn sync(t: &TemplateConfig, r: &RenderTemplate, remote: &impl Remote) 
     };
     let version = latest.version.to_string();
     if std::fs::read(&t.destination).is_ok_and(|old| old == rendered.as_bytes()) {
-        return Outcome::ok("unchanged").fact("vault_version", version);
+        return Outcome::ok(Action::Unchanged).fact("vault_version", version);
     }
     if let Err(e) = atomic::replace(&t.destination, rendered.as_bytes(), t.perms) {
         return Outcome::fail(Reason::LocalWriteFailed, e.to_string());
@@ -45,7 +45,7 @@ pub async fn sync(t: &TemplateConfig, r: &RenderTemplate, remote: &impl Remote) 
     {
         return fail(format!("rendered {}, but its command failed: {e}", t.destination.display()));
     }
-    Outcome::ok("rendered").fact("vault_version", version)
+    Outcome::ok(Action::Rendered).fact("vault_version", version)
 }
 
 async fn run_command(argv: &[String]) -> Result<(), String> {

@@ -20,7 +20,7 @@ use super::lineage::{self, Order};
 use super::{Clock, Local, Phase, Prober, Remote, Trouble};
 use crate::config::{JsonTemplate, Restore, TemplateConfig};
 use crate::probe::Verdict;
-use crate::report::{self, Outcome, Reason, Status};
+use crate::report::{self, Action, Outcome, Reason, Status};
 use crate::store::json_file::{FileState, LocalError, ReplaceOutcome, Replaced, Snapshot};
 use crate::template::oauth;
 use crate::vault::kv::{Versioned, Written};
@@ -28,6 +28,41 @@ use crate::vault::kv::{Versioned, Written};
 pub struct Binding<'a> {
     pub template: &'a TemplateConfig,
     pub json: &'a JsonTemplate,
+}
+
+/// What a run keeps after a good probe: it names the run's action, and says whether
+/// Vault's copy still counts against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// The local login (as the CLI may have refreshed it during the probe).
+    Local,
+    /// Vault's copy, restored by this run.
+    Restored,
+    /// The local login, put back after Vault's copy was restored and rejected: that copy
+    /// is worth nothing against it.
+    LocalOverRejected,
+}
+
+impl Kept {
+    /// The action when Vault receives the login.
+    fn stored(self) -> Action {
+        if self == Kept::Restored { Action::Recovered } else { Action::BackedUp }
+    }
+
+    /// The action when Vault already holds the login or, provably, its successor.
+    fn unchanged(self) -> Action {
+        if self == Kept::Restored { Action::Recovered } else { Action::Verified }
+    }
+}
+
+/// Why a recovery starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// The probe rejected the local login.
+    Rejected,
+    /// A rule restores before any probe (`restore` first, an incomplete login whose
+    /// successor Vault holds): the local login itself was never judged.
+    Unprobed,
 }
 
 /// Vault's latest version, with the synced object taken out of its data.
@@ -115,7 +150,12 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             && self.order(&local, c) == (Order::VaultNewer { proven: true })
         {
             return self
-                .recover(&before, copy, "the local login is incomplete, and Vault holds its successor", false)
+                .recover(
+                    &before,
+                    copy,
+                    "the local login is incomplete, and Vault holds its successor",
+                    Trigger::Unprobed,
+                )
                 .await;
         }
         let fixed = oauth::repair(&local, vaults.map(|c| &c.obj), self.clock.now_ms());
@@ -155,7 +195,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             Restore::OnFailure | Restore::Never => false,
         };
         if restore_first {
-            return self.recover(&before, copy, "restore is configured before the probe", false).await;
+            return self.recover(&before, copy, "restore is configured before the probe", Trigger::Unprobed).await;
         }
 
         let verdict = match local_login {
@@ -163,7 +203,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             None => Verdict::AuthRejected(describe(&before, b)),
         };
         match verdict {
-            Verdict::Ok => self.keep(copy, local_login.expect("probed"), "backed_up", false).await,
+            Verdict::Ok => self.keep(copy, local_login.expect("probed"), Kept::Local).await,
             Verdict::Transient(why) => inconclusive(&why),
             Verdict::Broken(why) => Outcome::fail(Reason::ProbeError, why).fact("probe", "broken"),
             Verdict::AuthRejected(why) if b.json.restore == Restore::Never => Outcome::fail(
@@ -171,7 +211,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                 format!("the local login is rejected ({why}); restore = \"never\""),
             )
             .fact("probe", "auth_rejected"),
-            Verdict::AuthRejected(why) => self.recover(&before, copy, &why, true).await,
+            Verdict::AuthRejected(why) => self.recover(&before, copy, &why, Trigger::Rejected).await,
         }
     }
 
@@ -212,14 +252,8 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
 
     /// After a good probe of `probed`: re-read the file (the probe may have refreshed the
     /// token) and store what is there: that login, or the whole one that replaced it on
-    /// disk meanwhile. `vault_rejected`: Vault's copy was just rejected by the probe.
-    async fn keep(
-        &self,
-        copy: Result<Option<VaultCopy>, Trouble>,
-        probed: &Map<String, Value>,
-        action: &'static str,
-        vault_rejected: bool,
-    ) -> Outcome {
+    /// disk meanwhile.
+    async fn keep(&self, copy: Result<Option<VaultCopy>, Trouble>, probed: &Map<String, Value>, kept: Kept) -> Outcome {
         let now = match self.local.read() {
             Ok(s) => s,
             Err(e) => return local_error(e),
@@ -233,10 +267,11 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         };
         let o = match copy {
             Err(t) => t.outcome(Phase::Backup),
-            Ok(c) if !self.b.json.writeback => Outcome::ok(if action == "recovered" { action } else { "verified" })
-                .fact("vault_version", c.map_or(0, |c| c.version).to_string()),
+            Ok(c) if !self.b.json.writeback => {
+                Outcome::ok(kept.unchanged()).fact("vault_version", c.map_or(0, |c| c.version).to_string())
+            }
             // What replaced the probed login during the probe is newer than it.
-            Ok(copy) => self.store(obj.clone(), copy, action, vault_rejected, (obj != probed).then_some(probed)).await,
+            Ok(copy) => self.store(obj.clone(), copy, kept, (obj != probed).then_some(probed)).await,
         };
         self.facts(o.fact("probe", "ok"), obj)
     }
@@ -248,27 +283,25 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         &self,
         mut obj: Map<String, Value>,
         mut copy: Option<VaultCopy>,
-        action: &'static str,
-        vault_rejected: bool,
+        kept: Kept,
         mut rotated_from: Option<&Map<String, Value>>,
     ) -> Outcome {
-        let unchanged = if action == "recovered" { action } else { "verified" };
         for _ in 0..2 {
             if let Some(c) = &copy {
                 if c.obj == obj {
-                    return Outcome::ok(unchanged).fact("vault_version", c.version.to_string());
+                    return Outcome::ok(kept.unchanged()).fact("vault_version", c.version.to_string());
                 }
                 match lineage::order(&obj, &c.obj, &c.meta, rotated_from) {
                     // A rejected copy is worth nothing against a verified login.
-                    _ if vault_rejected => {}
+                    _ if kept == Kept::LocalOverRejected => {}
                     Order::VaultNewer { proven: true } => {
-                        return Outcome::ok(unchanged)
+                        return Outcome::ok(kept.unchanged())
                             .fact("vault_version", c.version.to_string())
                             .fact("vault_newer", "true");
                     }
                     Order::VaultNewer { proven: false } => {
                         let o = self.undecided(c);
-                        return if action == "recovered" { o.action(action) } else { o };
+                        return if kept == Kept::Restored { o.action(Action::Recovered) } else { o };
                     }
                     Order::Same | Order::LocalNewer | Order::Unknown => {}
                 }
@@ -278,7 +311,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             let cas = copy.as_ref().map_or(self.deleted_version.get(), |c| c.version);
             let meta = lineage::metadata(&obj, copy.as_ref().map(|c| (&c.obj, &c.meta)), self.host.as_deref());
             match self.remote.write(&data, cas, &meta).await {
-                Ok(Written::Version(v)) => return Outcome::ok(action).fact("vault_version", v.to_string()),
+                Ok(Written::Version(v)) => return Outcome::ok(kept.stored()).fact("vault_version", v.to_string()),
                 // Someone wrote meanwhile: look again (Vault, then the file), and never regress.
                 Ok(Written::Conflict) => match self.remote.latest().await.and_then(|v| self.copy(v)) {
                     Ok(c) => copy = c,
@@ -321,14 +354,14 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         .fact("vault_version", c.version.to_string())
     }
 
-    /// The local login is rejected: restore Vault's latest, probe once more, write back.
-    /// `probed`: `before` went through a probe (not a restore-first policy).
+    /// The local login is rejected, or a rule restores first: restore Vault's latest,
+    /// probe once more, write back.
     async fn recover(
         &self,
         before: &Snapshot,
         copy: Result<Option<VaultCopy>, Trouble>,
         why: &str,
-        probed: bool,
+        trigger: Trigger,
     ) -> Outcome {
         let copy = match copy {
             Err(t) => return t.outcome(Phase::Recovery).fact("probe", "auth_rejected"),
@@ -344,7 +377,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         // clobbered the file, restored it, or put a login there while the probe ran.
         let mut base = before.clone();
         let mut judged = true;
-        if probed {
+        if trigger == Trigger::Rejected {
             let now = match self.local.read() {
                 Ok(s) => s,
                 Err(e) => return local_error(e),
@@ -353,7 +386,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                 match now.login().cloned() {
                     // Not what the probe saw: judge it before anything is restored over it.
                     Some(current) => match self.prober.probe(&current).await {
-                        Verdict::Ok => return self.keep(Ok(Some(copy)), &current, "backed_up", false).await,
+                        Verdict::Ok => return self.keep(Ok(Some(copy)), &current, Kept::Local).await,
                         Verdict::AuthRejected(_) => {}
                         Verdict::Transient(again) => return inconclusive(&again),
                         Verdict::Broken(again) => return Outcome::fail(Reason::ProbeError, again),
@@ -381,12 +414,12 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         match self.replace(&copy.obj, &base) {
             Ok(ReplaceOutcome::Replaced(r)) => {
                 let restored = copy.obj.clone();
-                self.judge(Some(r), restored, copy, why, probed).await
+                self.judge(Some(r), restored, copy, why, trigger).await
             }
             // Another program (the CLI, a person) put a login there meanwhile: that is the
             // newest one; judge it instead of overwriting it.
             Ok(ReplaceOutcome::Changed(now)) => match now.login().cloned() {
-                Some(o) => self.judge(None, o, copy, why, probed).await,
+                Some(o) => self.judge(None, o, copy, why, trigger).await,
                 None => login_required(format!("the local login is rejected ({why}) and changed while restoring")),
             },
             Err(e) => local_error(e),
@@ -401,13 +434,13 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
         on_disk: Map<String, Value>,
         copy: VaultCopy,
         why: &str,
-        probed: bool,
+        trigger: Trigger,
     ) -> Outcome {
         let version = copy.version.to_string();
         match self.prober.probe(&on_disk).await {
             Verdict::Ok => {
-                let action = if replaced.is_some() { "recovered" } else { "backed_up" };
-                self.keep(Ok(Some(copy)), &on_disk, action, false).await
+                let kept = if replaced.is_some() { Kept::Restored } else { Kept::Local };
+                self.keep(Ok(Some(copy)), &on_disk, kept).await
             }
             Verdict::AuthRejected(again) => {
                 let rolled_back = match &replaced {
@@ -419,12 +452,12 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                 };
                 // With a restore-first policy the local login itself was never probed;
                 // if it works, it is backed up over the copy that was just rejected.
-                if !probed
+                if trigger == Trigger::Unprobed
                     && rolled_back
                     && let Some(previous) = replaced.as_ref().and_then(|r| r.previous.login())
                     && self.prober.probe(previous).await == Verdict::Ok
                 {
-                    return self.keep(Ok(Some(copy)), previous, "backed_up", true).await;
+                    return self.keep(Ok(Some(copy)), previous, Kept::LocalOverRejected).await;
                 }
                 let what = if replaced.is_some() { "Vault's latest copy" } else { "the login now on disk" };
                 login_required(format!("the local login is rejected ({why}) and {what} is rejected too ({again})"))
@@ -436,7 +469,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                     format!("the login now on disk could not be judged: {again}"),
                 )
                 .fact("vault_version", version);
-                if replaced.is_some() { o.action("restored_unverified") } else { o }
+                if replaced.is_some() { o.action(Action::RestoredUnverified) } else { o }
             }
             Verdict::Broken(again) => Outcome::fail(Reason::ProbeError, again),
         }

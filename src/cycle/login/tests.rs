@@ -244,7 +244,7 @@ fn working_login_already_in_vault_is_verified_without_a_write() {
     let a = login("at-1", "rt-1", NOW + 8 * HOUR);
     let (remote, local, probe) = (FakeRemote::with(a.clone()), FakeLocal::with(Some(a)), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")));
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Verified)));
     assert!(remote.writes.borrow().is_empty());
     assert_eq!(fact(&o, "vault_version"), Some("1"));
     assert_eq!(fact(&o, "access_expires_in"), Some("8h"));
@@ -258,7 +258,7 @@ fn working_login_missing_from_vault_is_backed_up_with_cas_zero() {
     let (remote, local, probe) =
         (FakeRemote::default(), FakeLocal::with(Some(a.clone())), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")));
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)));
     assert_eq!(*remote.writes.borrow(), vec![0]);
     assert_eq!(remote.latest_obj(), Some(a));
     assert_eq!(remote.versions.borrow()[0].keys().collect::<Vec<_>>(), ["claudeAiOauth"]);
@@ -273,7 +273,7 @@ fn a_refresh_during_the_probe_is_what_gets_backed_up() {
     let mut probe = FakeProbe::new([Verdict::Ok]);
     probe.refresh_into = Some((&local, rotated.clone()));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")));
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)));
     assert_eq!(*remote.writes.borrow(), vec![1], "check-and-set against the version read");
     assert_eq!(remote.latest_obj(), Some(rotated));
     assert_eq!(fact(&o, "vault_version"), Some("2"));
@@ -293,7 +293,7 @@ fn vault_never_regresses_to_a_copy_that_provably_replaced_the_local_one() {
     *remote.meta.borrow_mut() = written_here(&newer, Some((&mine, &HashMap::new())));
     let (local, probe) = (FakeLocal::with(Some(mine)), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")));
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Verified)));
     assert_eq!(fact(&o, "vault_newer"), Some("true"));
     assert!(remote.writes.borrow().is_empty());
     assert_eq!(remote.latest_obj(), Some(newer));
@@ -310,7 +310,7 @@ fn a_rotation_seen_during_the_probe_is_backed_up_even_with_an_earlier_expiry() {
     let mut probe = FakeProbe::new([Verdict::Ok]);
     probe.refresh_into = Some((&local, rotated.clone()));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)), "{o:?}");
     assert_eq!(remote.latest_obj(), Some(rotated));
     let meta = remote.meta.borrow();
     assert_eq!(meta[lineage::EARLIER], oauth::fingerprint("rt-1"), "the lineage grows");
@@ -349,7 +349,7 @@ fn a_cas_conflict_rereads_and_does_not_overwrite_a_newer_copy() {
     *remote.interloper_meta.borrow_mut() = written_here(&newer, Some((&mine, &HashMap::new())));
     let (local, probe) = (FakeLocal::with(Some(mine)), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Verified)), "{o:?}");
     assert_eq!(*remote.writes.borrow(), vec![1], "one attempt, then the re-read showed a newer copy");
     assert_eq!(remote.latest_obj(), Some(newer));
 }
@@ -361,7 +361,7 @@ fn a_cas_conflict_with_an_older_copy_writes_again_on_the_new_version() {
     *remote.interloper.borrow_mut() = Some(login("at-2", "rt-2", NOW + 2 * HOUR));
     let (local, probe) = (FakeLocal::with(Some(mine.clone())), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")));
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)));
     assert_eq!(*remote.writes.borrow(), vec![1, 2]);
     assert_eq!(remote.latest_obj(), Some(mine));
 }
@@ -374,7 +374,7 @@ fn vault_unreachable_with_a_working_login_is_degraded_and_writes_nothing() {
     let o = block_on!(run(&remote, &local, &probe));
     assert_eq!(
         (o.status, o.reason, o.action),
-        (Status::Degraded, Some(Reason::VaultUnreachable), Some("backup_pending"))
+        (Status::Degraded, Some(Reason::VaultUnreachable), Some(Action::BackupPending))
     );
     assert_eq!(o.exit_code(), ExitCode::TempFail);
     assert_eq!(probe.calls.get(), 1, "Vault trouble never stops the local check");
@@ -415,7 +415,7 @@ fn a_rejected_login_is_recovered_from_vault_and_the_refresh_written_back() {
     let mut probe = FakeProbe::new([rejected(), Verdict::Ok]);
     probe.refresh_into = None;
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Recovered)), "{o:?}");
     assert_eq!(local.obj(), Some(good.clone()), "the restored copy is on disk");
     assert!(remote.writes.borrow().is_empty(), "nothing new to write back");
 
@@ -430,7 +430,7 @@ fn a_rejected_login_is_recovered_from_vault_and_the_refresh_written_back() {
         let refreshing = Refreshing { inner: &probe, local: &local, after: 1, rotated: refreshed.clone() };
         sync(&b, &remote, &local, &refreshing, &FakeClock).await
     });
-    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Recovered)), "{o:?}");
     assert_eq!(*remote.writes.borrow(), vec![1]);
     assert_eq!(remote.latest_obj(), Some(refreshed));
 }
@@ -496,7 +496,7 @@ fn missing_or_blanked_local_logins_are_restored_without_a_first_probe() {
         let (remote, local, probe) =
             (FakeRemote::with(good.clone()), FakeLocal::with(before), FakeProbe::new([Verdict::Ok]));
         let o = block_on!(run(&remote, &local, &probe));
-        assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+        assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Recovered)), "{o:?}");
         assert_eq!(probe.calls.get(), 1, "only the probe of the restored copy");
         assert_eq!(local.obj(), Some(good.clone()));
     }
@@ -543,7 +543,7 @@ fn restore_always_puts_vaults_copy_first() {
         FakeProbe::new([Verdict::Ok]),
     );
     let o = block_on!(run_with(Restore::Always, &remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")));
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Recovered)));
     assert_eq!(local.obj(), Some(vaults));
 }
 
@@ -567,7 +567,7 @@ fn a_login_changed_by_someone_else_during_recovery_is_probed_not_overwritten() {
     let mut probe = FakeProbe::new([rejected(), Verdict::Ok]);
     probe.refresh_into = Some((&local, fresh.clone()));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)), "{o:?}");
     assert_eq!(local.replaced.get(), 0, "the fresh login was not overwritten");
     assert_eq!(local.obj(), Some(fresh.clone()));
     assert_eq!(remote.latest_obj(), Some(fresh), "and it is backed up");
@@ -582,7 +582,7 @@ fn an_inconclusive_second_probe_keeps_the_restored_copy() {
         FakeProbe::new([rejected(), Verdict::Transient("HTTP 529".into())]),
     );
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Degraded, Some("restored_unverified")));
+    assert_eq!((o.status, o.action), (Status::Degraded, Some(Action::RestoredUnverified)));
     assert_eq!(local.obj(), Some(good));
     assert!(remote.writes.borrow().is_empty());
 }
@@ -621,7 +621,7 @@ fn a_login_clobbered_during_the_probe_is_restored_even_when_vault_holds_the_same
         let TemplateKind::Json(j) = &t.kind else { unreachable!() };
         sync(&Binding { template: &t, json: j }, &remote, &local, &clobbering, &FakeClock).await
     });
-    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Recovered)), "{o:?}");
     assert_eq!(local.obj(), Some(x));
     assert!(remote.writes.borrow().is_empty());
 }
@@ -640,7 +640,7 @@ fn a_sibling_rewrite_during_the_probe_still_tries_vaults_copy() {
         let TemplateKind::Json(j) = &t.kind else { unreachable!() };
         sync(&Binding { template: &t, json: j }, &remote, &local, &rewriting, &FakeClock).await
     });
-    assert_eq!((o.status, o.action), (Status::Ok, Some("recovered")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Recovered)), "{o:?}");
     assert_eq!(local.obj(), Some(y), "Vault's copy was tried and works");
 }
 
@@ -669,7 +669,11 @@ fn restore_always_falls_back_to_a_working_local_login_when_vaults_copy_is_reject
         FakeProbe::new([rejected(), Verdict::Ok]),
     );
     let o = block_on!(run_with(Restore::Always, &remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "the local login works: nobody is paged: {o:?}");
+    assert_eq!(
+        (o.status, o.action),
+        (Status::Ok, Some(Action::BackedUp)),
+        "the local login works: nobody is paged: {o:?}"
+    );
     assert_eq!((local.rolled_back.get(), local.obj()), (1, Some(local_login.clone())));
     assert_eq!(remote.latest_obj(), Some(local_login), "backed up over the copy that was just rejected");
 }
@@ -716,7 +720,7 @@ fn a_deleted_latest_version_is_written_over_with_its_version() {
     *remote.deleted.borrow_mut() = true;
     let (local, probe) = (FakeLocal::with(Some(a.clone())), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("backed_up")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)), "{o:?}");
     assert_eq!(*remote.writes.borrow(), vec![1], "check-and-set names the deleted version");
 }
 
@@ -740,7 +744,7 @@ fn an_incomplete_login_is_repaired_keeping_its_newer_tokens_never_replaced_by_va
     let o = block_on!(run(&remote, &local, &probe));
     assert_eq!(
         (o.status, o.reason, o.action),
-        (Status::Degraded, Some(Reason::LoginIncomplete), Some("backed_up")),
+        (Status::Degraded, Some(Reason::LoginIncomplete), Some(Action::BackedUp)),
         "{o:?}"
     );
     assert_eq!(fact(&o, "repaired"), Some("expiresAt,scopes"));
@@ -771,7 +775,7 @@ fn an_incomplete_login_that_vault_holds_the_successor_of_gets_the_successor() {
     *remote.meta.borrow_mut() = written_here(&successor, Some((&login("at-1", "rt-1", NOW), &HashMap::new())));
     let (local, probe) = (FakeLocal::with(Some(old)), FakeProbe::new([Verdict::Ok]));
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Degraded, Some("recovered")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Degraded, Some(Action::Recovered)), "{o:?}");
     assert_eq!(local.obj(), Some(successor), "its spent refresh token is never presented");
     assert_eq!(probe.calls.get(), 1);
 }
@@ -796,6 +800,6 @@ fn a_lenient_file_with_a_whole_login_is_rewritten_before_the_probe() {
     let local = FakeLocal { now: RefCell::new(snap), replaced: Cell::new(0), rolled_back: Cell::new(0) };
     let probe = FakeProbe::new([Verdict::Ok]);
     let o = block_on!(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some("verified")), "{o:?}");
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Verified)), "{o:?}");
     assert_eq!(local.replaced.get(), 1, "rewritten as strict JSON first");
 }
