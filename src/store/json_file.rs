@@ -21,9 +21,11 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use serde_json::{Map, Value};
 
-use super::atomic::{self, Owner, WriteError};
+use super::atomic::{self, NewFile, Owner, Target, WriteError};
+use super::dir::{self, DirError};
+use super::file_id::FileId;
 use super::hook;
-use super::lock::{self, LockError};
+use super::lock::{self, LockError, RefreshLocks};
 use crate::config::Lock;
 use crate::template::lenient::{self, Reading};
 use crate::template::oauth;
@@ -45,9 +47,8 @@ pub struct Snapshot {
     /// The exact bytes, `None` when the file did not exist.
     pub bytes: Option<Vec<u8>>,
     pub state: FileState,
-    /// Inode, modification time and size: a file replaced since (even with the same
-    /// bytes) has another stamp.
-    pub stamp: Option<(u64, i64, i64, u64)>,
+    /// The file it was read from, `None` when there was none: see [`Snapshot::same_file`].
+    pub stamp: Option<FileId>,
     /// The bytes are not strict JSON; `state` comes from a lenient reading of them.
     pub lenient: bool,
 }
@@ -79,6 +80,15 @@ impl Snapshot {
     /// The object, if it is a whole login (not blanked, nothing missing).
     pub fn login(&self) -> Option<&Map<String, Value>> {
         self.object().filter(|o| oauth::usable(o))
+    }
+
+    /// Read from the same file with the same content as `other`: a file replaced since
+    /// (even with the same bytes) or written to is another; a chmod is not.
+    pub fn same_file(&self, other: &Snapshot) -> bool {
+        match (self.stamp, other.stamp) {
+            (Some(a), Some(b)) => a.same_content(&b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
     }
 
     /// A different whole login appeared since `expected` was read (a refresh, a new
@@ -140,19 +150,19 @@ impl JsonFile {
 
     /// Reads the file under the flock (a plain read: Claude Code replaces it atomically).
     pub fn read(&self) -> Result<Snapshot, LocalError> {
-        let Some(dir) = self.open_dir(false)? else {
+        let Some(dir) = self.open_dir()? else {
             return Ok(Snapshot::missing());
         };
         let lock = if self.lock == Lock::None { Lock::None } else { Lock::Flock };
-        let _held = lock::acquire(&dir, self.dir_path(), self.name(), lock, false)?;
+        let _held = lock::acquire(&dir, self.dir_path(), self.name(), lock, RefreshLocks::Skip)?;
         self.read_in(&dir)
     }
 
     /// Sets the synced object to `obj` unless a different usable object appeared since
     /// `expected` was read; every other key is taken from the file as it is under the locks.
     pub fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {
-        let dir = self.open_dir(true)?.expect("created");
-        let held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        let dir = self.open_or_create_dir()?;
+        let held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, RefreshLocks::Take)?;
         hook::step("locked");
         if self.lock != Lock::None {
             // Under the writer lock, a temp file of ours is what a killed writer left.
@@ -172,8 +182,8 @@ impl JsonFile {
     /// was refused). A file holding tokens again, or removed (a logout), is left alone.
     /// Returns whether it put anything back.
     pub fn rollback(&self, r: &Replaced) -> Result<bool, LocalError> {
-        let Some(dir) = self.open_dir(false)? else { return Ok(false) };
-        let held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, true)?;
+        let Some(dir) = self.open_dir()? else { return Ok(false) };
+        let held = lock::acquire(&dir, self.dir_path(), self.name(), self.lock, RefreshLocks::Take)?;
         let now = self.read_in(&dir)?;
         if now.bytes.as_deref() == Some(r.written.as_slice()) {
             match &r.previous.bytes {
@@ -231,7 +241,8 @@ impl JsonFile {
             _ => [std::ffi::OsStr::new("."), &name].into_iter().collect(),
         };
         let path = self.dir_path().join(&name);
-        atomic::replace_in(dir, &path, &name, bytes, 0o600, Owner::Keep)?;
+        let target = Target { dir, name: &name, path: &path };
+        atomic::replace_in(target, NewFile { contents: bytes, mode: 0o600, owner: Owner::Keep })?;
         tracing::warn!(
             "{} is not valid JSON; its bytes are kept as they were in {}",
             self.path.display(),
@@ -242,8 +253,9 @@ impl JsonFile {
 
     /// Replaces the file with `bytes`, unless a lock in `held` was taken over meanwhile.
     fn write_under(&self, dir: &OwnedFd, held: &lock::Held, bytes: &[u8]) -> Result<(), LocalError> {
-        atomic::replace_in_guarded(dir, &self.path, self.name(), bytes, self.perms, Owner::Keep, || held.verify())?
-            .map_err(LocalError::Busy)
+        let target = Target { dir, name: self.name(), path: &self.path };
+        let new = NewFile { contents: bytes, mode: self.perms, owner: Owner::Keep };
+        atomic::replace_in_guarded(target, new, || held.verify())?.map_err(LocalError::Busy)
     }
 
     fn name(&self) -> &OsStr {
@@ -263,27 +275,30 @@ impl JsonFile {
         LocalError::WrongShape { path: self.path.clone(), problem }
     }
 
-    /// The parent directory, never through a symlink; `create` makes it (0700) when missing.
-    fn open_dir(&self, create: bool) -> Result<Option<OwnedFd>, LocalError> {
-        let dir = self.dir_path();
-        let open = || {
-            rustix::fs::open(
-                dir,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-        };
-        match open() {
+    /// The parent directory, never through a symlink; `None` when it is missing.
+    fn open_dir(&self) -> Result<Option<OwnedFd>, LocalError> {
+        match dir::open(self.dir_path()) {
             Ok(fd) => Ok(Some(fd)),
-            Err(Errno::NOENT) if create => {
-                rustix::fs::mkdir(dir, Mode::from_raw_mode(0o700))
-                    .or_else(|e| if e == Errno::EXIST { Ok(()) } else { Err(e) })
-                    .map_err(|e| self.io(e.into()))?;
-                open().map(Some).map_err(|e| self.io(e.into()))
-            }
-            Err(Errno::NOENT) => Ok(None),
-            Err(Errno::LOOP | Errno::NOTDIR) if dir.is_symlink() => Err(LocalError::Symlink(dir.to_path_buf())),
-            Err(e) => Err(self.io(e.into())),
+            Err(DirError::Missing) => Ok(None),
+            Err(e) => Err(self.dir_error(e)),
+        }
+    }
+
+    /// [`JsonFile::open_dir`], making the directory (0700) when it is missing.
+    fn open_or_create_dir(&self) -> Result<OwnedFd, LocalError> {
+        if let Some(fd) = self.open_dir()? {
+            return Ok(fd);
+        }
+        rustix::fs::mkdir(self.dir_path(), Mode::from_raw_mode(0o700))
+            .or_else(|e| if e == Errno::EXIST { Ok(()) } else { Err(e) })
+            .map_err(|e| self.io(e.into()))?;
+        dir::open(self.dir_path()).map_err(|e| self.dir_error(e))
+    }
+
+    fn dir_error(&self, e: DirError) -> LocalError {
+        match e {
+            DirError::Symlink => LocalError::Symlink(self.dir_path().to_path_buf()),
+            e => self.io(e.into()),
         }
     }
 
@@ -303,7 +318,6 @@ impl JsonFile {
         if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
             return Err(LocalError::NotRegular(self.path.clone()));
         }
-        let stamp = (st.st_ino, st.st_mtime, st.st_mtime_nsec as i64, st.st_size as u64);
         if st.st_size as u64 > MAX_BYTES {
             return Err(LocalError::TooLarge { path: self.path.clone(), size: st.st_size as u64 });
         }
@@ -329,7 +343,7 @@ impl JsonFile {
                 }
             },
         };
-        Ok(Snapshot { bytes: Some(bytes), state, stamp: Some(stamp), lenient })
+        Ok(Snapshot { bytes: Some(bytes), state, stamp: Some(FileId::of(&st)), lenient })
     }
 }
 

@@ -382,7 +382,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                 Ok(s) => s,
                 Err(e) => return local_error(e),
             };
-            if now.stamp != before.stamp {
+            if !now.same_file(before) {
                 match now.login().cloned() {
                     // Not what the probe saw: judge it before anything is restored over it.
                     Some(current) => match self.prober.probe(&current).await {

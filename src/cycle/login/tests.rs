@@ -10,6 +10,7 @@ use super::*;
 use crate::config::{Lock, Probe, TemplateKind};
 use crate::exit::ExitCode;
 use crate::report::Status;
+use crate::store::file_id::FileId;
 use crate::store::json_file::Replaced;
 use crate::template::oauth;
 
@@ -41,7 +42,7 @@ fn snapshot(obj: Option<Map<String, Value>>) -> Snapshot {
         Some(o) => Snapshot {
             bytes: Some(serde_json::to_vec(&json!({ "claudeAiOauth": o })).unwrap()),
             state: FileState::Object(o),
-            stamp: Some((next_stamp(), 0, 0, 0)),
+            stamp: Some(FileId::numbered(next_stamp())),
             lenient: false,
         },
         None => Snapshot::missing(),
