@@ -31,13 +31,18 @@ pub use trouble::{Phase, Trouble};
 pub trait Remote {
     /// The latest version, `None` when there is none.
     async fn latest(&self) -> Result<Option<Versioned>, Trouble>;
-    /// Writes `data` if the latest version is still `cas`, then records `facts` as metadata.
-    async fn write(
-        &self,
-        data: &Map<String, Value>,
-        cas: u64,
-        facts: &HashMap<String, String>,
-    ) -> Result<Written, Trouble>;
+    /// Writes the version if the latest is still its `cas`, then records its metadata.
+    async fn write(&self, new: NewVersion<'_>) -> Result<Written, Trouble>;
+}
+
+/// A version of a template's secret to write.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    pub data: &'a Map<String, Value>,
+    /// The version it must replace (check-and-set); 0 when there is none.
+    pub cas: u64,
+    /// The custom_metadata to record once it is written: the lineage.
+    pub meta: &'a HashMap<String, String>,
 }
 
 /// The template's local file.

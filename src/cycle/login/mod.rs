@@ -1,8 +1,9 @@
 //! A JSON template's run: read the local object, read Vault's latest, probe, then
-//! back up (a working login that Vault does not hold yet) or recover (restore
-//! Vault's latest, probe once more, write back what the CLI refreshed).
+//! back up (a working login that Vault does not hold yet: [`backup`]) or recover
+//! (restore Vault's latest, probe once more, write back what the CLI refreshed:
+//! [`recovery`]). This file reads, repairs, and decides which of the two runs.
 //!
-//! Rules kept here: only an auth rejection leads to a restore; a blanked or incomplete
+//! Rules it must never break: only an auth rejection leads to a restore; a blanked or incomplete
 //! object is never backed up; a login whose tokens are there but whose fields are not
 //! is repaired, never replaced by an older copy; which login is newer comes from the
 //! lineage Vault keeps ([`lineage`]), never from `expiresAt` alone, and where nobody can
@@ -16,53 +17,24 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+mod backup;
+mod recovery;
+
+use backup::Kept;
+use recovery::Trigger;
+
 use super::lineage::{self, Order};
-use super::{Clock, Local, Phase, Prober, Remote, Trouble};
+use super::{Clock, Local, Prober, Remote, Trouble};
 use crate::config::{JsonTemplate, Restore, TemplateConfig};
 use crate::probe::Verdict;
-use crate::report::{self, Action, Outcome, Reason, Status};
+use crate::report::{Outcome, Reason, Status};
 use crate::store::json_file::{FileState, LocalError, ReplaceOutcome, Replaced, Snapshot};
 use crate::template::oauth;
-use crate::vault::kv::{Versioned, Written};
+use crate::vault::kv::Versioned;
 
 pub struct Binding<'a> {
     pub template: &'a TemplateConfig,
     pub json: &'a JsonTemplate,
-}
-
-/// What a run keeps after a good probe: it names the run's action, and says whether
-/// Vault's copy still counts against it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kept {
-    /// The local login (as the CLI may have refreshed it during the probe).
-    Local,
-    /// Vault's copy, restored by this run.
-    Restored,
-    /// The local login, put back after Vault's copy was restored and rejected: that copy
-    /// is worth nothing against it.
-    LocalOverRejected,
-}
-
-impl Kept {
-    /// The action when Vault receives the login.
-    fn stored(self) -> Action {
-        if self == Kept::Restored { Action::Recovered } else { Action::BackedUp }
-    }
-
-    /// The action when Vault already holds the login or, provably, its successor.
-    fn unchanged(self) -> Action {
-        if self == Kept::Restored { Action::Recovered } else { Action::Verified }
-    }
-}
-
-/// Why a recovery starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Trigger {
-    /// The probe rejected the local login.
-    Rejected,
-    /// A rule restores before any probe (`restore` first, an incomplete login whose
-    /// successor Vault holds): the local login itself was never judged.
-    Unprobed,
 }
 
 /// Vault's latest version, with the synced object taken out of its data.
@@ -249,275 +221,11 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             ))),
         }
     }
-
-    /// After a good probe of `probed`: re-read the file (the probe may have refreshed the
-    /// token) and store what is there: that login, or the whole one that replaced it on
-    /// disk meanwhile.
-    async fn keep(&self, copy: Result<Option<VaultCopy>, Trouble>, probed: &Map<String, Value>, kept: Kept) -> Outcome {
-        let now = match self.local.read() {
-            Ok(s) => s,
-            Err(e) => return local_error(e),
-        };
-        let Some(obj) = now.login() else {
-            return Outcome::degraded(
-                Reason::ProbeInconclusive,
-                "the login changed on disk during the probe; nothing was changed",
-            )
-            .fact("probe", "ok");
-        };
-        let o = match copy {
-            Err(t) => t.outcome(Phase::Backup),
-            Ok(c) if !self.b.json.writeback => {
-                Outcome::ok(kept.unchanged()).fact("vault_version", c.map_or(0, |c| c.version).to_string())
-            }
-            // What replaced the probed login during the probe is newer than it.
-            Ok(copy) => self.store(obj.clone(), copy, kept, (obj != probed).then_some(probed)).await,
-        };
-        self.facts(o.fact("probe", "ok"), obj)
-    }
-
-    /// Writes `obj` (a verified login) to Vault unless Vault holds it or, provably, its
-    /// successor. A copy that only `expiresAt` calls newer is left alone and reported.
-    /// `rotated_from`: the login `obj` replaced on disk during this run's probe.
-    async fn store(
-        &self,
-        mut obj: Map<String, Value>,
-        mut copy: Option<VaultCopy>,
-        kept: Kept,
-        mut rotated_from: Option<&Map<String, Value>>,
-    ) -> Outcome {
-        for _ in 0..2 {
-            if let Some(c) = &copy {
-                if c.obj == obj {
-                    return Outcome::ok(kept.unchanged()).fact("vault_version", c.version.to_string());
-                }
-                match lineage::order(&obj, &c.obj, &c.meta, rotated_from) {
-                    // A rejected copy is worth nothing against a verified login.
-                    _ if kept == Kept::LocalOverRejected => {}
-                    Order::VaultNewer { proven: true } => {
-                        return Outcome::ok(kept.unchanged())
-                            .fact("vault_version", c.version.to_string())
-                            .fact("vault_newer", "true");
-                    }
-                    Order::VaultNewer { proven: false } => {
-                        let o = self.undecided(c);
-                        return if kept == Kept::Restored { o.action(Action::Recovered) } else { o };
-                    }
-                    Order::Same | Order::LocalNewer | Order::Unknown => {}
-                }
-            }
-            let mut data = copy.as_ref().map(|c| c.data.clone()).unwrap_or_default();
-            data.insert(self.b.json.field.clone(), Value::Object(obj.clone()));
-            let cas = copy.as_ref().map_or(self.deleted_version.get(), |c| c.version);
-            let meta = lineage::metadata(&obj, copy.as_ref().map(|c| (&c.obj, &c.meta)), self.host.as_deref());
-            match self.remote.write(&data, cas, &meta).await {
-                Ok(Written::Version(v)) => return Outcome::ok(kept.stored()).fact("vault_version", v.to_string()),
-                // Someone wrote meanwhile: look again (Vault, then the file), and never regress.
-                Ok(Written::Conflict) => match self.remote.latest().await.and_then(|v| self.copy(v)) {
-                    Ok(c) => copy = c,
-                    Err(t) => return t.outcome(Phase::Backup),
-                },
-                Err(t) => return t.outcome(Phase::Backup),
-            }
-            match self.local.read() {
-                Ok(now) => match now.login() {
-                    Some(o) if *o == obj => {}
-                    Some(o) => {
-                        obj = o.clone();
-                        rotated_from = None;
-                    }
-                    None => {
-                        return Outcome::degraded(
-                            Reason::ProbeInconclusive,
-                            "the login changed on disk while backing it up; nothing was changed",
-                        );
-                    }
-                },
-                Err(e) => return local_error(e),
-            }
-        }
-        Outcome::degraded(Reason::VaultConflict, "Vault's copy kept changing while writing; the backup is pending")
-    }
-
-    /// The local login works, and Vault holds another one that only its `expiresAt`
-    /// calls newer: backing up could regress Vault, not backing up leaves this login
-    /// without a backup. Neither happens silently.
-    fn undecided(&self, c: &VaultCopy) -> Outcome {
-        let secret = &self.b.template.secret;
-        Outcome::degraded(
-            Reason::BackupUndecided,
-            format!(
-                "the local login works but is not backed up: Vault's latest copy of {secret} (version {}) is another login with a later expiresAt, and nothing shows it was written after the local one (a kv put by hand, another host writing the same secret, or a clock step?). Nothing was changed; if the local login is the one to keep, delete that version (vault kv delete {secret}) and the next run backs it up",
-                c.version
-            ),
-        )
-        .fact("vault_version", c.version.to_string())
-    }
-
-    /// The local login is rejected, or a rule restores first: restore Vault's latest,
-    /// probe once more, write back.
-    async fn recover(
-        &self,
-        before: &Snapshot,
-        copy: Result<Option<VaultCopy>, Trouble>,
-        why: &str,
-        trigger: Trigger,
-    ) -> Outcome {
-        let copy = match copy {
-            Err(t) => return t.outcome(Phase::Recovery).fact("probe", "auth_rejected"),
-            Ok(None) => return login_required(format!("the local login is rejected ({why}) and Vault holds no copy")),
-            Ok(Some(c)) => c,
-        };
-        if !oauth::usable(&copy.obj) {
-            return login_required(format!(
-                "the local login is rejected ({why}) and Vault's copy is blanked or incomplete"
-            ));
-        }
-        // What the probe judged may no longer be on disk: another writer may have
-        // clobbered the file, restored it, or put a login there while the probe ran.
-        let mut base = before.clone();
-        let mut judged = true;
-        if trigger == Trigger::Rejected {
-            let now = match self.local.read() {
-                Ok(s) => s,
-                Err(e) => return local_error(e),
-            };
-            if !now.same_file(before) {
-                match now.login().cloned() {
-                    // Not what the probe saw: judge it before anything is restored over it.
-                    Some(current) => match self.prober.probe(&current).await {
-                        Verdict::Ok => return self.keep(Ok(Some(copy)), &current, Kept::Local).await,
-                        Verdict::AuthRejected(_) => {}
-                        Verdict::Transient(again) => return inconclusive(&again),
-                        Verdict::Broken(again) => return Outcome::fail(Reason::ProbeError, again),
-                    },
-                    None => judged = false,
-                }
-                base = now;
-            }
-        }
-        // Never replay an older login: the newer local one descends from it, so its
-        // refresh token is spent, and presenting it could get the whole login revoked.
-        if [before.login(), base.login()]
-            .into_iter()
-            .flatten()
-            .any(|local| self.order(local, &copy) == Order::LocalNewer)
-        {
-            return login_required(format!(
-                "the local login is rejected ({why}) and Vault's latest copy is older than it; an older login is never replayed"
-            ));
-        }
-        if judged && base.login().is_some_and(|local| same_login(local, &copy.obj)) {
-            return login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
-        }
-
-        match self.replace(&copy.obj, &base) {
-            Ok(ReplaceOutcome::Replaced(r)) => {
-                let restored = copy.obj.clone();
-                self.judge(Some(r), restored, copy, why, trigger).await
-            }
-            // Another program (the CLI, a person) put a login there meanwhile: that is the
-            // newest one; judge it instead of overwriting it.
-            Ok(ReplaceOutcome::Changed(now)) => match now.login().cloned() {
-                Some(o) => self.judge(None, o, copy, why, trigger).await,
-                None => login_required(format!("the local login is rejected ({why}) and changed while restoring")),
-            },
-            Err(e) => local_error(e),
-        }
-    }
-
-    /// The one retry: probe what is on disk after the restore (or what another writer put
-    /// there); keep it and write it back if it works, undo the restore if it does not.
-    async fn judge(
-        &self,
-        replaced: Option<Replaced>,
-        on_disk: Map<String, Value>,
-        copy: VaultCopy,
-        why: &str,
-        trigger: Trigger,
-    ) -> Outcome {
-        let version = copy.version.to_string();
-        match self.prober.probe(&on_disk).await {
-            Verdict::Ok => {
-                let kept = if replaced.is_some() { Kept::Restored } else { Kept::Local };
-                self.keep(Ok(Some(copy)), &on_disk, kept).await
-            }
-            Verdict::AuthRejected(again) => {
-                let rolled_back = match &replaced {
-                    Some(r) => self.local.rollback(r).unwrap_or_else(|e| {
-                        tracing::warn!("could not put the previous login back: {e}");
-                        false
-                    }),
-                    None => false,
-                };
-                // With a restore-first policy the local login itself was never probed;
-                // if it works, it is backed up over the copy that was just rejected.
-                if trigger == Trigger::Unprobed
-                    && rolled_back
-                    && let Some(previous) = replaced.as_ref().and_then(|r| r.previous.login())
-                    && self.prober.probe(previous).await == Verdict::Ok
-                {
-                    return self.keep(Ok(Some(copy)), previous, Kept::LocalOverRejected).await;
-                }
-                let what = if replaced.is_some() { "Vault's latest copy" } else { "the login now on disk" };
-                login_required(format!("the local login is rejected ({why}) and {what} is rejected too ({again})"))
-                    .fact("vault_version", version)
-            }
-            Verdict::Transient(again) => {
-                let o = Outcome::degraded(
-                    Reason::ProbeInconclusive,
-                    format!("the login now on disk could not be judged: {again}"),
-                )
-                .fact("vault_version", version);
-                if replaced.is_some() { o.action(Action::RestoredUnverified) } else { o }
-            }
-            Verdict::Broken(again) => Outcome::fail(Reason::ProbeError, again),
-        }
-    }
-
-    /// Time facts of the object that ends up on disk, and the relogin warning.
-    fn facts(&self, mut o: Outcome, obj: &Map<String, Value>) -> Outcome {
-        let f = oauth::facts(obj);
-        let now = self.clock.now_ms();
-        if let Some(e) = f.expires_at_ms {
-            o = o.fact("access_expires_in", until(now, e));
-        }
-        if let Some(r) = f.refresh_expires_at_ms {
-            o = o.fact("relogin_due_in", until(now, r));
-            if r.saturating_sub(now) < self.b.json.warn_before.as_millis() as u64 {
-                tracing::warn!(
-                    "{}: the login ends in {}; log in again soon with `claude auth login`",
-                    self.b.template.name,
-                    until(now, r)
-                );
-                o = o.fact("warning", "relogin_due");
-            }
-        }
-        o
-    }
-}
-
-/// The same object, or the same refresh token.
-fn same_login(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    let fp = oauth::facts(a).refresh_fp;
-    a == b || (fp.is_some() && fp == oauth::facts(b).refresh_fp)
 }
 
 fn inconclusive(why: &str) -> Outcome {
     Outcome::degraded(Reason::ProbeInconclusive, format!("the login could not be judged: {why}; nothing was changed"))
         .fact("probe", "transient")
-}
-
-fn until(now_ms: u64, at_ms: u64) -> String {
-    if at_ms <= now_ms {
-        return "expired".into();
-    }
-    report::duration(std::time::Duration::from_millis(at_ms - now_ms))
-}
-
-fn login_required(msg: String) -> Outcome {
-    Outcome::fail(Reason::LoginRequired, format!("{msg}; the user must log in again: claude auth login"))
-        .fact("probe", "auth_rejected")
 }
 
 fn local_error(e: LocalError) -> Outcome {
