@@ -165,6 +165,7 @@ mod tests {
     use super::*;
     use crate::exit::ExitCode;
     use crate::report::Action;
+    use crate::store::test_fs;
     use std::time::UNIX_EPOCH;
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -285,12 +286,9 @@ mod tests {
     #[test]
     fn a_symlinked_state_file_is_not_written_through() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("elsewhere");
-        std::fs::write(&target, "keep").unwrap();
-        let path = dir.path().join("state.json");
-        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let (target, path) = test_fs::file_behind_link(dir.path(), "state.json");
         let o = record(degraded(), &path, &DegradedPolicy::default(), at(0));
         assert_eq!(o.status, Status::Degraded, "the run's outcome stands");
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(std::fs::read(&target).unwrap(), test_fs::KEPT);
     }
 }

@@ -225,8 +225,10 @@ fn temp_name(name: &OsStr) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
-    use std::os::unix::fs::{PermissionsExt, symlink};
+    use crate::store::test_fs;
 
     #[test]
     fn replaces_with_mode_and_leaves_no_temp() {
@@ -242,13 +244,10 @@ mod tests {
     #[test]
     fn refuses_a_symlinked_file_and_leaves_its_target_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("target");
-        std::fs::write(&target, "keep").unwrap();
-        let link = dir.path().join("link");
-        symlink(&target, &link).unwrap();
+        let (target, link) = test_fs::file_behind_link(dir.path(), "link");
         let err = replace(&link, b"evil", 0o600).unwrap_err();
         assert!(matches!(err, WriteError::Symlink { .. }), "{err}");
-        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&target).unwrap(), test_fs::KEPT);
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
@@ -256,10 +255,8 @@ mod tests {
     #[test]
     fn refuses_a_symlinked_parent() {
         let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        std::fs::create_dir(&real).unwrap();
-        symlink(&real, dir.path().join("linkdir")).unwrap();
-        let err = replace(&dir.path().join("linkdir/f"), b"x", 0o600).unwrap_err();
+        let (real, link) = test_fs::dir_behind_link(dir.path(), "linkdir");
+        let err = replace(&link.join("f"), b"x", 0o600).unwrap_err();
         assert!(matches!(err, WriteError::Symlink { .. }), "{err}");
         assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
     }

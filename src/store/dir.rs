@@ -55,16 +55,15 @@ pub fn open_at<P: rustix::path::Arg + Copy>(dir: impl AsFd, name: P) -> Result<O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_fs;
 
     #[test]
     fn a_symlink_is_told_apart_and_never_followed() {
         let d = tempfile::tempdir().unwrap();
-        let real = d.path().join("real");
-        std::fs::create_dir(&real).unwrap();
-        std::os::unix::fs::symlink(&real, d.path().join("link")).unwrap();
+        let (real, link) = test_fs::dir_behind_link(d.path(), "link");
         std::fs::write(d.path().join("file"), "").unwrap();
         assert!(open(&real).is_ok());
-        assert_eq!(open(&d.path().join("link")).unwrap_err(), DirError::Symlink);
+        assert_eq!(open(&link).unwrap_err(), DirError::Symlink);
         assert_eq!(open(&d.path().join("absent")).unwrap_err(), DirError::Missing);
         assert_eq!(open(&d.path().join("file")).unwrap_err(), DirError::Other(Errno::NOTDIR));
         let parent = open(d.path()).unwrap();

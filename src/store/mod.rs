@@ -11,3 +11,5 @@ pub mod file_id;
 mod hook;
 pub mod json_file;
 pub mod lock;
+#[cfg(test)]
+pub(crate) mod test_fs;

@@ -10,3 +10,12 @@ pub mod handlebars;
 pub mod lenient;
 pub mod oauth;
 pub mod subtree;
+
+/// A JSON object written as `json!({...})`, for tests.
+#[cfg(test)]
+pub(crate) fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match v {
+        serde_json::Value::Object(o) => o,
+        other => panic!("not a JSON object: {other}"),
+    }
+}

@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn set_keeps_every_other_key_in_order() {
         let mut doc = json!({"z": 1, "claudeAiOauth": {"old": true}, "mcpOAuth": {"srv": {"t": "x"}}, "a": [1, 2]});
-        set(&mut doc, &JsonKey::parse("claudeAiOauth"), json!({"new": true}).as_object().unwrap().clone()).unwrap();
+        set(&mut doc, &JsonKey::parse("claudeAiOauth"), crate::template::object(json!({"new": true}))).unwrap();
         assert_eq!(
             serde_json::to_string(&doc).unwrap(),
             r#"{"z":1,"claudeAiOauth":{"new":true},"mcpOAuth":{"srv":{"t":"x"}},"a":[1,2]}"#

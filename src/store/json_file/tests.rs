@@ -7,13 +7,11 @@ use rustix::fs::FileType;
 use serde_json::json;
 
 use super::*;
+use crate::store::test_fs;
+use crate::template::object;
 
 fn file(dir: &Path) -> JsonFile {
     JsonFile::new(dir.join(".credentials.json"), "claudeAiOauth", 0o600, Lock::ClaudeCode)
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().unwrap().clone()
 }
 
 #[test]
@@ -23,7 +21,7 @@ fn replace_keeps_siblings_and_rollback_undoes_it() {
     let original = br#"{"mcpOAuth":{"srv":{"accessToken":"m"}},"claudeAiOauth":{"accessToken":""},"x":1}"#;
     std::fs::write(f.path(), original).unwrap();
     let before = f.read().unwrap();
-    let ReplaceOutcome::Replaced(r) = f.replace(&obj(json!({"accessToken": "new"})), &before).unwrap() else {
+    let ReplaceOutcome::Replaced(r) = f.replace(&object(json!({"accessToken": "new"})), &before).unwrap() else {
         panic!("unchanged file must be replaced")
     };
     let now: Value = serde_json::from_slice(&std::fs::read(f.path()).unwrap()).unwrap();
@@ -46,7 +44,7 @@ fn replace_refuses_when_the_object_changed_since_it_was_read() {
     std::fs::write(f.path(), login("a")).unwrap();
     let before = f.read().unwrap();
     std::fs::write(f.path(), login("b")).unwrap();
-    let c = obj(json!({"accessToken": "c", "refreshToken": "rc", "expiresAt": 5, "scopes": ["user:inference"]}));
+    let c = object(json!({"accessToken": "c", "refreshToken": "rc", "expiresAt": 5, "scopes": ["user:inference"]}));
     assert!(matches!(f.replace(&c, &before).unwrap(), ReplaceOutcome::Changed(_)));
     assert_eq!(std::fs::read_to_string(f.path()).unwrap(), login("b"));
 }
@@ -55,7 +53,7 @@ fn replace_refuses_when_the_object_changed_since_it_was_read() {
 fn bytes_that_are_not_strict_json_are_kept_beside_the_file_and_merged_into() {
     let d = tempfile::tempdir().unwrap();
     let f = file(d.path());
-    let login = obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 5, "scopes": ["user:inference"]}));
+    let login = object(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 5, "scopes": ["user:inference"]}));
     let hand_edited = "\u{feff}{\"mcpOAuth\": {\"srv\": 1}, // a note\n \"claudeAiOauth\": {\"accessToken\": \"\"},}";
     std::fs::write(f.path(), hand_edited).unwrap();
     let before = f.read().unwrap();
@@ -85,7 +83,8 @@ fn a_restored_copy_blanked_meanwhile_is_rolled_back_but_a_logout_is_not() {
     let mine = json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 5, "scopes": ["user:inference"]});
     std::fs::write(f.path(), json!({"claudeAiOauth": mine, "mcpOAuth": {}}).to_string()).unwrap();
     let before = f.read().unwrap();
-    let vaults = obj(json!({"accessToken": "v", "refreshToken": "rv", "expiresAt": 9, "scopes": ["user:inference"]}));
+    let vaults =
+        object(json!({"accessToken": "v", "refreshToken": "rv", "expiresAt": 9, "scopes": ["user:inference"]}));
     let ReplaceOutcome::Replaced(r) = f.replace(&vaults, &before).unwrap() else { panic!() };
     // The CLI's refresh of the restored copy is refused: it blanks it, and saves a sibling.
     let blanked =
@@ -107,7 +106,7 @@ fn missing_file_and_directory_are_created_and_rolled_back_to_absent() {
     let f = file(&d.path().join("claude"));
     let before = f.read().unwrap();
     assert_eq!(before.state, FileState::Missing);
-    let ReplaceOutcome::Replaced(r) = f.replace(&obj(json!({"a": 1})), &before).unwrap() else { panic!() };
+    let ReplaceOutcome::Replaced(r) = f.replace(&object(json!({"a": 1})), &before).unwrap() else { panic!() };
     assert_eq!(std::fs::metadata(d.path().join("claude")).unwrap().permissions().mode() & 0o777, 0o700);
     assert!(f.rollback(&r).unwrap());
     assert!(!f.path().exists());
@@ -117,14 +116,13 @@ fn missing_file_and_directory_are_created_and_rolled_back_to_absent() {
 fn hostile_files_are_refused_without_writing() {
     let d = tempfile::tempdir().unwrap();
     let f = file(d.path());
-    std::fs::write(d.path().join("target"), b"{}").unwrap();
-    std::os::unix::fs::symlink(d.path().join("target"), f.path()).unwrap();
+    let (target, _) = test_fs::file_behind_link(d.path(), ".credentials.json");
     assert!(matches!(f.read(), Err(LocalError::Symlink(_))));
     assert!(matches!(
         f.replace(&Map::new(), &Snapshot::missing()),
         Err(LocalError::Symlink(_)) | Err(LocalError::Write(WriteError::Symlink { .. }))
     ));
-    assert_eq!(std::fs::read(d.path().join("target")).unwrap(), b"{}");
+    assert_eq!(std::fs::read(&target).unwrap(), test_fs::KEPT);
     std::fs::remove_file(f.path()).unwrap();
 
     rustix::fs::mknodat(rustix::fs::CWD, f.path(), FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();

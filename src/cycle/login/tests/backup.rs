@@ -29,6 +29,18 @@ fn working_login_missing_from_vault_is_backed_up_with_cas_zero() {
 }
 
 #[test]
+fn a_deleted_latest_version_is_written_over_with_its_version() {
+    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
+    let remote = FakeRemote::with(login("at-0", "rt-0", NOW + HOUR));
+    // The latest version (1) is soft-deleted: Vault answers with its number and no data.
+    *remote.deleted.borrow_mut() = true;
+    let (local, probe) = working(a.clone());
+    let o = block_on(run(&remote, &local, &probe));
+    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)), "{o:?}");
+    assert_eq!(*remote.writes.borrow(), vec![1], "check-and-set names the deleted version");
+}
+
+#[test]
 fn a_refresh_during_the_probe_is_what_gets_backed_up() {
     let old = login("at-1", "rt-1", NOW - HOUR);
     let rotated = login("at-2", "rt-2", NOW + 8 * HOUR);
@@ -50,7 +62,7 @@ fn vault_never_regresses_to_a_copy_that_provably_replaced_the_local_one() {
     let newer = login("at-9", "rt-9", NOW + 2 * HOUR);
     let remote = FakeRemote::with(newer.clone());
     *remote.meta.borrow_mut() = written_here(&newer, Some((&mine, &HashMap::new())));
-    let (local, probe) = (FakeLocal::with(Some(mine)), FakeProbe::new([Verdict::Ok]));
+    let (local, probe) = working(mine);
     let o = block_on(run(&remote, &local, &probe));
     assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Verified)));
     assert_eq!(fact(&o, "vault_newer"), Some("true"));
@@ -92,7 +104,7 @@ fn a_copy_only_expires_at_calls_newer_is_reported_never_silently_kept() {
     // Metadata left over from an earlier version does not describe this one either.
     let remote = FakeRemote::with(theirs.clone());
     *remote.meta.borrow_mut() = written_here(&login("at-0", "rt-0", NOW), None);
-    let (local, probe) = (FakeLocal::with(Some(login("at-1", "rt-1", NOW + 2 * HOUR))), FakeProbe::new([Verdict::Ok]));
+    let (local, probe) = working(login("at-1", "rt-1", NOW + 2 * HOUR));
     let o = block_on(run(&remote, &local, &probe));
     assert_eq!(o.reason, Some(Reason::BackupUndecided), "{o:?}");
 }
@@ -106,7 +118,7 @@ fn a_cas_conflict_rereads_and_does_not_overwrite_a_newer_copy() {
     let newer = login("at-3", "rt-3", NOW + 8 * HOUR);
     *remote.interloper.borrow_mut() = Some(newer.clone());
     *remote.interloper_meta.borrow_mut() = written_here(&newer, Some((&mine, &HashMap::new())));
-    let (local, probe) = (FakeLocal::with(Some(mine)), FakeProbe::new([Verdict::Ok]));
+    let (local, probe) = working(mine);
     let o = block_on(run(&remote, &local, &probe));
     assert_eq!((o.status, o.action), (Status::Ok, Some(Action::Verified)), "{o:?}");
     assert_eq!(*remote.writes.borrow(), vec![1], "one attempt, then the re-read showed a newer copy");
@@ -118,7 +130,7 @@ fn a_cas_conflict_with_an_older_copy_writes_again_on_the_new_version() {
     let mine = login("at-5", "rt-5", NOW + 8 * HOUR);
     let remote = FakeRemote::with(login("at-1", "rt-1", NOW + HOUR));
     *remote.interloper.borrow_mut() = Some(login("at-2", "rt-2", NOW + 2 * HOUR));
-    let (local, probe) = (FakeLocal::with(Some(mine.clone())), FakeProbe::new([Verdict::Ok]));
+    let (local, probe) = working(mine.clone());
     let o = block_on(run(&remote, &local, &probe));
     assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)));
     assert_eq!(*remote.writes.borrow(), vec![1, 2]);
@@ -126,23 +138,11 @@ fn a_cas_conflict_with_an_older_copy_writes_again_on_the_new_version() {
 }
 
 #[test]
-fn a_deleted_latest_version_is_written_over_with_its_version() {
-    let a = login("at-1", "rt-1", NOW + 8 * HOUR);
-    let remote = FakeRemote::with(login("at-0", "rt-0", NOW + HOUR));
-    // The latest version (1) is soft-deleted: Vault answers with its number and no data.
-    *remote.deleted.borrow_mut() = true;
-    let (local, probe) = (FakeLocal::with(Some(a.clone())), FakeProbe::new([Verdict::Ok]));
-    let o = block_on(run(&remote, &local, &probe));
-    assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)), "{o:?}");
-    assert_eq!(*remote.writes.borrow(), vec![1], "check-and-set names the deleted version");
-}
-
-#[test]
 fn a_partial_object_on_disk_after_the_probe_is_not_backed_up() {
     let good = login("at-1", "rt-1", NOW + 8 * HOUR);
     let remote = FakeRemote::with(login("at-0", "rt-0", NOW + HOUR));
     let local = FakeLocal::with(Some(good));
-    let partial = json!({"accessToken": "at-x", "expiresAt": NOW + 9 * HOUR}).as_object().unwrap().clone();
+    let partial = object(json!({"accessToken": "at-x", "expiresAt": NOW + 9 * HOUR}));
     let probe = FakeProbe::new([Verdict::Ok]);
     let partial_writer = Refreshing { inner: &probe, local: &local, after: 0, rotated: partial };
     let o = block_on(run(&remote, &local, &partial_writer));

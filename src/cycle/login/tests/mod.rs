@@ -21,20 +21,17 @@ use crate::exit::ExitCode;
 use crate::report::Action;
 use crate::store::file_id::FileId;
 use crate::store::json_file::Replaced;
-use crate::template::oauth;
+use crate::template::{oauth, object};
 use crate::vault::kv::Written;
 
 const NOW: u64 = 1_800_000_000_000;
 const HOUR: u64 = 3_600_000;
 
 fn login(access: &str, refresh: &str, expires_at: u64) -> Map<String, Value> {
-    json!({
+    object(json!({
         "accessToken": access, "refreshToken": refresh, "expiresAt": expires_at,
         "refreshTokenExpiresAt": NOW + 20 * 24 * HOUR, "scopes": ["user:inference"], "subscriptionType": "enterprise"
-    })
-    .as_object()
-    .unwrap()
-    .clone()
+    }))
 }
 
 /// Every write gets a new inode, as a rename does.
@@ -44,7 +41,7 @@ fn next_stamp() -> u64 {
 }
 
 fn blank() -> Map<String, Value> {
-    json!({"accessToken": "", "refreshToken": "", "expiresAt": 0}).as_object().unwrap().clone()
+    object(json!({"accessToken": "", "refreshToken": "", "expiresAt": 0}))
 }
 
 fn snapshot(obj: Option<Map<String, Value>>) -> Snapshot {
@@ -78,7 +75,7 @@ struct FakeRemote {
 impl FakeRemote {
     fn with(obj: Map<String, Value>) -> Self {
         let r = FakeRemote::default();
-        r.versions.borrow_mut().push(json!({ "claudeAiOauth": obj }).as_object().unwrap().clone());
+        r.versions.borrow_mut().push(object(json!({ "claudeAiOauth": obj })));
         r
     }
     fn failing(t: Trouble) -> Self {
@@ -110,7 +107,7 @@ impl Remote for FakeRemote {
         assert!(!meta.values().any(|v| v.contains("sk-ant-")), "a token in Vault metadata: {meta:?}");
         self.writes.borrow_mut().push(cas);
         if let Some(newer) = self.interloper.borrow_mut().take() {
-            self.versions.borrow_mut().push(json!({ "claudeAiOauth": newer }).as_object().unwrap().clone());
+            self.versions.borrow_mut().push(object(json!({ "claudeAiOauth": newer })));
             *self.meta.borrow_mut() = self.interloper_meta.borrow().clone();
         }
         let mut v = self.versions.borrow_mut();
@@ -170,6 +167,11 @@ impl Local for FakeLocal {
         *self.now.borrow_mut() = put_back;
         Ok(true)
     }
+}
+
+/// A login on disk, and a probe that accepts it once.
+fn working(obj: Map<String, Value>) -> (FakeLocal, FakeProbe<'static>) {
+    (FakeLocal::with(Some(obj)), FakeProbe::new([Verdict::Ok]))
 }
 
 /// Answers from a script; a probe may also rotate the login on disk, as the CLI does.
@@ -267,8 +269,5 @@ impl Prober for Refreshing<'_> {
 
 /// A login as a Claude Code release rewrote it: tokens, no `expiresAt`, no `scopes`.
 fn incomplete(access: &str, refresh: &str) -> Map<String, Value> {
-    json!({"accessToken": access, "refreshToken": refresh, "subscriptionType": "enterprise"})
-        .as_object()
-        .unwrap()
-        .clone()
+    object(json!({"accessToken": access, "refreshToken": refresh, "subscriptionType": "enterprise"}))
 }

@@ -45,7 +45,7 @@ fn an_incomplete_login_that_vault_holds_the_successor_of_gets_the_successor() {
     let successor = login("at-2", "rt-2", NOW + 8 * HOUR);
     let remote = FakeRemote::with(successor.clone());
     *remote.meta.borrow_mut() = written_here(&successor, Some((&login("at-1", "rt-1", NOW), &HashMap::new())));
-    let (local, probe) = (FakeLocal::with(Some(old)), FakeProbe::new([Verdict::Ok]));
+    let (local, probe) = working(old);
     let o = block_on(run(&remote, &local, &probe));
     assert_eq!((o.status, o.action), (Status::Degraded, Some(Action::Recovered)), "{o:?}");
     assert_eq!(local.obj(), Some(successor), "its spent refresh token is never presented");

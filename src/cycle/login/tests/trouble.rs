@@ -7,7 +7,7 @@ use super::*;
 fn vault_unreachable_with_a_working_login_is_degraded_and_writes_nothing() {
     let a = login("at-1", "rt-1", NOW + 8 * HOUR);
     let remote = FakeRemote::failing(Trouble::Unreachable("connection refused".into()));
-    let (local, probe) = (FakeLocal::with(Some(a.clone())), FakeProbe::new([Verdict::Ok]));
+    let (local, probe) = working(a.clone());
     let o = block_on(run(&remote, &local, &probe));
     assert_eq!(
         (o.status, o.reason, o.action),
@@ -22,7 +22,7 @@ fn vault_unreachable_with_a_working_login_is_degraded_and_writes_nothing() {
 fn an_invalid_vault_token_with_a_working_login_fails_for_the_admin() {
     let a = login("at-1", "rt-1", NOW + 8 * HOUR);
     let remote = FakeRemote::failing(Trouble::TokenInvalid("revoked".into()));
-    let (local, probe) = (FakeLocal::with(Some(a)), FakeProbe::new([Verdict::Ok]));
+    let (local, probe) = working(a);
     let o = block_on(run(&remote, &local, &probe));
     assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::VaultTokenInvalid)));
     assert_eq!(probe.calls.get(), 1);
@@ -31,8 +31,8 @@ fn an_invalid_vault_token_with_a_working_login_fails_for_the_admin() {
 #[test]
 fn vault_data_of_the_wrong_shape_is_left_alone() {
     let remote = FakeRemote::default();
-    remote.versions.borrow_mut().push(json!({"claudeAiOauth": "a string"}).as_object().unwrap().clone());
-    let (local, probe) = (FakeLocal::with(Some(login("at-1", "rt-1", NOW + HOUR))), FakeProbe::new([Verdict::Ok]));
+    remote.versions.borrow_mut().push(object(json!({"claudeAiOauth": "a string"})));
+    let (local, probe) = working(login("at-1", "rt-1", NOW + HOUR));
     let o = block_on(run(&remote, &local, &probe));
     assert_eq!((o.status, o.reason), (Status::Fail, Some(Reason::VaultDataInvalid)));
     assert!(remote.writes.borrow().is_empty());
