@@ -63,14 +63,21 @@ pub struct Held {
     keeper: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
-/// A lock directory we made, known by its [`FileId`] (inode and change time): one that
-/// someone took over (removed and made again) is not ours to touch or remove, even if it
-/// got our inode back.
-struct DirLock {
+/// Where a lock directory goes.
+struct LockPlace {
     /// The directory holding the lock directory.
     parent: OwnedFd,
     name: OsString,
     /// For messages.
+    path: PathBuf,
+}
+
+/// A lock directory we made, known by its [`FileId`] (inode and change time): one that
+/// someone took over (removed and made again) is not ours to touch or remove, even if it
+/// got our inode back.
+struct DirLock {
+    parent: OwnedFd,
+    name: OsString,
     path: PathBuf,
     id: FileId,
 }
@@ -168,38 +175,35 @@ pub fn acquire(
     }
     held._flock = Some(flock_sidecar(dir, dir_path, name)?);
     if kind == Lock::ClaudeCode {
-        let own = |name: &str| -> Result<(OwnedFd, OsString, PathBuf), LockError> {
-            let fd = dir
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|source| LockError::Io { lock: dir_path.join(name), source })?;
-            Ok((fd, name.into(), dir_path.join(name)))
+        let beside = |name: &str| -> Result<LockPlace, LockError> {
+            let path = dir_path.join(name);
+            match dir.as_fd().try_clone_to_owned() {
+                Ok(parent) => Ok(LockPlace { parent, name: name.into(), path }),
+                Err(source) => Err(LockError::Io { lock: path, source }),
+            }
         };
         if refresh == RefreshLocks::Take {
-            let (parent, name, path) = own(REFRESH_LOCK)?;
-            mkdir_lock(&mut held, parent, name, path, REFRESH_STALE)?;
-            if let Some((parent, name, path)) = legacy_lock(dir_path)? {
-                mkdir_lock(&mut held, parent, name, path, REFRESH_STALE)?;
+            mkdir_lock(&mut held, beside(REFRESH_LOCK)?, REFRESH_STALE)?;
+            if let Some(legacy) = legacy_lock(dir_path)? {
+                mkdir_lock(&mut held, legacy, REFRESH_STALE)?;
             }
         }
-        let (parent, name, path) = own(WRITE_LOCK)?;
-        mkdir_lock(&mut held, parent, name, path, WRITE_STALE)?;
+        mkdir_lock(&mut held, beside(WRITE_LOCK)?, WRITE_STALE)?;
     }
     Ok(held)
 }
 
-/// The CLI's `realpath(dir) + ".lock"` beside the config dir (`~/.claude.lock`): its
-/// parent opened without following a symlink, the name, the path. `None` when the config
-/// dir is `/`.
-fn legacy_lock(dir_path: &Path) -> Result<Option<(OwnedFd, OsString, PathBuf)>, LockError> {
+/// The CLI's `realpath(dir) + ".lock"` beside the config dir (`~/.claude.lock`), its
+/// parent opened without following a symlink. `None` when the config dir is `/`.
+fn legacy_lock(dir_path: &Path) -> Result<Option<LockPlace>, LockError> {
     let io = |source: std::io::Error| LockError::Io { lock: dir_path.with_extension("lock"), source };
     let real = std::fs::canonicalize(dir_path).map_err(io)?;
     let (Some(parent), Some(base)) = (real.parent(), real.file_name()) else { return Ok(None) };
     let mut name = base.to_os_string();
     name.push(".lock");
     let path = parent.join(&name);
-    let fd = dir::open(parent).map_err(|e| LockError::Io { lock: path.clone(), source: e.into() })?;
-    Ok(Some((fd, name, path)))
+    let parent = dir::open(parent).map_err(|e| LockError::Io { lock: path.clone(), source: e.into() })?;
+    Ok(Some(LockPlace { parent, name, path }))
 }
 
 /// `.credentials.json.claude-auth-sync.lock`; hidden like the file it guards, or made hidden.
@@ -239,13 +243,7 @@ fn flock_sidecar(dir: &OwnedFd, dir_path: &Path, name: &OsStr) -> Result<std::fs
 /// proper-lockfile's protocol: `mkdir` wins; an existing lock older than `stale` is
 /// abandoned. On success the lock joins `held` (and is kept fresh from then on). On a
 /// read-only filesystem (EROFS) the lock is left out: no one else can take it there either.
-fn mkdir_lock(
-    held: &mut Held,
-    parent: OwnedFd,
-    name: OsString,
-    path: PathBuf,
-    stale: Duration,
-) -> Result<(), LockError> {
+fn mkdir_lock(held: &mut Held, LockPlace { parent, name, path }: LockPlace, stale: Duration) -> Result<(), LockError> {
     let io = |e: Errno| LockError::Io { lock: path.clone(), source: e.into() };
     let read_only = || {
         tracing::debug!("{} is on a read-only filesystem; going on without that lock", path.display());
