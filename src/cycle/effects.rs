@@ -1,5 +1,6 @@
 //! The real effects behind the cycle's traits: Vault KV through the authenticated
 //! client, the template's JSON file, the configured probe, and the system clock.
+//! It must never decide what a run does: that is the cycle's.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -6,6 +6,9 @@
 //! The effects (Vault's copy, the local file, the probe, the clock) sit behind four
 //! narrow traits, so that every branch of the outcome table has a unit test with
 //! fakes ([`login`]'s tests); [`effects`] binds them to the real things.
+//!
+//! It must never let auth trouble skip the local check, nor one template's trouble
+//! skip another template.
 
 mod effects;
 mod lineage;

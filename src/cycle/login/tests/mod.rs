@@ -1,7 +1,8 @@
 //! Every branch of the outcome table for a login, with fakes for Vault, the file, the
 //! probe and the clock: one module per part of the table. The fakes behave as the real
 //! things do where the run depends on it (check-and-set, a replace that keeps a login
-//! another writer put there, a rollback); they never decide anything themselves.
+//! another writer put there, a rollback); they must never decide anything themselves,
+//! and the fake Vault refuses metadata that holds a token.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
