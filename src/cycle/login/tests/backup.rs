@@ -31,9 +31,7 @@ fn working_login_missing_from_vault_is_backed_up_with_cas_zero() {
 #[test]
 fn a_deleted_latest_version_is_written_over_with_its_version() {
     let a = login("at-1", "rt-1", NOW + 8 * HOUR);
-    let remote = FakeRemote::with(login("at-0", "rt-0", NOW + HOUR));
-    // The latest version (1) is soft-deleted: Vault answers with its number and no data.
-    *remote.deleted.borrow_mut() = true;
+    let remote = FakeRemote::soft_deleted(login("at-0", "rt-0", NOW + HOUR));
     let (local, probe) = working(a.clone());
     let o = block_on(run(&remote, &local, &probe));
     assert_eq!((o.status, o.action), (Status::Ok, Some(Action::BackedUp)), "{o:?}");

@@ -79,6 +79,12 @@ impl FakeRemote {
         r.versions.borrow_mut().push(object(json!({ "claudeAiOauth": obj })));
         r
     }
+    /// Its latest version (1) is soft-deleted: Vault answers with its number and no data.
+    fn soft_deleted(obj: Map<String, Value>) -> Self {
+        let r = FakeRemote::with(obj);
+        *r.deleted.borrow_mut() = true;
+        r
+    }
     fn failing(t: Trouble) -> Self {
         FakeRemote { trouble: Some(t), ..Default::default() }
     }
