@@ -2,7 +2,7 @@
 //! as it was, and reading the subtree back gives what was set; never a panic.
 #![no_main]
 
-use claude_auth_sync::template::json::{self, JsonKey};
+use claude_auth_sync::template::subtree::{self, JsonKey};
 use claude_auth_sync::template::oauth;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         _ => "/a/b",
     });
     let Ok(doc) = serde_json::from_slice::<Value>(file) else { return };
-    let before = match json::get(&doc, &key) {
+    let before = match subtree::get(&doc, &key) {
         Ok(obj) => obj.cloned(),
         Err(_) => return, // a wrong shape is refused, not merged
     };
@@ -25,11 +25,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let new: Map<String, Value> = json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 1}).as_object().unwrap().clone();
     let mut merged = doc.clone();
-    if json::set(&mut merged, &key, new.clone()).is_err() {
+    if subtree::set(&mut merged, &key, new.clone()).is_err() {
         assert_eq!(merged, doc, "a refused merge changed the document");
         return;
     }
-    assert_eq!(json::get(&merged, &key).unwrap(), Some(&new), "the subtree reads back as set");
+    assert_eq!(subtree::get(&merged, &key).unwrap(), Some(&new), "the subtree reads back as set");
     // Every other top-level key is untouched.
     let (a, b) = (doc.as_object().unwrap(), merged.as_object().unwrap());
     for (k, v) in a {

@@ -19,7 +19,7 @@ use super::secret_path::SecretPath;
 use super::{ConfigError, Env, location};
 use crate::os_user::OsUser;
 use crate::secret::Secret;
-use crate::template::render;
+use crate::template::handlebars;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateConfig {
@@ -198,7 +198,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     let body = match (contents, source) {
         (Some(_), Some(_)) => return Err(t.err("source", "and contents are both set; keep one")),
         (Some(c), None) => {
-            render::check(&c).map_err(|e| t.err("contents", e))?;
+            handlebars::check(&c).map_err(|e| t.err("contents", e))?;
             Some(TemplateBody::Contents(Secret::new(c)))
         }
         (None, Some(s)) => Some(TemplateBody::Source(s)),
@@ -343,7 +343,7 @@ pub(super) fn check_files(cfg: &super::Config, env: &Env<'_>) -> Result<(), Conf
         location::check(&t.destination, &cfg.user, &claude_dirs(env)).map_err(|p| err("destination", p))?;
         if let TemplateKind::Render(RenderTemplate { body: TemplateBody::Source(p), .. }) = &t.kind {
             let text = read_source(p).map_err(|e| err("source", e))?;
-            render::check(&text).map_err(|e| err("source", e))?;
+            handlebars::check(&text).map_err(|e| err("source", e))?;
         }
     }
     Ok(())

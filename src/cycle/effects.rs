@@ -1,13 +1,13 @@
 //! The real effects behind the cycle's traits: Vault KV through the authenticated
 //! client, the template's JSON file, the configured probe, and the system clock.
+//! It must never decide what a run does: that is the cycle's.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::{Clock, Local, Prober, Remote, Trouble};
+use super::{Clock, Local, NewVersion, Prober, Remote, Trouble};
 use crate::config::{JsonTemplate, Probe, SecretPath, TemplateConfig};
 use crate::probe::{self, Verdict};
 use crate::store::json_file::{JsonFile, LocalError, ReplaceOutcome, Replaced, Snapshot};
@@ -44,16 +44,11 @@ impl Remote for VaultRemote<'_> {
         vault.kv_read_latest(&path).await.map_err(Trouble::from)
     }
 
-    async fn write(
-        &self,
-        data: &Map<String, Value>,
-        cas: u64,
-        facts: &HashMap<String, String>,
-    ) -> Result<Written, Trouble> {
+    async fn write(&self, new: NewVersion<'_>) -> Result<Written, Trouble> {
         let (vault, path) = self.located().await?;
-        let written = vault.kv_write_cas(&path, data, cas).await.map_err(Trouble::from)?;
+        let written = vault.kv_write_cas(&path, new.data, new.cas).await.map_err(Trouble::from)?;
         if let Written::Version(_) = written
-            && let Err(e) = vault.kv_set_custom_metadata(&path, facts).await
+            && let Err(e) = vault.kv_set_custom_metadata(&path, new.meta).await
         {
             // The data is safe; only the descriptive metadata is behind.
             tracing::warn!("wrote {path} but not its metadata: {e}");

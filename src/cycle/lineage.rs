@@ -169,7 +169,7 @@ mod tests {
         // Metadata that describes another version (a kv put by hand) proves nothing.
         let by_hand = login("rt-x", 900);
         assert_eq!(order(&a, &by_hand, &meta_c, None), Order::VaultNewer { proven: false });
-        let other_tool = json!({"token": "t"}).as_object().unwrap().clone();
+        let other_tool = crate::template::object(json!({"token": "t"}));
         assert_eq!(order(&other_tool, &other_tool.clone(), &HashMap::new(), None), Order::Unknown);
     }
 

@@ -5,12 +5,15 @@
 //!
 //! The effects (Vault's copy, the local file, the probe, the clock) sit behind four
 //! narrow traits, so that every branch of the outcome table has a unit test with
-//! fakes ([`json`]); [`effects`] binds them to the real things.
+//! fakes ([`login`]'s tests); [`effects`] binds them to the real things.
+//!
+//! It must never let auth trouble skip the local check, nor one template's trouble
+//! skip another template.
 
 mod effects;
-mod json;
 mod lineage;
-mod render;
+mod login;
+mod rendered;
 mod trouble;
 
 use std::collections::HashMap;
@@ -19,7 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, EnvShadowing, TemplateConfig, TemplateKind};
 use crate::probe::{SHADOWING_ENV, Verdict};
-use crate::report::{self, Outcome, Reason};
+use crate::report::{self, Action, Outcome, Reason};
 use crate::store::json_file::{LocalError, ReplaceOutcome, Replaced, Snapshot};
 use crate::vault::kv::{Versioned, Written};
 use crate::vault::{Vault, auth, sink};
@@ -31,13 +34,18 @@ pub use trouble::{Phase, Trouble};
 pub trait Remote {
     /// The latest version, `None` when there is none.
     async fn latest(&self) -> Result<Option<Versioned>, Trouble>;
-    /// Writes `data` if the latest version is still `cas`, then records `facts` as metadata.
-    async fn write(
-        &self,
-        data: &Map<String, Value>,
-        cas: u64,
-        facts: &HashMap<String, String>,
-    ) -> Result<Written, Trouble>;
+    /// Writes the version if the latest is still its `cas`, then records its metadata.
+    async fn write(&self, new: NewVersion<'_>) -> Result<Written, Trouble>;
+}
+
+/// A version of a template's secret to write.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    pub data: &'a Map<String, Value>,
+    /// The version it must replace (check-and-set); 0 when there is none.
+    pub cas: u64,
+    /// The custom_metadata to record once it is written: the lineage.
+    pub meta: &'a HashMap<String, String>,
 }
 
 /// The template's local file.
@@ -77,7 +85,7 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
     // stop the local check: each template decides what it means.
     let (vault, mut outcome) = match authenticate(cfg).await {
         Ok((vault, authed)) => {
-            let o = Outcome::ok("authenticated")
+            let o = Outcome::ok(Action::Authenticated)
                 .fact("auth", authed.method)
                 .fact("token_ttl", report::duration(authed.ttl))
                 .fact("token_renewable", authed.renewable.to_string());
@@ -122,8 +130,8 @@ async fn sync_template(t: &TemplateConfig, vault: Result<&Vault, Trouble>) -> Ou
         TemplateKind::Json(j) => {
             let local = effects::local_file(t, j);
             let prober = effects::ProbeRunner { probe: &j.probe, clock: &effects::SystemClock };
-            json::sync(&json::Binding { template: t, json: j }, &remote, &local, &prober, &effects::SystemClock).await
+            login::sync(&login::Binding { template: t, json: j }, &remote, &local, &prober, &effects::SystemClock).await
         }
-        TemplateKind::Render(r) => render::sync(t, r, &remote).await,
+        TemplateKind::Render(r) => rendered::sync(t, r, &remote).await,
     }
 }

@@ -2,7 +2,7 @@
 //! that means for the outcome: while backing up a working login, unreachable is only
 //! `DEGRADED`; while recovering a broken one it is `FAIL`.
 
-use crate::report::{Outcome, Reason};
+use crate::report::{Action, Outcome, Reason};
 use crate::vault::VaultError;
 use crate::vault::auth::AuthError;
 
@@ -34,7 +34,7 @@ impl Trouble {
         match (self, phase) {
             (Trouble::Unreachable(m), Phase::Backup) => {
                 Outcome::degraded(Reason::VaultUnreachable, format!("{m}; the backup is pending"))
-                    .action("backup_pending")
+                    .action(Action::BackupPending)
             }
             (Trouble::Unreachable(m), Phase::Recovery) => Outcome::fail(
                 Reason::VaultUnreachableDuringRecovery,

@@ -19,6 +19,7 @@ use rustix::io::Errno;
 
 use crate::os_user::OsUser;
 use crate::store::atomic::{self, Owner};
+use crate::store::{self, dir::DirError};
 
 /// The agent's directory inside a home.
 pub const AGENT_DIR: [&str; 2] = [".config", "claude-auth-sync"];
@@ -60,21 +61,12 @@ fn io(path: &Path) -> impl Fn(Errno) -> HomeError + '_ {
 
 /// Opens `name` in `dir` as a directory without following a symlink.
 fn open_dir_at(dir: &OwnedFd, name: &OsStr, path: &Path) -> Result<Option<OwnedFd>, HomeError> {
-    match rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
+    match store::dir::open_at(dir, name) {
         Ok(fd) => Ok(Some(fd)),
-        Err(Errno::NOENT) => Ok(None),
-        Err(Errno::LOOP | Errno::NOTDIR) => match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
-                Err(HomeError::Symlink(path.to_path_buf()))
-            }
-            _ => Err(HomeError::NotRegular(path.to_path_buf())),
-        },
-        Err(e) => Err(io(path)(e)),
+        Err(DirError::Missing) => Ok(None),
+        Err(DirError::Symlink) => Err(HomeError::Symlink(path.to_path_buf())),
+        Err(DirError::Other(Errno::LOOP | Errno::NOTDIR)) => Err(HomeError::NotRegular(path.to_path_buf())),
+        Err(DirError::Other(e)) => Err(io(path)(e)),
     }
 }
 
@@ -163,7 +155,8 @@ impl AgentDir {
     pub fn write(&self, name: &str, contents: &[u8], mode: u32) -> Result<(), HomeError> {
         self.inspect(name)?;
         let path = self.path.join(name);
-        atomic::replace_in(&self.fd, &path, OsStr::new(name), contents, mode, Owner::Set(self.uid, self.gid)).map_err(
+        let target = atomic::Target { dir: &self.fd, name: OsStr::new(name), path: &path };
+        atomic::replace_in(target, atomic::NewFile { contents, mode, owner: Owner::Set(self.uid, self.gid) }).map_err(
             |e| match e {
                 atomic::WriteError::Symlink { .. } => HomeError::Symlink(path.clone()),
                 atomic::WriteError::NotRegular { .. } => HomeError::NotRegular(path.clone()),

@@ -125,11 +125,47 @@ impl Reason {
     }
 }
 
+/// What a run did, as the line's `action=` and the journal's `CLAUDE_AUTH_SYNC_ACTION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Vault accepted this user's token; nothing else was asked (no template, `exit_after_auth`).
+    Authenticated,
+    /// The local login works and Vault now holds it.
+    BackedUp,
+    /// The local login works and Vault already holds it (or, provably, its successor).
+    Verified,
+    /// The local login was broken; Vault's copy was restored and works.
+    Recovered,
+    /// The local login works, but Vault could not take its backup.
+    BackupPending,
+    /// Vault's copy was restored, but the probe could not judge it.
+    RestoredUnverified,
+    /// A rendered file already held what its template renders.
+    Unchanged,
+    /// A rendered file was written (and its command run).
+    Rendered,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Authenticated => "authenticated",
+            Action::BackedUp => "backed_up",
+            Action::Verified => "verified",
+            Action::Recovered => "recovered",
+            Action::BackupPending => "backup_pending",
+            Action::RestoredUnverified => "restored_unverified",
+            Action::Unchanged => "unchanged",
+            Action::Rendered => "rendered",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub status: Status,
     pub reason: Option<Reason>,
-    pub action: Option<&'static str>,
+    pub action: Option<Action>,
     /// Non-secret facts: durations, versions, fingerprints.
     pub facts: Vec<(&'static str, String)>,
     /// A sentence for the person reading the log; built from typed errors, never from a secret.
@@ -137,7 +173,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn ok(action: &'static str) -> Self {
+    pub fn ok(action: Action) -> Self {
         Outcome { status: Status::Ok, reason: None, action: Some(action), facts: Vec::new(), message: None }
     }
 
@@ -161,7 +197,7 @@ impl Outcome {
         }
     }
 
-    pub fn action(mut self, action: &'static str) -> Self {
+    pub fn action(mut self, action: Action) -> Self {
         self.action = Some(action);
         self
     }
@@ -197,7 +233,7 @@ impl Outcome {
             let _ = write!(line, " reason={}", r.as_str());
         }
         if let Some(a) = self.action {
-            let _ = write!(line, " action={a}");
+            let _ = write!(line, " action={}", a.as_str());
         }
         for (k, v) in &self.facts {
             let _ = write!(line, " {k}={}", value(v));
@@ -233,7 +269,7 @@ pub fn emit(outcome: &Outcome, log: &LogConfig, user: &str, now: SystemTime) {
                     ("SYSLOG_IDENTIFIER", "claude-auth-sync"),
                     ("CLAUDE_AUTH_SYNC_STATUS", outcome.status.as_str()),
                     ("CLAUDE_AUTH_SYNC_REASON", outcome.reason.map_or("none", Reason::as_str)),
-                    ("CLAUDE_AUTH_SYNC_ACTION", outcome.action.unwrap_or("none")),
+                    ("CLAUDE_AUTH_SYNC_ACTION", outcome.action.map_or("none", Action::as_str)),
                     ("OS_USER", user),
                 ],
             );
@@ -301,7 +337,7 @@ mod tests {
         );
         assert_eq!(o.exit_code().code(), 1);
         assert_eq!(Outcome::degraded(Reason::VaultUnreachable, "x").exit_code().code(), 75);
-        assert_eq!(Outcome::ok("authenticated").exit_code().code(), 0);
+        assert_eq!(Outcome::ok(Action::Authenticated).exit_code().code(), 0);
     }
 
     #[test]

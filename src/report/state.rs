@@ -82,7 +82,7 @@ pub fn escalate(outcome: Outcome, prev: &State, now: SystemTime, policy: &Degrad
     next.last = Some(LastRun {
         status: outcome.status.as_str().to_string(),
         reason: outcome.reason.map(|r| r.as_str().to_string()),
-        action: outcome.action.map(str::to_string),
+        action: outcome.action.map(|a| a.as_str().to_string()),
         at: time(now),
     });
     (outcome, next)
@@ -164,6 +164,8 @@ pub fn record(outcome: Outcome, path: &Path, policy: &DegradedPolicy, now: Syste
 mod tests {
     use super::*;
     use crate::exit::ExitCode;
+    use crate::report::Action;
+    use crate::store::test_fs;
     use std::time::UNIX_EPOCH;
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -174,7 +176,7 @@ mod tests {
 
     fn degraded() -> Outcome {
         Outcome::degraded(Reason::VaultUnreachable, "Vault at https://vault:8200 did not answer")
-            .action("backup_pending")
+            .action(Action::BackupPending)
             .fact("probe", "ok")
     }
 
@@ -198,7 +200,7 @@ mod tests {
         let fail = &out[3];
         assert_eq!(
             (fail.reason, fail.action, fail.exit_code()),
-            (Some(Reason::DegradedPersistent), Some("backup_pending"), ExitCode::Fail)
+            (Some(Reason::DegradedPersistent), Some(Action::BackupPending), ExitCode::Fail)
         );
         let line = fail.logfmt("alice", at(18));
         assert!(
@@ -229,7 +231,7 @@ mod tests {
     #[test]
     fn any_other_outcome_ends_the_streak() {
         let policy = DegradedPolicy::default();
-        for other in [Outcome::ok("verified"), Outcome::fail(Reason::LoginRequired, "log in")] {
+        for other in [Outcome::ok(Action::Verified), Outcome::fail(Reason::LoginRequired, "log in")] {
             let mut seq: Vec<(u64, Outcome)> = (0..3).map(|i| (i, degraded())).collect();
             seq.push((3, other.clone()));
             seq.extend((4..7).map(|i| (i, degraded())));
@@ -253,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_state_remembers_the_last_run_and_the_last_ok() {
-        let (_, state) = runs(&DegradedPolicy::default(), vec![(0, Outcome::ok("backed_up")), (6, degraded())]);
+        let (_, state) = runs(&DegradedPolicy::default(), vec![(0, Outcome::ok(Action::BackedUp)), (6, degraded())]);
         assert_eq!(state.last_ok_at.as_deref(), Some("2027-01-15T08:00:00Z"));
         let last = state.last.unwrap();
         assert_eq!(
@@ -284,12 +286,9 @@ mod tests {
     #[test]
     fn a_symlinked_state_file_is_not_written_through() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("elsewhere");
-        std::fs::write(&target, "keep").unwrap();
-        let path = dir.path().join("state.json");
-        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let (target, path) = test_fs::file_behind_link(dir.path(), "state.json");
         let o = record(degraded(), &path, &DegradedPolicy::default(), at(0));
         assert_eq!(o.status, Status::Degraded, "the run's outcome stands");
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(std::fs::read(&target).unwrap(), test_fs::KEPT);
     }
 }

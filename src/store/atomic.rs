@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 
+use super::dir::{self, DirError};
 use super::hook;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +40,26 @@ pub enum Owner {
     Set(u32, u32),
 }
 
+/// The file to replace: its name in an opened directory, and its path for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub dir: &'a OwnedFd,
+    pub name: &'a OsStr,
+    pub path: &'a Path,
+}
+
+/// What goes in its place.
+#[derive(Debug, Clone, Copy)]
+pub struct NewFile<'a> {
+    pub contents: &'a [u8],
+    pub mode: u32,
+    pub owner: Owner,
+}
+
 /// Replaces `path` with `contents`, mode `mode`, keeping the owner of an existing file.
 pub fn replace(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     let (dir, name) = open_parent(path)?;
-    replace_in(&dir, path, name, contents, mode, Owner::Keep)
+    replace_in(Target { dir: &dir, name, path }, NewFile { contents, mode, owner: Owner::Keep })
 }
 
 /// The directory holding `path`, opened without following a symlink, and the file name.
@@ -52,42 +69,24 @@ pub fn open_parent(path: &Path) -> Result<(OwnedFd, &OsStr), WriteError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let dir = rustix::fs::open(
-        parent,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| match e {
-        Errno::LOOP | Errno::NOTDIR if is_symlink(parent) => {
-            WriteError::Symlink { path: path.to_path_buf(), link: parent.to_path_buf() }
-        }
+    let dir = dir::open(parent).map_err(|e| match e {
+        DirError::Symlink => WriteError::Symlink { path: path.to_path_buf(), link: parent.to_path_buf() },
         e => WriteError::Io { path: path.to_path_buf(), op: "opening the directory", source: e.into() },
     })?;
     Ok((dir, name))
 }
 
-/// [`replace`] inside an already opened directory; `path` is for messages only.
-pub fn replace_in(
-    dir: &OwnedFd,
-    path: &Path,
-    name: &OsStr,
-    contents: &[u8],
-    mode: u32,
-    owner: Owner,
-) -> Result<(), WriteError> {
-    replace_in_guarded(dir, path, name, contents, mode, owner, || Ok::<(), Infallible>(()))?.map_err(|e| match e {})
+/// [`replace`] inside an already opened directory.
+pub fn replace_in(target: Target<'_>, new: NewFile<'_>) -> Result<(), WriteError> {
+    replace_in_guarded(target, new, || Ok::<(), Infallible>(()))?.map_err(|e| match e {})
 }
 
 /// [`replace_in`], asking `before_rename` right before the new file goes in place: when it
 /// refuses, the temp file is removed, nothing is replaced, and its error is returned
 /// inside `Ok`. A writer whose locks may have been taken over meanwhile checks them there.
 pub fn replace_in_guarded<E>(
-    dir: &OwnedFd,
-    path: &Path,
-    name: &OsStr,
-    contents: &[u8],
-    mode: u32,
-    owner: Owner,
+    Target { dir, name, path }: Target<'_>,
+    NewFile { contents, mode, owner }: NewFile<'_>,
     before_rename: impl FnOnce() -> Result<(), E>,
 ) -> Result<Result<(), E>, WriteError> {
     let io = |op: &'static str| move |e: Errno| WriteError::Io { path: path.to_path_buf(), op, source: e.into() };
@@ -193,10 +192,6 @@ fn chown_err(path: &Path, e: Errno) -> WriteError {
     WriteError::Io { path: path.to_path_buf(), op: "setting the owner (chown)", source: e.into() }
 }
 
-fn is_symlink(p: &Path) -> bool {
-    p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
-}
-
 /// Removes temp files that [`replace_in`] left for `name` when its process was killed.
 /// Only for a caller that holds the file's writer lock, so that no such file can be
 /// another writer's work in progress.
@@ -230,8 +225,10 @@ fn temp_name(name: &OsStr) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
-    use std::os::unix::fs::{PermissionsExt, symlink};
+    use crate::store::test_fs;
 
     #[test]
     fn replaces_with_mode_and_leaves_no_temp() {
@@ -247,13 +244,10 @@ mod tests {
     #[test]
     fn refuses_a_symlinked_file_and_leaves_its_target_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("target");
-        std::fs::write(&target, "keep").unwrap();
-        let link = dir.path().join("link");
-        symlink(&target, &link).unwrap();
+        let (target, link) = test_fs::file_behind_link(dir.path(), "link");
         let err = replace(&link, b"evil", 0o600).unwrap_err();
         assert!(matches!(err, WriteError::Symlink { .. }), "{err}");
-        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert_eq!(std::fs::read(&target).unwrap(), test_fs::KEPT);
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
     }
@@ -261,10 +255,8 @@ mod tests {
     #[test]
     fn refuses_a_symlinked_parent() {
         let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().join("real");
-        std::fs::create_dir(&real).unwrap();
-        symlink(&real, dir.path().join("linkdir")).unwrap();
-        let err = replace(&dir.path().join("linkdir/f"), b"x", 0o600).unwrap_err();
+        let (real, link) = test_fs::dir_behind_link(dir.path(), "linkdir");
+        let err = replace(&link.join("f"), b"x", 0o600).unwrap_err();
         assert!(matches!(err, WriteError::Symlink { .. }), "{err}");
         assert_eq!(std::fs::read_dir(&real).unwrap().count(), 0);
     }

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::dir;
+use super::file_id::FileId;
 use super::hook;
 use crate::config::Lock;
 
@@ -61,15 +63,23 @@ pub struct Held {
     keeper: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
-/// A lock directory we made, known by inode and change time: one that someone took over
-/// (removed and made again) is not ours to touch or remove, even if it got our inode back.
-struct DirLock {
+/// Where a lock directory goes.
+struct LockPlace {
     /// The directory holding the lock directory.
     parent: OwnedFd,
     name: OsString,
     /// For messages.
     path: PathBuf,
-    id: (u64, i64, i64),
+}
+
+/// A lock directory we made, known by its [`FileId`] (inode and change time): one that
+/// someone took over (removed and made again) is not ours to touch or remove, even if it
+/// got our inode back.
+struct DirLock {
+    parent: OwnedFd,
+    name: OsString,
+    path: PathBuf,
+    id: FileId,
 }
 
 impl Held {
@@ -78,7 +88,7 @@ impl Held {
     /// to the CLI never lands over the CLI's newer update.
     pub fn verify(&self) -> Result<(), LockError> {
         for lock in self.locks().iter() {
-            if identity(&lock.parent, &lock.name) != Some(lock.id) {
+            if FileId::at(&lock.parent, &lock.name) != Some(lock.id) {
                 return Err(LockError::Lost { lock: lock.path.clone() });
             }
         }
@@ -116,86 +126,84 @@ impl Drop for Held {
             let _ = thread.join();
         }
         for lock in self.locks().iter().rev() {
-            if identity(&lock.parent, &lock.name) == Some(lock.id) {
+            if FileId::at(&lock.parent, &lock.name) == Some(lock.id) {
                 let _ = rustix::fs::unlinkat(&lock.parent, &lock.name, AtFlags::REMOVEDIR);
             }
         }
     }
 }
 
-fn identity(dir: &OwnedFd, name: &OsStr) -> Option<(u64, i64, i64)> {
-    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-    Some((st.st_ino, st.st_ctime, st.st_ctime_nsec as i64))
-}
-
 /// Touches our held lock directories, as proper-lockfile holders do, so that a CLI
 /// waiting meanwhile never takes them for abandoned. Each is checked and touched through
 /// one descriptor: a lock someone took over meanwhile is never touched.
 fn keep_fresh(held: &mut [DirLock]) {
-    use std::os::unix::fs::MetadataExt;
-    let id = |m: &std::fs::Metadata| (m.ino(), m.ctime(), m.ctime_nsec());
+    let id = |fd: &OwnedFd| rustix::fs::fstat(fd).ok().map(|st| FileId::of(&st));
     for lock in held {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let Ok(fd) = rustix::fs::openat(&lock.parent, &lock.name, flags, Mode::empty()) else { continue };
-        let dir = std::fs::File::from(fd);
-        if dir.metadata().map(|m| id(&m)).ok() != Some(lock.id) {
+        let Ok(fd) = dir::open_at(&lock.parent, lock.name.as_os_str()) else { continue };
+        if id(&fd) != Some(lock.id) {
             continue;
         }
         // Touching changes the change time: remember the new one.
+        let dir = std::fs::File::from(fd);
         if dir.set_modified(SystemTime::now()).is_ok()
-            && let Ok(m) = dir.metadata()
+            && let Some(now) = id(&dir.into())
         {
-            lock.id = id(&m);
+            lock.id = now;
         }
     }
 }
 
-/// Takes the locks `kind` asks for on the file `name` in `dir`; `restoring` adds the
-/// refresh locks.
-pub fn acquire(dir: &OwnedFd, dir_path: &Path, name: &OsStr, kind: Lock, restoring: bool) -> Result<Held, LockError> {
+/// Whether a `lock = "claude-code"` writer takes Claude Code's refresh locks too, as the
+/// CLI takes them around a refresh: for a write that puts a login in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshLocks {
+    Take,
+    Skip,
+}
+
+/// Takes the locks `kind` asks for on the file `name` in `dir`.
+pub fn acquire(
+    dir: &OwnedFd,
+    dir_path: &Path,
+    name: &OsStr,
+    kind: Lock,
+    refresh: RefreshLocks,
+) -> Result<Held, LockError> {
     let mut held = Held { _flock: None, dir_locks: Arc::default(), keeper: None };
     if kind == Lock::None {
         return Ok(held);
     }
     held._flock = Some(flock_sidecar(dir, dir_path, name)?);
     if kind == Lock::ClaudeCode {
-        let own = |name: &str| -> Result<(OwnedFd, OsString, PathBuf), LockError> {
-            let fd = dir
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|source| LockError::Io { lock: dir_path.join(name), source })?;
-            Ok((fd, name.into(), dir_path.join(name)))
+        let beside = |name: &str| -> Result<LockPlace, LockError> {
+            let path = dir_path.join(name);
+            match dir.as_fd().try_clone_to_owned() {
+                Ok(parent) => Ok(LockPlace { parent, name: name.into(), path }),
+                Err(source) => Err(LockError::Io { lock: path, source }),
+            }
         };
-        if restoring {
-            let (parent, name, path) = own(REFRESH_LOCK)?;
-            mkdir_lock(&mut held, parent, name, path, REFRESH_STALE)?;
-            if let Some((parent, name, path)) = legacy_lock(dir_path)? {
-                mkdir_lock(&mut held, parent, name, path, REFRESH_STALE)?;
+        if refresh == RefreshLocks::Take {
+            mkdir_lock(&mut held, beside(REFRESH_LOCK)?, REFRESH_STALE)?;
+            if let Some(legacy) = legacy_lock(dir_path)? {
+                mkdir_lock(&mut held, legacy, REFRESH_STALE)?;
             }
         }
-        let (parent, name, path) = own(WRITE_LOCK)?;
-        mkdir_lock(&mut held, parent, name, path, WRITE_STALE)?;
+        mkdir_lock(&mut held, beside(WRITE_LOCK)?, WRITE_STALE)?;
     }
     Ok(held)
 }
 
-/// The CLI's `realpath(dir) + ".lock"` beside the config dir (`~/.claude.lock`): its
-/// parent opened without following a symlink, the name, the path. `None` when the config
-/// dir is `/`.
-fn legacy_lock(dir_path: &Path) -> Result<Option<(OwnedFd, OsString, PathBuf)>, LockError> {
+/// The CLI's `realpath(dir) + ".lock"` beside the config dir (`~/.claude.lock`), its
+/// parent opened without following a symlink. `None` when the config dir is `/`.
+fn legacy_lock(dir_path: &Path) -> Result<Option<LockPlace>, LockError> {
     let io = |source: std::io::Error| LockError::Io { lock: dir_path.with_extension("lock"), source };
     let real = std::fs::canonicalize(dir_path).map_err(io)?;
     let (Some(parent), Some(base)) = (real.parent(), real.file_name()) else { return Ok(None) };
     let mut name = base.to_os_string();
     name.push(".lock");
     let path = parent.join(&name);
-    let fd = rustix::fs::open(
-        parent,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| LockError::Io { lock: path.clone(), source: e.into() })?;
-    Ok(Some((fd, name, path)))
+    let parent = dir::open(parent).map_err(|e| LockError::Io { lock: path.clone(), source: e.into() })?;
+    Ok(Some(LockPlace { parent, name, path }))
 }
 
 /// `.credentials.json.claude-auth-sync.lock`; hidden like the file it guards, or made hidden.
@@ -235,13 +243,7 @@ fn flock_sidecar(dir: &OwnedFd, dir_path: &Path, name: &OsStr) -> Result<std::fs
 /// proper-lockfile's protocol: `mkdir` wins; an existing lock older than `stale` is
 /// abandoned. On success the lock joins `held` (and is kept fresh from then on). On a
 /// read-only filesystem (EROFS) the lock is left out: no one else can take it there either.
-fn mkdir_lock(
-    held: &mut Held,
-    parent: OwnedFd,
-    name: OsString,
-    path: PathBuf,
-    stale: Duration,
-) -> Result<(), LockError> {
+fn mkdir_lock(held: &mut Held, LockPlace { parent, name, path }: LockPlace, stale: Duration) -> Result<(), LockError> {
     let io = |e: Errno| LockError::Io { lock: path.clone(), source: e.into() };
     let read_only = || {
         tracing::debug!("{} is on a read-only filesystem; going on without that lock", path.display());
@@ -252,7 +254,7 @@ fn mkdir_lock(
     loop {
         match rustix::fs::mkdirat(&parent, name.as_os_str(), Mode::from_raw_mode(0o755)) {
             Ok(()) => {
-                let id = identity(&parent, &name).ok_or_else(|| io(Errno::NOENT))?;
+                let id = FileId::at(&parent, &name).ok_or_else(|| io(Errno::NOENT))?;
                 held.push(DirLock { parent, name, path, id });
                 return Ok(());
             }
@@ -303,8 +305,8 @@ fn pause() {
 mod tests {
     use super::*;
 
-    fn open(dir: &Path) -> OwnedFd {
-        rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap()
+    fn open(path: &Path) -> OwnedFd {
+        dir::open(path).unwrap()
     }
 
     #[test]
@@ -315,7 +317,9 @@ mod tests {
         let fd = open(&config_dir);
         let legacy = d.path().join("claude.lock");
         {
-            let _held = acquire(&fd, &config_dir, OsStr::new(".credentials.json"), Lock::ClaudeCode, true).unwrap();
+            let _held =
+                acquire(&fd, &config_dir, OsStr::new(".credentials.json"), Lock::ClaudeCode, RefreshLocks::Take)
+                    .unwrap();
             assert!(config_dir.join(REFRESH_LOCK).is_dir());
             assert!(legacy.is_dir(), "realpath(dir) + .lock, as the CLI takes it");
             assert!(config_dir.join(WRITE_LOCK).is_dir());
@@ -325,7 +329,8 @@ mod tests {
         assert!(!legacy.exists());
         assert!(!config_dir.join(WRITE_LOCK).exists());
         // Without a restore, only the write lock is taken.
-        let held = acquire(&fd, &config_dir, OsStr::new(".credentials.json"), Lock::ClaudeCode, false).unwrap();
+        let held =
+            acquire(&fd, &config_dir, OsStr::new(".credentials.json"), Lock::ClaudeCode, RefreshLocks::Skip).unwrap();
         assert!(!legacy.exists() && !config_dir.join(REFRESH_LOCK).exists());
         drop(held);
     }
@@ -338,7 +343,7 @@ mod tests {
         let old = SystemTime::now() - Duration::from_secs(60);
         std::fs::File::open(&stale).unwrap().set_modified(old).unwrap();
         let fd = open(d.path());
-        let held = acquire(&fd, d.path(), OsStr::new("f"), Lock::ClaudeCode, false).unwrap();
+        let held = acquire(&fd, d.path(), OsStr::new("f"), Lock::ClaudeCode, RefreshLocks::Skip).unwrap();
         assert!(stale.is_dir(), "now held by us");
         drop(held);
         assert!(!stale.exists());
@@ -348,7 +353,7 @@ mod tests {
     fn a_lock_someone_else_took_over_is_not_removed_on_drop() {
         let d = tempfile::tempdir().unwrap();
         let fd = open(d.path());
-        let held = acquire(&fd, d.path(), OsStr::new("f"), Lock::ClaudeCode, false).unwrap();
+        let held = acquire(&fd, d.path(), OsStr::new("f"), Lock::ClaudeCode, RefreshLocks::Skip).unwrap();
         // Another process judged it abandoned, removed it, and made its own.
         std::fs::remove_dir(d.path().join(WRITE_LOCK)).unwrap();
         std::fs::create_dir(d.path().join(WRITE_LOCK)).unwrap();
@@ -361,16 +366,14 @@ mod tests {
     fn flock_serialises_two_holders() {
         let d = tempfile::tempdir().unwrap();
         let fd = open(d.path());
-        let first = acquire(&fd, d.path(), OsStr::new("f"), Lock::Flock, false).unwrap();
-        let path = d.path().to_path_buf();
-        let waiter = std::thread::spawn(move || {
-            let fd = open(&path);
-            let start = Instant::now();
-            let _second = acquire(&fd, &path, OsStr::new("f"), Lock::Flock, false).unwrap();
-            start.elapsed()
-        });
-        std::thread::sleep(Duration::from_millis(300));
+        let first = acquire(&fd, d.path(), OsStr::new("f"), Lock::Flock, RefreshLocks::Skip).unwrap();
+        // Another open file description of the sidecar, as a second agent would have.
+        let other = std::fs::File::open(d.path().join(".f.claude-auth-sync.lock")).unwrap();
+        assert!(
+            matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            "a second holder must not get the lock while the first holds it"
+        );
         drop(first);
-        assert!(waiter.join().unwrap() >= Duration::from_millis(250), "the second holder waited for the first");
+        other.try_lock().expect("free once the first holder let go");
     }
 }

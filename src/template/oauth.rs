@@ -109,15 +109,12 @@ pub fn fingerprint_bytes(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::object;
     use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
 
     #[test]
     fn a_live_object() {
-        let f = facts(&obj(json!({
+        let f = facts(&object(json!({
             "accessToken": "sk-ant-oat01-x", "refreshToken": "sk-ant-ort01-y",
             "expiresAt": 1_800_000_000_000u64, "refreshTokenExpiresAt": 1_802_000_000_000u64,
             "scopes": ["user:inference", "user:profile"]
@@ -131,35 +128,37 @@ mod tests {
 
     #[test]
     fn blanked_shapes() {
-        assert!(facts(&obj(json!({"accessToken": "", "refreshToken": "", "expiresAt": 0}))).blank);
-        assert!(facts(&obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 0}))).blank);
-        assert!(facts(&obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 5}))).blank, "no scopes");
-        assert!(facts(&obj(json!({"accessToken": "a", "refreshToken": ""}))).blank);
-        assert!(facts(&obj(json!({"accessToken": 5, "refreshToken": "r"}))).blank);
+        assert!(facts(&object(json!({"accessToken": "", "refreshToken": "", "expiresAt": 0}))).blank);
+        assert!(facts(&object(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 0}))).blank);
+        assert!(facts(&object(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 5}))).blank, "no scopes");
+        assert!(facts(&object(json!({"accessToken": "a", "refreshToken": ""}))).blank);
+        assert!(facts(&object(json!({"accessToken": 5, "refreshToken": "r"}))).blank);
         assert!(facts(&Map::new()).blank);
         // Incomplete: a partial object never counts as a login to keep or back up.
-        assert!(facts(&obj(json!({"accessToken": "a", "expiresAt": 5}))).blank);
-        assert!(facts(&obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": "5"}))).blank);
-        assert!(facts(&obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 1.5}))).blank);
+        assert!(facts(&object(json!({"accessToken": "a", "expiresAt": 5}))).blank);
+        assert!(facts(&object(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": "5"}))).blank);
+        assert!(facts(&object(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 1.5}))).blank);
         // Another tool's object is not judged by Claude's fields.
-        assert!(!facts(&obj(json!({"id_token": "x", "access_token": "y"}))).blank);
+        assert!(!facts(&object(json!({"id_token": "x", "access_token": "y"}))).blank);
         // No tokens: nothing to repair.
-        assert!(facts(&obj(json!({"accessToken": "", "refreshToken": "", "expiresAt": 0}))).missing.is_empty());
+        assert!(facts(&object(json!({"accessToken": "", "refreshToken": "", "expiresAt": 0}))).missing.is_empty());
     }
 
     #[test]
     fn a_login_missing_what_the_cli_needs_is_repaired_keeping_its_tokens() {
-        let broken = obj(json!({"accessToken": "a", "refreshToken": "r", "subscriptionType": "enterprise"}));
+        let broken = object(json!({"accessToken": "a", "refreshToken": "r", "subscriptionType": "enterprise"}));
         let f = facts(&broken);
         assert!(f.blank, "never backed up as it is");
         assert_eq!(f.missing, ["expiresAt", "scopes"]);
         assert_eq!(
-            facts(&obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 5, "scopes": ["user:profile"]})))
-                .missing,
+            facts(&object(
+                json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 5, "scopes": ["user:profile"]})
+            ))
+            .missing,
             ["scopes"]
         );
 
-        let vaults = obj(
+        let vaults = object(
             json!({"accessToken": "a0", "refreshToken": "r0", "expiresAt": 9, "scopes": ["user:inference", "user:profile"]}),
         );
         let fixed = repair(&broken, Some(&vaults), 1_000);
@@ -169,7 +168,8 @@ mod tests {
         assert_eq!(fixed["expiresAt"], 1_000, "an expiry the CLI takes for expired: it refreshes");
         assert_eq!(fixed["subscriptionType"], "enterprise");
 
-        let same = obj(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 7, "scopes": ["user:inference"]}));
+        let same =
+            object(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 7, "scopes": ["user:inference"]}));
         assert_eq!(repair(&broken, Some(&same), 1_000)["expiresAt"], 7, "the same rotation's expiry");
         assert_eq!(repair(&broken, None, 1_000)["scopes"], json!(["user:inference"]));
     }

@@ -1,7 +1,10 @@
 //! The synced subtree of a JSON document: `json_key` as a top-level key or a JSON
 //! pointer (`/tokens`). Replacing it keeps every other key of the document as it was
-//! (same values, same order). A document that is not strict JSON only because of what
-//! hands add (a byte-order mark, comments, trailing commas) is read by [`parse_lenient`].
+//! (same values, same order). A document that is not strict JSON is read by
+//! [`super::lenient`] first.
+//!
+//! It must never change a key outside the subtree, nor the document when it refuses a
+//! shape.
 
 use serde_json::{Map, Value};
 
@@ -78,54 +81,6 @@ pub fn set(doc: &mut Value, key: &JsonKey, obj: Map<String, Value>) -> Result<()
     }
 }
 
-/// Reads what strict JSON refuses but a hand-edited file often holds: a UTF-8 byte-order
-/// mark, `//` and `/* */` comments, commas before `}` or `]`. `None` for anything else.
-pub fn parse_lenient(bytes: &[u8]) -> Option<Value> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let uncommented = outside_strings(bytes, |rest| {
-        if rest.starts_with(b"//") {
-            Some(rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len()))
-        } else if rest.starts_with(b"/*") {
-            Some(rest[2..].windows(2).position(|w| w == b"*/").map_or(rest.len(), |i| i + 4))
-        } else {
-            None
-        }
-    });
-    let trailing_comma = |rest: &[u8]| {
-        let next = rest[1..].iter().find(|b| !b.is_ascii_whitespace());
-        (rest[0] == b',' && matches!(next, Some(b'}' | b']'))).then_some(1)
-    };
-    serde_json::from_slice(&outside_strings(&uncommented, trailing_comma)).ok()
-}
-
-/// Copies `bytes`, except that outside JSON strings `skip` may drop the next n bytes.
-fn outside_strings(bytes: &[u8], skip: impl Fn(&[u8]) -> Option<usize>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let (mut i, mut in_string) = (0, false);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            out.push(b);
-            match b {
-                b'\\' if i + 1 < bytes.len() => {
-                    out.push(bytes[i + 1]);
-                    i += 1;
-                }
-                b'"' => in_string = false,
-                _ => {}
-            }
-        } else if let Some(n) = skip(&bytes[i..]) {
-            i += n;
-            continue;
-        } else {
-            in_string = b == b'"';
-            out.push(b);
-        }
-        i += 1;
-    }
-    out
-}
-
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -154,7 +109,7 @@ mod tests {
     #[test]
     fn set_keeps_every_other_key_in_order() {
         let mut doc = json!({"z": 1, "claudeAiOauth": {"old": true}, "mcpOAuth": {"srv": {"t": "x"}}, "a": [1, 2]});
-        set(&mut doc, &JsonKey::parse("claudeAiOauth"), json!({"new": true}).as_object().unwrap().clone()).unwrap();
+        set(&mut doc, &JsonKey::parse("claudeAiOauth"), crate::template::object(json!({"new": true}))).unwrap();
         assert_eq!(
             serde_json::to_string(&doc).unwrap(),
             r#"{"z":1,"claudeAiOauth":{"new":true},"mcpOAuth":{"srv":{"t":"x"}},"a":[1,2]}"#
@@ -173,17 +128,6 @@ mod tests {
         set(&mut merged, &JsonKey::parse("claudeAiOauth"), Map::new()).unwrap();
         let again: Value = serde_json::from_slice(&serde_json::to_vec(&merged).unwrap()).unwrap();
         assert_eq!(again["x"], doc["x"]);
-    }
-
-    #[test]
-    fn lenient_parsing_reads_what_hands_add_and_nothing_else() {
-        let text = "\u{feff}{\n  // the login\n  \"a\": {\"s\": \"x//y /* z */ ,}\", \"n\": [1, 2,],},\n  /* more */ \"b\": 1,\n}\n";
-        assert!(serde_json::from_str::<Value>(text).is_err());
-        assert_eq!(parse_lenient(text.as_bytes()), Some(json!({"a": {"s": "x//y /* z */ ,}", "n": [1, 2]}, "b": 1})));
-        assert_eq!(parse_lenient(br#"{"q": "a \" , }", }"#), Some(json!({"q": "a \" , }"})));
-        for garbage in [&b"{\"a\": "[..], b"\x00\x01\x02", b"{\"a\" 1}", b"/* unterminated", b""] {
-            assert_eq!(parse_lenient(garbage), None, "{:?}", String::from_utf8_lossy(garbage));
-        }
     }
 
     #[test]

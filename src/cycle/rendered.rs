@@ -1,14 +1,14 @@
 //! A rendered template's run (Vault Agent style): read the secret's latest data,
 //! render the file, replace it when the output changed, and run `command` then.
-//! Nothing is probed and nothing is written back.
+//! It must never probe and never write back to Vault.
 
 use std::time::Duration;
 
 use super::{Phase, Remote};
 use crate::config::{self, RenderTemplate, TemplateBody, TemplateConfig};
-use crate::report::{Outcome, Reason};
+use crate::report::{Action, Outcome, Reason};
 use crate::store::atomic;
-use crate::template::render;
+use crate::template::handlebars;
 
 /// A template's command gets this long before it is killed.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -29,13 +29,13 @@ pub async fn sync(t: &TemplateConfig, r: &RenderTemplate, remote: &impl Remote) 
             Err(e) => return fail(format!("the source {} {e}", p.display())),
         },
     };
-    let rendered = match render::render(&text, &latest.data) {
+    let rendered = match handlebars::render(&text, &latest.data) {
         Ok(s) => s,
         Err(e) => return fail(format!("rendering failed: {e}")),
     };
     let version = latest.version.to_string();
     if std::fs::read(&t.destination).is_ok_and(|old| old == rendered.as_bytes()) {
-        return Outcome::ok("unchanged").fact("vault_version", version);
+        return Outcome::ok(Action::Unchanged).fact("vault_version", version);
     }
     if let Err(e) = atomic::replace(&t.destination, rendered.as_bytes(), t.perms) {
         return Outcome::fail(Reason::LocalWriteFailed, e.to_string());
@@ -45,7 +45,7 @@ pub async fn sync(t: &TemplateConfig, r: &RenderTemplate, remote: &impl Remote) 
     {
         return fail(format!("rendered {}, but its command failed: {e}", t.destination.display()));
     }
-    Outcome::ok("rendered").fact("vault_version", version)
+    Outcome::ok(Action::Rendered).fact("vault_version", version)
 }
 
 async fn run_command(argv: &[String]) -> Result<(), String> {

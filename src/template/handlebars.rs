@@ -3,11 +3,11 @@
 //! escaping, and a `json` helper that writes any value as JSON.
 //!
 //! An error names the line and column, and at most an identifier (the missing
-//! variable, the unknown helper), never a value and never source text: handlebars'
-//! own messages quote the template's lines, and an inline template may hold a literal
-//! secret.
+//! variable, the unknown helper). It must never put a value or source text in an
+//! error: handlebars' own messages quote the template's lines, and an inline template
+//! may hold a literal secret.
 
-use handlebars::{
+use ::handlebars::{
     Handlebars, RenderErrorReason, Template, TemplateError, TemplateErrorReason, handlebars_helper, no_escape,
 };
 use serde_json::{Map, Value};
@@ -76,21 +76,18 @@ fn named(kind: &str, name: Option<&str>, problem: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::object;
     use serde_json::json;
-
-    fn data(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
 
     #[test]
     fn renders_values_and_json_without_escaping() {
-        let d = data(json!({"user": "a&b", "cfg": {"k": [1, "<x>"]}}));
+        let d = object(json!({"user": "a&b", "cfg": {"k": [1, "<x>"]}}));
         assert_eq!(render("u={{user}} c={{json cfg}}", &d).unwrap(), r#"u=a&b c={"k":[1,"<x>"]}"#);
     }
 
     #[test]
     fn a_missing_key_is_an_error_that_names_it_without_values() {
-        let d = data(json!({"password": "p4ss-w0rd-value"}));
+        let d = object(json!({"password": "p4ss-w0rd-value"}));
         let err = render("{{pasword}}", &d).unwrap_err();
         assert!(err.contains("pasword"), "{err}");
         assert!(!err.contains("p4ss-w0rd-value"), "{err}");
