@@ -15,6 +15,7 @@
 //! user's failure never stops the others, except a capability the admin token lacks:
 //! every later user would fail the same way, so the run stops there and says which.
 
+pub mod cli;
 mod credentials;
 pub mod home;
 pub mod policy;
