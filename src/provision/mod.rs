@@ -37,10 +37,9 @@ use crate::exit::ExitCode;
 use crate::os_user::OsUser;
 use crate::secret::Secret;
 use crate::vault::{Vault, VaultError};
-use home::{AgentDir, HomeError};
+use home::{AgentDir, HomeError, IfMissing};
 use roster::{AuthMode, Roster, RosterUser, VaultSection};
 use state::{State, UserState};
-use systemd::Timer;
 use vault_ops::OpsError;
 
 pub const TOKEN_FILE: &str = "vault-token";
@@ -50,6 +49,9 @@ pub const SECRET_ID_FILE: &str = "secret-id";
 pub const APPROLE_TOKEN_FILE: &str = "approle-token";
 pub const CONFIG_FILE: &str = "config.hcl";
 pub const DEFAULT_STATE: &str = "/var/lib/claude-auth-sync/provision-state.json";
+
+/// What the timer step says where systemd is not the running init.
+const TIMER_SKIPPED: &str = "timer: skipped (systemd is not running)";
 
 pub struct Options {
     pub roster: Roster,
@@ -218,7 +220,7 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         vault_ops::check_admin(&vault).await?;
         check_kv_mount(&vault, v).await?;
     }
-    let state = State::load(&opts.state)?;
+    let state = State::load(&opts.state).map_err(|e| e.to_string())?;
     let mut ctx = Ctx { opts, vault, state, approle_ready: false, stopped: None };
     let progress = std::io::stdout().is_terminal();
     let total = opts.roster.users.len();
@@ -243,7 +245,7 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     }
     let pruned = if opts.prune && ctx.stopped.is_none() { ctx.prune().await } else { Vec::new() };
     if !opts.dry_run {
-        ctx.state.save(&opts.state)?;
+        ctx.state.save(&opts.state).map_err(|e| e.to_string())?;
     }
     Ok(Report {
         mode: if opts.admin_token.is_some() { "admin" } else { "routine" },
@@ -323,7 +325,8 @@ impl Ctx<'_> {
         let mut r = UserReport::new(&user.name);
         let auth = self.section().auth;
         // The home first: a hostile path aborts before Vault is touched.
-        let dir = match AgentDir::open(&user.os, !self.dry()) {
+        let missing = if self.dry() { IfMissing::Leave } else { IfMissing::Create };
+        let dir = match AgentDir::open(&user.os, missing) {
             Ok(d) => d,
             Err(e) => return r.fail(e),
         };
@@ -448,14 +451,18 @@ impl Ctx<'_> {
     }
 
     fn timer(&self, user: &RosterUser, r: &mut UserReport) {
-        match systemd::enable(&user.name, self.dry()) {
-            Ok(Timer::Done(what)) => r.did(what),
-            Ok(Timer::Unchanged(what)) => r.note(what),
-            Ok(Timer::Skipped) => r.note("timer: skipped (systemd is not running)".into()),
-            Err(e) => {
-                r.note(format!("timer: {e}"));
-                r.status = UserStatus::Failed;
-            }
+        let unit = systemd::unit(&user.name);
+        if !systemd::running() {
+            r.note(TIMER_SKIPPED.into());
+        } else if systemd::is_enabled(&unit) {
+            r.note(format!("{unit} enabled"));
+        } else if self.dry() {
+            r.did(format!("would enable {unit}"));
+        } else if let Err(e) = systemd::enable(&unit) {
+            r.note(format!("timer: {e}"));
+            r.status = UserStatus::Failed;
+        } else {
+            r.did(format!("enabled {unit}"));
         }
     }
 
@@ -471,7 +478,10 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         for name in gone {
             let mut r = UserReport::new(&name);
-            let dir = OsUser::by_name(&name).ok().flatten().and_then(|os| AgentDir::open(&os, false).ok().flatten());
+            let dir = OsUser::by_name(&name)
+                .ok()
+                .flatten()
+                .and_then(|os| AgentDir::open(&os, IfMissing::Leave).ok().flatten());
             let pname = policy::name(&name);
             let retired: Result<(), Failure> = async {
                 // Each mode the user has been on: a user may have left right after a switch.
@@ -499,10 +509,15 @@ impl Ctx<'_> {
                     break;
                 }
             }
-            match systemd::disable(&name, self.dry()) {
-                Ok(Timer::Done(what) | Timer::Unchanged(what)) => r.did(what),
-                Ok(Timer::Skipped) => r.note("timer: skipped (systemd is not running)".into()),
-                Err(err) => r.note(format!("timer: {err}")),
+            let unit = systemd::unit(&name);
+            if !systemd::running() {
+                r.note(TIMER_SKIPPED.into());
+            } else if self.dry() {
+                r.did(format!("would disable {unit}"));
+            } else if let Err(e) = systemd::disable(&unit) {
+                r.note(format!("timer: {e}"));
+            } else {
+                r.did(format!("disabled {unit}"));
             }
             if !self.dry() {
                 self.state.users.remove(&name);

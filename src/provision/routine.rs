@@ -5,7 +5,7 @@
 //!
 //! It never holds or asks for an admin token.
 
-use super::home::AgentDir;
+use super::home::{AgentDir, IfMissing};
 use super::roster::{AuthMode, RosterUser};
 use super::{
     APPROLE_TOKEN_FILE, Ctx, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, UserReport, cred_files, expect_for, now_secs,
@@ -21,7 +21,7 @@ impl Ctx<'_> {
     pub(super) async fn routine_user(&mut self, user: &RosterUser, cfg: &VaultConfig) -> UserReport {
         let mut r = UserReport::new(&user.name);
         let auth = self.section().auth;
-        let dir = match AgentDir::open(&user.os, false) {
+        let dir = match AgentDir::open(&user.os, IfMissing::Leave) {
             Ok(Some(d)) => d,
             Ok(None) => return r.needs_admin("not provisioned: ~/.config/claude-auth-sync is missing"),
             Err(e) => return r.fail(e),
