@@ -9,8 +9,9 @@
 
 use super::home::{AgentDir, HomeError};
 use super::roster::{AuthMode, RosterUser};
+use super::summary::{Change, Verb};
 use super::{
-    APPROLE_TOKEN_FILE, Ctx, Failure, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, UserReport, expect_for, policy,
+    APPROLE_TOKEN_FILE, Ctx, Failure, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, UserSummary, expect_for, policy,
     vault_ops,
 };
 use crate::secret::Secret;
@@ -25,14 +26,14 @@ impl Ctx<'_> {
         user: &RosterUser,
         dir: Option<&AgentDir>,
         rotate: bool,
-        r: &mut UserReport,
+        r: &mut UserSummary,
     ) -> Result<(), Failure> {
         let v = self.section().clone();
         let pname = policy::name(&user.name);
         let want_role = vault_ops::token_role_body(&pname, v.token_period);
         let have_role = vault_ops::token_role(&self.vault, &pname).await?;
         if !have_role.as_ref().is_some_and(|h| vault_ops::role_matches(h, &want_role))
-            && self.act(r, format!("write token role {pname}"))
+            && self.act(r, Change::new(Verb::Write, format!("token role {pname}")))
         {
             vault_ops::put_token_role(&self.vault, &pname, want_role).await?;
         }
@@ -69,17 +70,17 @@ impl Ctx<'_> {
             self.remember(&user.name, AuthMode::Token, Some(t.accessor), t.expires_at);
             return Ok(());
         };
-        if !self.act(r, format!("mint a new token ({why})")) {
+        if !self.act(r, Change::new(Verb::Mint, format!("a new token ({why})"))) {
             return Ok(());
         }
         let (token, info) = vault_ops::mint(&self.vault, &user.name, &pname).await?;
         let dir = dir.expect("created when not a dry run");
         dir.write(TOKEN_FILE, token.expose().as_bytes(), 0o600)?;
-        r.did(format!("wrote {}", dir.path().join(TOKEN_FILE).display()));
+        r.done(&Change::new(Verb::Write, dir.path().join(TOKEN_FILE).display()));
         self.remember(&user.name, AuthMode::Token, Some(info.accessor.clone()), info.expires_at);
         if let Some(old) = &current {
             vault_ops::revoke_accessor(&self.vault, &old.accessor).await?;
-            r.did("revoked the previous token (the one vault-token held)".into());
+            r.done(&Change::new(Verb::Revoke, "the previous token (the one vault-token held)"));
         }
         let current_accessor = current.map(|t| t.accessor);
         if let Some(old) = remembered.filter(|a| Some(a) != current_accessor.as_ref() && *a != info.accessor) {
@@ -89,11 +90,11 @@ impl Ctx<'_> {
     }
 
     /// Revokes a token known only by the accessor the state file remembers, saying truthfully what happened.
-    async fn revoke_remembered(&self, accessor: &str, what: &str, r: &mut UserReport) -> Result<(), Failure> {
+    async fn revoke_remembered(&self, accessor: &str, what: &str, r: &mut UserSummary) -> Result<(), Failure> {
         match vault_ops::lookup_accessor(&self.vault, accessor).await? {
             None => r.note(format!("{what} was already revoked or expired")),
             Some(_) => {
-                if self.act(r, format!("revoke {what}")) {
+                if self.act(r, Change::new(Verb::Revoke, what)) {
                     vault_ops::revoke_accessor(&self.vault, accessor).await?;
                 }
             }
@@ -123,7 +124,7 @@ impl Ctx<'_> {
         user: &RosterUser,
         dir: Option<&AgentDir>,
         rotate: bool,
-        r: &mut UserReport,
+        r: &mut UserSummary,
     ) -> Result<(), Failure> {
         let v = self.section().clone();
         let (mount, role) = (v.approle_mount.clone(), policy::name(&user.name));
@@ -131,25 +132,25 @@ impl Ctx<'_> {
             if self.dry() {
                 r.note(format!("would make sure auth/{mount} is an AppRole mount"));
             } else if vault_ops::ensure_approle(&self.vault, &mount).await? {
-                r.did(format!("enabled AppRole at auth/{mount}"));
+                r.done(&Change::new(Verb::Enable, format!("AppRole at auth/{mount}")));
             }
             self.approle_ready = true;
         }
         let want = vault_ops::role_body(&role, v.token_period);
         let have = vault_ops::role(&self.vault, &mount, &role).await?;
         if !have.as_ref().is_some_and(|h| vault_ops::role_matches(h, &want))
-            && self.act(r, format!("write AppRole role {role}"))
+            && self.act(r, Change::new(Verb::Write, format!("AppRole role {role}")))
         {
             vault_ops::put_role(&self.vault, &mount, &role, want).await?;
         }
         // A dry run has neither the role (to read its role-id) nor, maybe, the directory.
         let Some(dir) = dir.filter(|_| !(self.dry() && have.is_none())) else {
-            r.did("would write role-id and a new secret-id".into());
+            r.would(&Change::new(Verb::Write, "role-id and a new secret-id"));
             return Ok(());
         };
         let role_id = vault_ops::role_id(&self.vault, &mount, &role).await?;
         if dir.read(ROLE_ID_FILE)?.as_deref().map(str::trim) != Some(role_id.as_str())
-            && self.act(r, format!("write {}", dir.path().join(ROLE_ID_FILE).display()))
+            && self.act(r, Change::new(Verb::Write, dir.path().join(ROLE_ID_FILE).display()))
         {
             dir.write(ROLE_ID_FILE, role_id.as_bytes(), 0o600)?;
         }
@@ -171,12 +172,12 @@ impl Ctx<'_> {
         } else {
             "there is no secret-id"
         };
-        if !self.act(r, format!("create a new secret-id ({why})")) {
+        if !self.act(r, Change::new(Verb::Create, format!("a new secret-id ({why})"))) {
             return Ok(());
         }
         let (secret_id, accessor) = vault_ops::new_secret_id(&self.vault, &mount, &role).await?;
         dir.write(SECRET_ID_FILE, secret_id.expose().as_bytes(), 0o600)?;
-        r.did(format!("wrote {}", dir.path().join(SECRET_ID_FILE).display()));
+        r.done(&Change::new(Verb::Write, dir.path().join(SECRET_ID_FILE).display()));
         self.remember(&user.name, AuthMode::Approle, Some(accessor.clone()), None);
         self.destroy_other_secret_ids(&role, &accessor, "previous", r).await?;
         // The agent's kept login came from an old secret-id: it goes too.
@@ -189,7 +190,7 @@ impl Ctx<'_> {
         role: &str,
         keep: &str,
         what: &str,
-        r: &mut UserReport,
+        r: &mut UserSummary,
     ) -> Result<(), Failure> {
         let mount = &self.section().approle_mount;
         let others: Vec<String> =
@@ -197,7 +198,9 @@ impl Ctx<'_> {
         if others.is_empty() {
             return Ok(());
         }
-        if self.act(r, format!("destroy {} {what} secret-id(s) of AppRole role {role}", others.len())) {
+        let destroy =
+            Change::new(Verb::Destroy, format!("{} {what} secret-id(s) of AppRole role {role}", others.len()));
+        if self.act(r, destroy) {
             for a in &others {
                 vault_ops::destroy_secret_id_accessor(&self.vault, mount, role, a).await?;
             }
@@ -206,14 +209,14 @@ impl Ctx<'_> {
     }
 
     /// Revokes the AppRole token the agent keeps in the home, if Vault still knows it.
-    async fn revoke_kept_approle_token(&self, dir: Option<&AgentDir>, r: &mut UserReport) -> Result<(), Failure> {
+    async fn revoke_kept_approle_token(&self, dir: Option<&AgentDir>, r: &mut UserSummary) -> Result<(), Failure> {
         let Some(kept) = dir.map(|d| d.read(APPROLE_TOKEN_FILE)).transpose()?.flatten() else { return Ok(()) };
         let kept = Secret::new(kept.trim());
         if kept.expose().is_empty() {
             return Ok(());
         }
         if let Some(t) = vault_ops::lookup(&self.vault, &kept).await?
-            && self.act(r, "revoke the AppRole token the agent kept (its next run logs in again)".into())
+            && self.act(r, Change::new(Verb::Revoke, "the AppRole token the agent kept (its next run logs in again)"))
         {
             vault_ops::revoke_accessor(&self.vault, &t.accessor).await?;
         }
@@ -226,7 +229,7 @@ impl Ctx<'_> {
         &mut self,
         name: &str,
         dir: Option<&AgentDir>,
-        r: &mut UserReport,
+        r: &mut UserSummary,
     ) -> Result<(), Failure> {
         let remembered = self.remembered(name, AuthMode::Token);
         let in_home = match dir {
@@ -240,7 +243,7 @@ impl Ctx<'_> {
         // Only this user's own token is revoked from the home file.
         let home_token = home_token.filter(|t| t.meta.get("os_user").map(String::as_str) == Some(name));
         if let Some(t) = &home_token
-            && self.act(r, "revoke the periodic token (the one vault-token held)".into())
+            && self.act(r, Change::new(Verb::Revoke, "the periodic token (the one vault-token held)"))
         {
             vault_ops::revoke_accessor(&self.vault, &t.accessor).await?;
         }
@@ -249,7 +252,7 @@ impl Ctx<'_> {
         }
         let role = policy::name(name);
         if vault_ops::token_role(&self.vault, &role).await?.is_some()
-            && self.act(r, format!("delete token role {role}"))
+            && self.act(r, Change::new(Verb::Delete, format!("token role {role}")))
         {
             vault_ops::delete_token_role(&self.vault, &role).await?;
         }
@@ -263,12 +266,12 @@ impl Ctx<'_> {
         &mut self,
         name: &str,
         dir: Option<&AgentDir>,
-        r: &mut UserReport,
+        r: &mut UserSummary,
     ) -> Result<(), Failure> {
         let (mount, role) = (self.section().approle_mount.clone(), policy::name(name));
         self.revoke_kept_approle_token(dir, r).await?;
         if vault_ops::role(&self.vault, &mount, &role).await?.is_some()
-            && self.act(r, format!("delete AppRole role {role} (and with it every secret-id)"))
+            && self.act(r, Change::new(Verb::Delete, format!("AppRole role {role} (and with it every secret-id)")))
         {
             vault_ops::delete_role(&self.vault, &mount, &role).await?;
         }
@@ -276,11 +279,11 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn remove_files(&self, dir: Option<&AgentDir>, files: &[&str], r: &mut UserReport) {
+    fn remove_files(&self, dir: Option<&AgentDir>, files: &[&str], r: &mut UserSummary) {
         let Some(dir) = dir else { return };
         for f in files {
             if matches!(dir.inspect(f), Ok(Some(_)) | Err(HomeError::HardLink { .. } | HomeError::Symlink(_)))
-                && self.act(r, format!("remove {}", dir.path().join(f).display()))
+                && self.act(r, Change::new(Verb::Remove, dir.path().join(f).display()))
                 && let Err(e) = dir.remove(f)
             {
                 r.note(format!("could not remove {f}: {e}"));

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod roster;
 mod routine;
 mod state;
+pub mod summary;
 mod systemd;
 mod user_config;
 mod vault_ops;
@@ -30,16 +31,14 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-
 use crate::config::{Expect, Retry, VaultConfig};
-use crate::exit::ExitCode;
 use crate::os_user::OsUser;
 use crate::secret::Secret;
 use crate::vault::{Vault, VaultError};
 use home::{AgentDir, HomeError, IfMissing};
 use roster::{AuthMode, Roster, RosterUser, VaultSection};
 use state::{State, UserState};
+use summary::{Change, Mode, Summary, UserStatus, UserSummary, Verb};
 use vault_ops::OpsError;
 
 pub const TOKEN_FILE: &str = "vault-token";
@@ -60,105 +59,6 @@ pub struct Options {
     pub prune: bool,
     pub dry_run: bool,
     pub state: PathBuf,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub mode: &'static str,
-    pub dry_run: bool,
-    pub users: Vec<UserReport>,
-    pub pruned: Vec<UserReport>,
-    /// Why the run stopped before the end of the roster (a capability the admin token lacks).
-    pub stopped: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct UserReport {
-    pub user: String,
-    pub status: UserStatus,
-    pub actions: Vec<String>,
-    pub problem: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserStatus {
-    Ok,
-    Changed,
-    Failed,
-    NeedsAdmin,
-}
-
-impl UserReport {
-    fn new(user: &str) -> Self {
-        UserReport { user: user.into(), status: UserStatus::Ok, actions: Vec::new(), problem: None }
-    }
-    fn did(&mut self, action: String) {
-        self.status = UserStatus::Changed;
-        self.actions.push(action);
-    }
-    fn note(&mut self, note: String) {
-        self.actions.push(note);
-    }
-    fn fail(mut self, problem: impl std::fmt::Display) -> Self {
-        self.status = UserStatus::Failed;
-        self.problem = Some(format!("{problem}; nothing more was changed for this user"));
-        self
-    }
-    fn needs_admin(mut self, why: impl Into<String>) -> Self {
-        self.status = UserStatus::NeedsAdmin;
-        self.problem = Some(why.into());
-        self
-    }
-}
-
-impl Report {
-    /// 0 when every user is fine, 1 when anyone failed or needs an admin, or the run stopped.
-    pub fn exit_code(&self) -> ExitCode {
-        let bad = |u: &UserReport| matches!(u.status, UserStatus::Failed | UserStatus::NeedsAdmin);
-        if self.stopped.is_some() || self.users.iter().chain(&self.pruned).any(bad) {
-            ExitCode::Fail
-        } else {
-            ExitCode::Ok
-        }
-    }
-
-    pub fn text(&self) -> String {
-        let mut out = String::new();
-        let line = |u: &UserReport| {
-            let status = match u.status {
-                UserStatus::Ok => "ok",
-                UserStatus::Changed => "changed",
-                UserStatus::Failed => "FAILED",
-                UserStatus::NeedsAdmin => "NEEDS ADMIN",
-            };
-            let mut l = format!("{}: {status}", u.user);
-            if !u.actions.is_empty() {
-                l.push_str(&format!(": {}", u.actions.join("; ")));
-            }
-            if let Some(p) = &u.problem {
-                l.push_str(&format!(" — {p}"));
-            }
-            l + "\n"
-        };
-        for u in &self.users {
-            out.push_str(&line(u));
-        }
-        for u in &self.pruned {
-            out.push_str(&format!("pruned {}", line(u)));
-        }
-        let admin: Vec<&UserReport> = self.users.iter().filter(|u| u.status == UserStatus::NeedsAdmin).collect();
-        if !admin.is_empty() {
-            out.push_str("Users that need an admin (re-run with an admin token):\n");
-            for u in admin {
-                out.push_str(&format!("  {}: {}\n", u.user, u.problem.as_deref().unwrap_or_default()));
-            }
-        }
-        if let Some(why) = &self.stopped {
-            out.push_str(&format!("Stopped: {why}\n"));
-        }
-        out
-    }
 }
 
 /// Why a user could not be provisioned.
@@ -204,7 +104,7 @@ struct Ctx<'a> {
 
 /// Runs the whole roster. An `Err` is a setup problem (Vault client, admin token, KV
 /// mount, state file), found before anything is changed.
-pub async fn run(opts: &Options) -> Result<Report, String> {
+pub async fn run(opts: &Options) -> Result<Summary, String> {
     let v = &opts.roster.vault;
     let cfg = VaultConfig {
         address: v.address.clone(),
@@ -247,8 +147,8 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     if !opts.dry_run {
         ctx.state.save(&opts.state).map_err(|e| e.to_string())?;
     }
-    Ok(Report {
-        mode: if opts.admin_token.is_some() { "admin" } else { "routine" },
+    Ok(Summary {
+        mode: if opts.admin_token.is_some() { Mode::Admin } else { Mode::Routine },
         dry_run: opts.dry_run,
         users,
         pruned,
@@ -298,31 +198,19 @@ impl Ctx<'_> {
         &self.opts.roster.vault
     }
 
-    /// Whether to do `what` (an imperative: "write policy x"); records "would write
-    /// policy x" on a dry run, "wrote policy x" otherwise.
-    fn act(&self, r: &mut UserReport, what: String) -> bool {
+    /// Whether to make `change`: a dry run records "would <change>" and says no; a real
+    /// run records it as made and says yes (the caller then makes it).
+    fn act(&self, r: &mut UserSummary, change: Change) -> bool {
         if self.dry() {
-            r.did(format!("would {what}"));
+            r.would(&change);
             return false;
         }
-        let (verb, rest) = what.split_once(' ').unwrap_or((&what, ""));
-        let past = match verb {
-            "write" => "wrote",
-            "rewrite" => "rewrote",
-            "mint" => "minted",
-            "create" => "created",
-            "revoke" => "revoked",
-            "delete" => "deleted",
-            "destroy" => "destroyed",
-            "remove" => "removed",
-            other => other, // "set"
-        };
-        r.did(format!("{past} {rest}"));
+        r.done(&change);
         true
     }
 
-    async fn admin_user(&mut self, user: &RosterUser) -> UserReport {
-        let mut r = UserReport::new(&user.name);
+    async fn admin_user(&mut self, user: &RosterUser) -> UserSummary {
+        let mut r = UserSummary::new(&user.name);
         let auth = self.section().auth;
         // The home first: a hostile path aborts before Vault is touched.
         let missing = if self.dry() { IfMissing::Leave } else { IfMissing::Create };
@@ -358,14 +246,14 @@ impl Ctx<'_> {
         &mut self,
         user: &RosterUser,
         dir: Option<&AgentDir>,
-        r: &mut UserReport,
+        r: &mut UserSummary,
     ) -> Result<(), Failure> {
         let v = self.section().clone();
         let name = &user.name;
         let pname = policy::name(name);
         let want = policy::hcl(&v.kv_mount, &v.path_prefix, name);
         if vault_ops::policy(&self.vault, &pname).await?.as_deref() != Some(want.as_str())
-            && self.act(r, format!("write policy {pname}"))
+            && self.act(r, Change::new(Verb::Write, format!("policy {pname}")))
         {
             vault_ops::put_policy(&self.vault, &pname, &want).await?;
         }
@@ -388,7 +276,7 @@ impl Ctx<'_> {
     }
 
     /// Resets the settings of the user's versions (the user may only set custom_metadata).
-    async fn version_settings(&self, user: &RosterUser, r: &mut UserReport) -> Result<(), Failure> {
+    async fn version_settings(&self, user: &RosterUser, r: &mut UserSummary) -> Result<(), Failure> {
         let v = self.section();
         let want = vault_ops::VersionSettings {
             max_versions: v.max_versions,
@@ -400,14 +288,17 @@ impl Ctx<'_> {
         if have.is_some_and(|(h, _)| h == want) {
             return Ok(());
         }
-        let what = format!(
-            "set max_versions={}, delete_version_after={}s, cas_required={} on {}",
-            want.max_versions,
-            want.delete_version_after.as_secs(),
-            want.cas_required,
-            policy::secret(v, &user.name)
+        let set = Change::new(
+            Verb::Set,
+            format!(
+                "max_versions={}, delete_version_after={}s, cas_required={} on {}",
+                want.max_versions,
+                want.delete_version_after.as_secs(),
+                want.cas_required,
+                policy::secret(v, &user.name)
+            ),
         );
-        if self.act(r, what) {
+        if self.act(r, set) {
             let metadata_version = have.map_or(0, |(_, version)| version);
             vault_ops::set_version_settings(&self.vault, &v.kv_mount, &path, want, metadata_version).await?;
         }
@@ -420,10 +311,10 @@ impl Ctx<'_> {
 
     /// Writes a missing `config.hcl`; with `switch`, rewrites the auth block of one
     /// that uses the other auth mode, keeping the rest of the user's file.
-    fn write_config(&self, dir: &AgentDir, user: &RosterUser, switch: bool, r: &mut UserReport) -> Result<(), String> {
+    fn write_config(&self, dir: &AgentDir, user: &RosterUser, switch: bool, r: &mut UserSummary) -> Result<(), String> {
         let path = dir.path().join(CONFIG_FILE);
         let Some(info) = dir.inspect(CONFIG_FILE).map_err(|e| e.to_string())? else {
-            if self.act(r, format!("write {}", path.display())) {
+            if self.act(r, Change::new(Verb::Write, path.display())) {
                 let text = user_config::render(self.section(), user);
                 dir.write(CONFIG_FILE, text.as_bytes(), 0o600).map_err(|e| e.to_string())?;
             }
@@ -439,35 +330,34 @@ impl Ctx<'_> {
                 path.display()
             )
         })?;
+        let auth = self.section().auth.keyword();
         if let Some(new) = switched
-            && self.act(
-                r,
-                format!("rewrite the auth block of {} for auth: {}", path.display(), mode_name(self.section().auth)),
-            )
+            && self.act(r, Change::new(Verb::Rewrite, format!("the auth block of {} for auth: {auth}", path.display())))
         {
             dir.write(CONFIG_FILE, new.as_bytes(), info.mode).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
-    fn timer(&self, user: &RosterUser, r: &mut UserReport) {
+    fn timer(&self, user: &RosterUser, r: &mut UserSummary) {
         let unit = systemd::unit(&user.name);
+        let enable = Change::new(Verb::Enable, unit.clone());
         if !systemd::running() {
             r.note(TIMER_SKIPPED.into());
         } else if systemd::is_enabled(&unit) {
             r.note(format!("{unit} enabled"));
         } else if self.dry() {
-            r.did(format!("would enable {unit}"));
+            r.would(&enable);
         } else if let Err(e) = systemd::enable(&unit) {
             r.note(format!("timer: {e}"));
             r.status = UserStatus::Failed;
         } else {
-            r.did(format!("enabled {unit}"));
+            r.done(&enable);
         }
     }
 
     /// Users the state knows and the roster no longer lists: revoke, disable, forget.
-    async fn prune(&mut self) -> Vec<UserReport> {
+    async fn prune(&mut self) -> Vec<UserSummary> {
         let gone: Vec<String> = self
             .state
             .users
@@ -477,7 +367,7 @@ impl Ctx<'_> {
             .collect();
         let mut out = Vec::new();
         for name in gone {
-            let mut r = UserReport::new(&name);
+            let mut r = UserSummary::new(&name);
             let dir = OsUser::by_name(&name)
                 .ok()
                 .flatten()
@@ -491,7 +381,7 @@ impl Ctx<'_> {
                 if self.used(&name, dir.as_ref(), AuthMode::Approle) {
                     self.retire_approle(&name, dir.as_ref(), &mut r).await?;
                 }
-                if self.act(&mut r, format!("delete policy {pname} (the data is kept)")) {
+                if self.act(&mut r, Change::new(Verb::Delete, format!("policy {pname} (the data is kept)"))) {
                     vault_ops::delete_policy(&self.vault, &pname).await?;
                 }
                 Ok(())
@@ -510,14 +400,15 @@ impl Ctx<'_> {
                 }
             }
             let unit = systemd::unit(&name);
+            let disable = Change::new(Verb::Disable, unit.clone());
             if !systemd::running() {
                 r.note(TIMER_SKIPPED.into());
             } else if self.dry() {
-                r.did(format!("would disable {unit}"));
+                r.would(&disable);
             } else if let Err(e) = systemd::disable(&unit) {
                 r.note(format!("timer: {e}"));
             } else {
-                r.did(format!("disabled {unit}"));
+                r.done(&disable);
             }
             if !self.dry() {
                 self.state.users.remove(&name);
@@ -525,12 +416,5 @@ impl Ctx<'_> {
             out.push(r);
         }
         out
-    }
-}
-
-fn mode_name(auth: AuthMode) -> &'static str {
-    match auth {
-        AuthMode::Token => "token",
-        AuthMode::Approle => "approle",
     }
 }

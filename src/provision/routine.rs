@@ -8,7 +8,7 @@
 use super::home::{AgentDir, IfMissing};
 use super::roster::{AuthMode, RosterUser};
 use super::{
-    APPROLE_TOKEN_FILE, Ctx, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, UserReport, cred_files, expect_for, now_secs,
+    APPROLE_TOKEN_FILE, Ctx, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, UserSummary, cred_files, expect_for, now_secs,
 };
 use crate::config::{Expect, VaultConfig};
 use crate::secret::Secret;
@@ -18,8 +18,8 @@ use crate::vault::{Vault, VaultError};
 
 impl Ctx<'_> {
     /// The routine run: the user's own credential, no admin token.
-    pub(super) async fn routine_user(&mut self, user: &RosterUser, cfg: &VaultConfig) -> UserReport {
-        let mut r = UserReport::new(&user.name);
+    pub(super) async fn routine_user(&mut self, user: &RosterUser, cfg: &VaultConfig) -> UserSummary {
+        let mut r = UserSummary::new(&user.name);
         let auth = self.section().auth;
         let dir = match AgentDir::open(&user.os, IfMissing::Leave) {
             Ok(Some(d)) => d,
@@ -39,7 +39,7 @@ impl Ctx<'_> {
         if !self.dry() {
             for f in cred_files(auth).iter().chain(optional) {
                 match dir.fix(f, 0o600) {
-                    Ok(fixed) => fixed.into_iter().for_each(|f| r.did(f)),
+                    Ok(fixed) => fixed.into_iter().for_each(|f| r.changed(f)),
                     Err(e) => return r.fail(e),
                 }
             }
