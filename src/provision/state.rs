@@ -27,6 +27,18 @@ pub struct UserState {
     pub expires_at: Option<u64>,
 }
 
+impl UserState {
+    /// A periodic token, by its accessor and the expiry last seen.
+    pub fn token(accessor: String, expires_at: Option<u64>) -> UserState {
+        UserState { auth: AuthMode::Token, accessor: Some(accessor), expires_at }
+    }
+
+    /// An AppRole secret-id, by its accessor; it does not expire (`secret_id_ttl` 0).
+    pub fn approle(accessor: String) -> UserState {
+        UserState { auth: AuthMode::Approle, accessor: Some(accessor), expires_at: None }
+    }
+}
+
 /// The state file cannot be read or written; nothing was changed because of it.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
