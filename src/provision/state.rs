@@ -6,6 +6,8 @@
 //! Accessors identify credentials; they are not credentials. No token is stored.
 
 use std::collections::BTreeMap;
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -64,14 +66,13 @@ impl State {
     }
 
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        if let Some(dir) = path.parent() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|error| StateError::CreateDir { dir: dir.to_path_buf(), error })?;
-        }
+        // Root's own directory for it; an empty parent (a bare file name) is the current one.
+        let dir = path.parent().unwrap_or(Path::new(""));
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|error| StateError::CreateDir { dir: dir.to_path_buf(), error })?;
         let bytes = serde_json::to_vec_pretty(self).expect("state serializes");
         Ok(atomic::replace(path, &bytes, 0o600)?)
     }

@@ -23,8 +23,11 @@ pub enum Mode {
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub mode: Mode,
+    /// Nothing was changed: every action says what would be.
     pub dry_run: bool,
+    /// Every user of the roster that was attempted, in roster order.
     pub users: Vec<UserSummary>,
+    /// Users who left the roster (`--prune`).
     pub pruned: Vec<UserSummary>,
     /// Why the run stopped before the end of the roster (a capability the admin token lacks).
     pub stopped: Option<String>,
@@ -36,6 +39,7 @@ pub struct UserSummary {
     pub status: UserStatus,
     /// What was changed (or would be, on a dry run) and what was found fine, in order.
     pub actions: Vec<String>,
+    /// Why the user failed or needs an admin; what to do next.
     pub problem: Option<String>,
 }
 
