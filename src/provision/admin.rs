@@ -9,10 +9,11 @@
 
 use super::credentials::Target;
 use super::error::{ProvisionError, UserError};
+use super::files::{CONFIG_FILE, cred_files};
 use super::home::{AgentDir, IfMissing};
 use super::roster::{AuthMode, RosterUser, VaultSection};
 use super::summary::{Change, UserSummary, Verb};
-use super::{CONFIG_FILE, Ctx, ExistingConfig, cred_files, policy, vault_ops};
+use super::{Ctx, ExistingConfig, policy, vault_ops};
 use crate::vault::{Vault, VaultError};
 
 /// Checks the admin token and the KV mount before anything is changed.

@@ -9,13 +9,12 @@
 //! that is not that user's own, and never touches a credential on a dry run.
 
 use super::error::UserError;
+use super::files::{APPROLE_TOKEN_FILE, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, mode_files};
 use super::home::{AgentDir, HomeError};
 use super::roster::AuthMode;
 use super::state::UserState;
 use super::summary::{Change, UserSummary, Verb};
-use super::{
-    APPROLE_TOKEN_FILE, Ctx, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, expect_for, mode_files, policy, vault_ops,
-};
+use super::{Ctx, expect_for, policy, vault_ops};
 use crate::secret::Secret;
 use crate::vault::auth::check_identity;
 use crate::vault::token::TokenInfo;

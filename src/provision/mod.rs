@@ -19,13 +19,14 @@
 //! (the admin run, with `credentials` for each user's credential), [`routine`] (the
 //! routine run), [`prune`] (users who left the roster) and [`summary`] (what a run did).
 //! This file holds what they share: the run over the roster, the config file and the
-//! timer. A dry run changes nothing anywhere: every change asks [`Ctx::act`] (or, where
+//! timer; [`files`] names what each user's agent directory holds. A dry run changes nothing anywhere: every change asks [`Ctx::act`] (or, where
 //! it is recorded only once made, `Ctx::dry`) first.
 
 mod admin;
 pub mod cli;
 mod credentials;
 pub mod error;
+pub mod files;
 pub mod home;
 pub mod policy;
 mod prune;
@@ -46,18 +47,13 @@ use crate::secret::Secret;
 use crate::vault::Vault;
 pub use error::ProvisionError;
 use error::UserError;
+use files::CONFIG_FILE;
 use home::AgentDir;
 use roster::{AuthMode, Roster, RosterUser, VaultSection};
 use state::{State, UserState};
 use summary::{Change, Mode, Summary, UserStatus, UserSummary, Verb};
 use user_config::SwitchError;
 
-pub const TOKEN_FILE: &str = "vault-token";
-pub const ROLE_ID_FILE: &str = "role-id";
-pub const SECRET_ID_FILE: &str = "secret-id";
-/// The token of the agent's AppRole login, kept by the agent between runs.
-pub const APPROLE_TOKEN_FILE: &str = "approle-token";
-pub const CONFIG_FILE: &str = "config.hcl";
 pub const DEFAULT_STATE: &str = "/var/lib/claude-auth-sync/provision-state.json";
 
 /// What the timer step says where systemd is not the running init.
@@ -162,22 +158,6 @@ fn expect_for(user: &str, auth: AuthMode) -> Expect {
         AuthMode::Approle => ("role_name".to_string(), role.clone()),
     };
     Expect { policies: vec![role], meta: [meta].into() }
-}
-
-/// The files that hold a user's credential in `auth` mode.
-fn cred_files(auth: AuthMode) -> &'static [&'static str] {
-    match auth {
-        AuthMode::Token => &[TOKEN_FILE],
-        AuthMode::Approle => &[ROLE_ID_FILE, SECRET_ID_FILE],
-    }
-}
-
-/// Every file `auth` mode leaves in the home: the credential and the agent's kept login.
-fn mode_files(auth: AuthMode) -> &'static [&'static str] {
-    match auth {
-        AuthMode::Token => &[TOKEN_FILE],
-        AuthMode::Approle => &[ROLE_ID_FILE, SECRET_ID_FILE, APPROLE_TOKEN_FILE],
-    }
 }
 
 impl Ctx<'_> {

@@ -9,11 +9,12 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::{NeedsAdmin, UserError};
+use super::files::{ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, cred_files, mode_files};
 use super::home::{AgentDir, HomeError, IfMissing};
 use super::roster::{AuthMode, RosterUser};
 use super::state::UserState;
 use super::summary::UserSummary;
-use super::{Ctx, ExistingConfig, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, cred_files, expect_for, mode_files};
+use super::{Ctx, ExistingConfig, expect_for};
 use crate::config::Expect;
 use crate::secret::Secret;
 use crate::vault::auth::check_identity;

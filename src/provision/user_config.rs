@@ -9,8 +9,9 @@ use std::ops::Range;
 use hcl::edit::Span;
 use hcl::edit::structure::{Block, BlockLabel, Body, Structure};
 
+use super::files::{APPROLE_TOKEN_FILE, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE};
+use super::policy;
 use super::roster::{AuthMode, RosterUser, VaultSection};
-use super::{APPROLE_TOKEN_FILE, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, policy};
 use crate::config::{Hcl, hcl_label};
 
 const AGENT_DIR: &str = "~/.config/claude-auth-sync";
