@@ -48,6 +48,15 @@ pub struct AgentDir {
     gid: u32,
 }
 
+/// What [`AgentDir::open`] does when the agent directory does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    /// Make the missing parts (mode 0700, owned by the user).
+    Create,
+    /// Leave the home as it is and say the directory is not there.
+    Leave,
+}
+
 /// A file's state, when it exists as a plain file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileInfo {
@@ -71,9 +80,10 @@ fn open_dir_at(dir: &OwnedFd, name: &OsStr, path: &Path) -> Result<Option<OwnedF
 }
 
 impl AgentDir {
-    /// Walks to the user's agent directory; with `create`, makes the missing parts
-    /// (mode 0700, owned by the user). `None` when it is missing and not created.
-    pub fn open(user: &OsUser, create: bool) -> Result<Option<AgentDir>, HomeError> {
+    /// Walks to the user's agent directory, creating it or not as `missing` says.
+    /// `None` when it is missing and not created.
+    pub fn open(user: &OsUser, missing: IfMissing) -> Result<Option<AgentDir>, HomeError> {
+        let create = missing == IfMissing::Create;
         let root = Path::new("/");
         let mut fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(io(root))?;

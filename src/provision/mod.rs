@@ -14,44 +14,54 @@
 //! Each user's home is checked before anything is changed for that user, and one
 //! user's failure never stops the others, except a capability the admin token lacks:
 //! every later user would fail the same way, so the run stops there and says which.
+//!
+//! One file per flow: [`cli`] (the command line of `provision` and `policy`), [`admin`]
+//! (the admin run, with `credentials` for each user's credential), [`routine`] (the
+//! routine run), [`prune`] (users who left the roster) and [`summary`] (what a run did).
+//! This file holds what they share: the run over the roster, the config file and the
+//! timer; [`files`] names what each user's agent directory holds. A dry run changes nothing anywhere: every change asks [`Ctx::act`] (or, where
+//! it is recorded only once made, `Ctx::dry`) first.
 
+mod admin;
+pub mod cli;
 mod credentials;
+pub mod error;
+pub mod files;
 pub mod home;
 pub mod policy;
+mod prune;
 pub mod roster;
 mod routine;
 mod state;
+pub mod summary;
 mod systemd;
 mod user_config;
 mod vault_ops;
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use serde::Serialize;
-
 use crate::config::{DEFAULT_VAULT_TIMEOUT, Expect, Retry, VaultConfig};
-use crate::exit::ExitCode;
-use crate::os_user::OsUser;
 use crate::secret::Secret;
-use crate::vault::{Vault, VaultError};
-use home::{AgentDir, HomeError};
+use crate::vault::Vault;
+pub use error::ProvisionError;
+use error::UserError;
+use files::CONFIG_FILE;
+use home::AgentDir;
 use roster::{AuthMode, Roster, RosterUser, VaultSection};
 use state::{State, UserState};
-use systemd::Timer;
-use vault_ops::OpsError;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use summary::{Change, Mode, Summary, UserStatus, UserSummary, Verb};
+use user_config::SwitchError;
 
-pub const TOKEN_FILE: &str = "vault-token";
-pub const ROLE_ID_FILE: &str = "role-id";
-pub const SECRET_ID_FILE: &str = "secret-id";
-/// The token of the agent's AppRole login, kept by the agent between runs.
-pub const APPROLE_TOKEN_FILE: &str = "approle-token";
-pub const CONFIG_FILE: &str = "config.hcl";
 pub const DEFAULT_STATE: &str = "/var/lib/claude-auth-sync/provision-state.json";
 
+/// What the timer step says where systemd is not the running init.
+const TIMER_SKIPPED: &str = "timer: skipped (systemd is not running)";
+
+/// One run, as the command line asked for it (checked: every `rotate` is in the roster,
+/// and `rotate` or `prune` come with an admin token).
 pub struct Options {
     pub roster: Roster,
+    /// With it, the admin run; without, the routine run.
     pub admin_token: Option<Secret>,
     pub rotate: Vec<String>,
     pub prune: bool,
@@ -59,166 +69,39 @@ pub struct Options {
     pub state: PathBuf,
 }
 
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub mode: &'static str,
-    pub dry_run: bool,
-    pub users: Vec<UserReport>,
-    pub pruned: Vec<UserReport>,
-    /// Why the run stopped before the end of the roster (a capability the admin token lacks).
-    pub stopped: Option<String>,
+/// What to do with a `config.hcl` the user already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExistingConfig {
+    /// It is the user's: leave it.
+    Keep,
+    /// Rewrite its auth block when it uses the other auth mode (the admin run).
+    SwitchAuth,
 }
 
-#[derive(Debug, Serialize)]
-pub struct UserReport {
-    pub user: String,
-    pub status: UserStatus,
-    pub actions: Vec<String>,
-    pub problem: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserStatus {
-    Ok,
-    Changed,
-    Failed,
-    NeedsAdmin,
-}
-
-impl UserReport {
-    fn new(user: &str) -> Self {
-        UserReport { user: user.into(), status: UserStatus::Ok, actions: Vec::new(), problem: None }
-    }
-    fn did(&mut self, action: String) {
-        self.status = UserStatus::Changed;
-        self.actions.push(action);
-    }
-    fn note(&mut self, note: String) {
-        self.actions.push(note);
-    }
-    fn fail(mut self, problem: impl std::fmt::Display) -> Self {
-        self.status = UserStatus::Failed;
-        self.problem = Some(format!("{problem}; nothing more was changed for this user"));
-        self
-    }
-    fn needs_admin(mut self, why: impl Into<String>) -> Self {
-        self.status = UserStatus::NeedsAdmin;
-        self.problem = Some(why.into());
-        self
-    }
-}
-
-impl Report {
-    /// 0 when every user is fine, 1 when anyone failed or needs an admin, or the run stopped.
-    pub fn exit_code(&self) -> ExitCode {
-        let bad = |u: &UserReport| matches!(u.status, UserStatus::Failed | UserStatus::NeedsAdmin);
-        if self.stopped.is_some() || self.users.iter().chain(&self.pruned).any(bad) {
-            ExitCode::Fail
-        } else {
-            ExitCode::Ok
-        }
-    }
-
-    pub fn text(&self) -> String {
-        let mut out = String::new();
-        let line = |u: &UserReport| {
-            let status = match u.status {
-                UserStatus::Ok => "ok",
-                UserStatus::Changed => "changed",
-                UserStatus::Failed => "FAILED",
-                UserStatus::NeedsAdmin => "NEEDS ADMIN",
-            };
-            let mut l = format!("{}: {status}", u.user);
-            if !u.actions.is_empty() {
-                l.push_str(&format!(": {}", u.actions.join("; ")));
-            }
-            if let Some(p) = &u.problem {
-                l.push_str(&format!(" — {p}"));
-            }
-            l + "\n"
-        };
-        for u in &self.users {
-            out.push_str(&line(u));
-        }
-        for u in &self.pruned {
-            out.push_str(&format!("pruned {}", line(u)));
-        }
-        let admin: Vec<&UserReport> = self.users.iter().filter(|u| u.status == UserStatus::NeedsAdmin).collect();
-        if !admin.is_empty() {
-            out.push_str("Users that need an admin (re-run with an admin token):\n");
-            for u in admin {
-                out.push_str(&format!("  {}: {}\n", u.user, u.problem.as_deref().unwrap_or_default()));
-            }
-        }
-        if let Some(why) = &self.stopped {
-            out.push_str(&format!("Stopped: {why}\n"));
-        }
-        out
-    }
-}
-
-/// Why a user could not be provisioned.
-enum Failure {
-    /// Trouble with this user only.
-    User(String),
-    /// The admin token lacks a capability: every later user would fail the same way.
-    Stop(String),
-}
-
-impl From<OpsError> for Failure {
-    fn from(e: OpsError) -> Self {
-        match e {
-            OpsError::MissingCapability { .. } => Failure::Stop(e.to_string()),
-            e => Failure::User(e.to_string()),
-        }
-    }
-}
-
-impl From<HomeError> for Failure {
-    fn from(e: HomeError) -> Self {
-        Failure::User(e.to_string())
-    }
-}
-
-/// The identity a user's credential must carry, as the agent's `expect` says it.
-fn expect_for(user: &str, auth: AuthMode) -> Expect {
-    let role = policy::name(user);
-    let meta = match auth {
-        AuthMode::Token => ("os_user".to_string(), user.to_string()),
-        AuthMode::Approle => ("role_name".to_string(), role.clone()),
-    };
-    Expect { policies: vec![role], meta: [meta].into() }
-}
-
+/// One run's state, shared by its flows.
 struct Ctx<'a> {
     opts: &'a Options,
+    /// The client for every user's own checks.
+    vault_config: VaultConfig,
+    /// With the admin token, when there is one.
     vault: Vault,
     state: State,
+    /// The AppRole mount was checked in this run.
     approle_ready: bool,
     stopped: Option<String>,
 }
 
 /// Runs the whole roster. An `Err` is a setup problem (Vault client, admin token, KV
 /// mount, state file), found before anything is changed.
-pub async fn run(opts: &Options) -> Result<Report, String> {
-    let v = &opts.roster.vault;
-    let cfg = VaultConfig {
-        address: v.address.clone(),
-        ca_cert: v.ca_cert.clone(),
-        tls_skip_verify: false,
-        allow_cleartext_tokens: v.allow_cleartext_tokens,
-        timeout: DEFAULT_VAULT_TIMEOUT,
-        retry: Retry::default(),
-    };
-    let mut vault = Vault::new(&cfg).map_err(|e| e.to_string())?;
+pub async fn run(opts: &Options) -> Result<Summary, ProvisionError> {
+    let vault_config = vault_config(&opts.roster.vault);
+    let mut vault = Vault::new(&vault_config).map_err(ProvisionError::Client)?;
     if let Some(t) = &opts.admin_token {
         vault.set_token(t);
-        vault_ops::check_admin(&vault).await?;
-        check_kv_mount(&vault, v).await?;
+        admin::preflight(&vault, &opts.roster.vault).await?;
     }
     let state = State::load(&opts.state)?;
-    let mut ctx = Ctx { opts, vault, state, approle_ready: false, stopped: None };
+    let mut ctx = Ctx { opts, vault_config, vault, state, approle_ready: false, stopped: None };
     let progress = std::io::stdout().is_terminal();
     let total = opts.roster.users.len();
 
@@ -229,7 +112,7 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         }
         let r = match opts.admin_token {
             Some(_) => ctx.admin_user(user).await,
-            None => ctx.routine_user(user, &cfg).await,
+            None => ctx.routine_user(user).await,
         };
         users.push(r);
         if let Some(why) = &mut ctx.stopped {
@@ -244,8 +127,8 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     if !opts.dry_run {
         ctx.state.save(&opts.state)?;
     }
-    Ok(Report {
-        mode: if opts.admin_token.is_some() { "admin" } else { "routine" },
+    Ok(Summary {
+        mode: if opts.admin_token.is_some() { Mode::Admin } else { Mode::Routine },
         dry_run: opts.dry_run,
         users,
         pruned,
@@ -253,37 +136,26 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     })
 }
 
-/// The roster's `kv_mount` must be exactly a KV v2 mount.
-async fn check_kv_mount(vault: &Vault, v: &VaultSection) -> Result<(), String> {
-    let what = format!("vault.kv_mount {}", v.kv_mount);
-    let mount = vault.mount_of(&format!("{}/{}", v.kv_mount, v.path_prefix)).await.map_err(|e| match e {
-        VaultError::Denied { .. } => format!(
-            "{what}: Vault has no mount there, or the admin token has no capability under it; enable one with \
-             `bao secrets enable -path={} kv-v2`; nothing was changed",
-            v.kv_mount
-        ),
-        e => format!("{what}: {e}; nothing was changed"),
-    })?;
-    mount.require_kv2(&what).map_err(|e| format!("{e}; nothing was changed"))?;
-    if mount.path != v.kv_mount {
-        return Err(format!(
-            "{what} is not a mount but a path inside the mount {m}/: set kv_mount: {m} and put the rest into \
-             path_prefix; nothing was changed",
-            m = mount.path
-        ));
+/// The client settings for the roster's Vault (the agent's own defaults for the rest).
+fn vault_config(v: &VaultSection) -> VaultConfig {
+    VaultConfig {
+        address: v.address.clone(),
+        ca_cert: v.ca_cert.clone(),
+        tls_skip_verify: false,
+        allow_cleartext_tokens: v.allow_cleartext_tokens,
+        timeout: DEFAULT_VAULT_TIMEOUT,
+        retry: Retry::default(),
     }
-    Ok(())
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn cred_files(auth: AuthMode) -> &'static [&'static str] {
-    match auth {
-        AuthMode::Token => &[TOKEN_FILE],
-        AuthMode::Approle => &[ROLE_ID_FILE, SECRET_ID_FILE],
-    }
+/// The identity a user's credential must carry, as the agent's `expect` says it.
+fn expect_for(user: &str, auth: AuthMode) -> Expect {
+    let role = policy::name(user);
+    let meta = match auth {
+        AuthMode::Token => ("os_user".to_string(), user.to_string()),
+        AuthMode::Approle => ("role_name".to_string(), role.clone()),
+    };
+    Expect { policies: vec![role], meta: [meta].into() }
 }
 
 impl Ctx<'_> {
@@ -295,226 +167,67 @@ impl Ctx<'_> {
         &self.opts.roster.vault
     }
 
-    /// Whether to do `what` (an imperative: "write policy x"); records "would write
-    /// policy x" on a dry run, "wrote policy x" otherwise.
-    fn act(&self, r: &mut UserReport, what: String) -> bool {
+    /// Whether to make `change`: a dry run records "would <change>" and says no; a real
+    /// run records it as made and says yes (the caller then makes it).
+    fn act(&self, r: &mut UserSummary, change: Change) -> bool {
         if self.dry() {
-            r.did(format!("would {what}"));
+            r.would(&change);
             return false;
         }
-        let (verb, rest) = what.split_once(' ').unwrap_or((&what, ""));
-        let past = match verb {
-            "write" => "wrote",
-            "rewrite" => "rewrote",
-            "mint" => "minted",
-            "create" => "created",
-            "revoke" => "revoked",
-            "delete" => "deleted",
-            "destroy" => "destroyed",
-            "remove" => "removed",
-            other => other, // "set"
-        };
-        r.did(format!("{past} {rest}"));
+        r.done(&change);
         true
     }
 
-    async fn admin_user(&mut self, user: &RosterUser) -> UserReport {
-        let mut r = UserReport::new(&user.name);
-        let auth = self.section().auth;
-        // The home first: a hostile path aborts before Vault is touched.
-        let dir = match AgentDir::open(&user.os, !self.dry()) {
-            Ok(d) => d,
-            Err(e) => return r.fail(e),
-        };
-        if let Some(d) = &dir {
-            for f in cred_files(auth).iter().chain([&CONFIG_FILE]) {
-                if let Err(e) = d.inspect(f) {
-                    return r.fail(e);
-                }
-            }
-        }
-        match self.admin_vault(user, dir.as_ref(), &mut r).await {
-            Ok(()) => {}
-            Err(Failure::User(p)) => return r.fail(p),
-            Err(Failure::Stop(p)) => {
-                self.stopped = Some(format!("{}: {p}", user.name));
-                return r.fail(p);
-            }
-        }
-        if let Some(d) = &dir
-            && let Err(e) = self.write_config(d, user, true, &mut r)
-        {
-            return r.fail(e);
-        }
-        self.timer(user, &mut r);
-        r
+    fn remember(&mut self, user: &str, state: UserState) {
+        self.state.users.insert(user.to_string(), state);
     }
 
-    async fn admin_vault(
-        &mut self,
+    /// Writes a missing `config.hcl`; what happens to an existing one, `existing` says.
+    fn write_config(
+        &self,
+        dir: &AgentDir,
         user: &RosterUser,
-        dir: Option<&AgentDir>,
-        r: &mut UserReport,
-    ) -> Result<(), Failure> {
-        let v = self.section().clone();
-        let name = &user.name;
-        let pname = policy::name(name);
-        let want = policy::hcl(&v.kv_mount, &v.path_prefix, name);
-        if vault_ops::policy(&self.vault, &pname).await?.as_deref() != Some(want.as_str())
-            && self.act(r, format!("write policy {pname}"))
-        {
-            vault_ops::put_policy(&self.vault, &pname, &want).await?;
-        }
-        self.version_settings(user, r).await?;
-        let rotate = self.opts.rotate.iter().any(|u| u == name);
-        match v.auth {
-            AuthMode::Token => {
-                if self.used(name, dir, AuthMode::Approle) {
-                    self.retire_approle(name, dir, r).await?;
-                }
-                self.admin_token(user, dir, rotate, r).await
-            }
-            AuthMode::Approle => {
-                if self.used(name, dir, AuthMode::Token) {
-                    self.retire_token(name, dir, r).await?;
-                }
-                self.admin_approle(user, dir, rotate, r).await
-            }
-        }
-    }
-
-    /// Resets the settings of the user's versions (the user may only set custom_metadata).
-    async fn version_settings(&self, user: &RosterUser, r: &mut UserReport) -> Result<(), Failure> {
-        let v = self.section();
-        let want = vault_ops::VersionSettings {
-            max_versions: v.max_versions,
-            delete_version_after: v.delete_version_after,
-            cas_required: v.cas_required,
-        };
-        let path = format!("{}/{}", v.path_prefix, user.name);
-        let have = vault_ops::version_settings(&self.vault, &v.kv_mount, &path).await?;
-        if have.is_some_and(|(h, _)| h == want) {
-            return Ok(());
-        }
-        let what = format!(
-            "set max_versions={}, delete_version_after={}s, cas_required={} on {}",
-            want.max_versions,
-            want.delete_version_after.as_secs(),
-            want.cas_required,
-            policy::secret(v, &user.name)
-        );
-        if self.act(r, what) {
-            let metadata_version = have.map_or(0, |(_, version)| version);
-            vault_ops::set_version_settings(&self.vault, &v.kv_mount, &path, want, metadata_version).await?;
-        }
-        Ok(())
-    }
-
-    fn remember(&mut self, user: &str, auth: AuthMode, accessor: Option<String>, expires_at: Option<u64>) {
-        self.state.users.insert(user.to_string(), UserState { auth, accessor, expires_at });
-    }
-
-    /// Writes a missing `config.hcl`; with `switch`, rewrites the auth block of one
-    /// that uses the other auth mode, keeping the rest of the user's file.
-    fn write_config(&self, dir: &AgentDir, user: &RosterUser, switch: bool, r: &mut UserReport) -> Result<(), String> {
+        existing: ExistingConfig,
+        r: &mut UserSummary,
+    ) -> Result<(), UserError> {
         let path = dir.path().join(CONFIG_FILE);
-        let Some(info) = dir.inspect(CONFIG_FILE).map_err(|e| e.to_string())? else {
-            if self.act(r, format!("write {}", path.display())) {
+        let Some(info) = dir.inspect(CONFIG_FILE)? else {
+            if self.act(r, Change::new(Verb::Write, path.display())) {
                 let text = user_config::render(self.section(), user);
-                dir.write(CONFIG_FILE, text.as_bytes(), 0o600).map_err(|e| e.to_string())?;
+                dir.write(CONFIG_FILE, text.as_bytes(), 0o600)?;
             }
             return Ok(());
         };
-        if !switch {
+        if existing == ExistingConfig::Keep {
             return Ok(());
         }
-        let text = dir.read(CONFIG_FILE).map_err(|e| e.to_string())?.unwrap_or_default();
-        let switched = user_config::switch_auth(&text, self.section(), user).map_err(|e| {
-            format!(
-                "{} {e}; give it the roster's auth method by hand (docs/provisioning.md), or remove it",
-                path.display()
-            )
-        })?;
+        let text = dir.read(CONFIG_FILE)?.unwrap_or_default();
+        let unswitchable = |error: SwitchError| UserError::Unswitchable { path: path.clone(), error };
+        let switched = user_config::switch_auth(&text, self.section(), user).map_err(unswitchable)?;
+        let auth = self.section().auth.keyword();
         if let Some(new) = switched
-            && self.act(
-                r,
-                format!("rewrite the auth block of {} for auth: {}", path.display(), mode_name(self.section().auth)),
-            )
+            && self.act(r, Change::new(Verb::Rewrite, format!("the auth block of {} for auth: {auth}", path.display())))
         {
-            dir.write(CONFIG_FILE, new.as_bytes(), info.mode).map_err(|e| e.to_string())?;
+            dir.write(CONFIG_FILE, new.as_bytes(), info.mode)?;
         }
         Ok(())
     }
 
-    fn timer(&self, user: &RosterUser, r: &mut UserReport) {
-        match systemd::enable(&user.name, self.dry()) {
-            Ok(Timer::Done(what)) => r.did(what),
-            Ok(Timer::Unchanged(what)) => r.note(what),
-            Ok(Timer::Skipped) => r.note("timer: skipped (systemd is not running)".into()),
-            Err(e) => {
-                r.note(format!("timer: {e}"));
-                r.status = UserStatus::Failed;
-            }
+    /// Enables the user's timer unless it is; a failure fails the user but stops nothing.
+    fn timer(&self, user: &RosterUser, r: &mut UserSummary) {
+        let unit = systemd::unit(&user.name);
+        let enable = Change::new(Verb::Enable, unit.clone());
+        if !systemd::running() {
+            r.note(TIMER_SKIPPED.into());
+        } else if systemd::is_enabled(&unit) {
+            r.note(format!("{unit} enabled"));
+        } else if self.dry() {
+            r.would(&enable);
+        } else if let Err(e) = systemd::enable(&unit) {
+            r.note(format!("timer: {e}"));
+            r.status = UserStatus::Failed;
+        } else {
+            r.done(&enable);
         }
-    }
-
-    /// Users the state knows and the roster no longer lists: revoke, disable, forget.
-    async fn prune(&mut self) -> Vec<UserReport> {
-        let gone: Vec<String> = self
-            .state
-            .users
-            .keys()
-            .filter(|u| !self.opts.roster.users.iter().any(|r| &r.name == *u))
-            .cloned()
-            .collect();
-        let mut out = Vec::new();
-        for name in gone {
-            let mut r = UserReport::new(&name);
-            let dir = OsUser::by_name(&name).ok().flatten().and_then(|os| AgentDir::open(&os, false).ok().flatten());
-            let pname = policy::name(&name);
-            let retired: Result<(), Failure> = async {
-                // Each mode the user has been on: a user may have left right after a switch.
-                if self.used(&name, dir.as_ref(), AuthMode::Token) {
-                    self.retire_token(&name, dir.as_ref(), &mut r).await?;
-                }
-                if self.used(&name, dir.as_ref(), AuthMode::Approle) {
-                    self.retire_approle(&name, dir.as_ref(), &mut r).await?;
-                }
-                if self.act(&mut r, format!("delete policy {pname} (the data is kept)")) {
-                    vault_ops::delete_policy(&self.vault, &pname).await?;
-                }
-                Ok(())
-            }
-            .await;
-            match retired {
-                Ok(()) => {}
-                Err(Failure::User(p)) => {
-                    out.push(r.fail(p));
-                    continue;
-                }
-                Err(Failure::Stop(p)) => {
-                    self.stopped = Some(format!("pruning {name}: {p}"));
-                    out.push(r.fail(p));
-                    break;
-                }
-            }
-            match systemd::disable(&name, self.dry()) {
-                Ok(Timer::Done(what) | Timer::Unchanged(what)) => r.did(what),
-                Ok(Timer::Skipped) => r.note("timer: skipped (systemd is not running)".into()),
-                Err(err) => r.note(format!("timer: {err}")),
-            }
-            if !self.dry() {
-                self.state.users.remove(&name);
-            }
-            out.push(r);
-        }
-        out
-    }
-}
-
-fn mode_name(auth: AuthMode) -> &'static str {
-    match auth {
-        AuthMode::Token => "token",
-        AuthMode::Approle => "approle",
     }
 }

@@ -22,6 +22,16 @@ pub enum AuthMode {
     Approle,
 }
 
+impl AuthMode {
+    /// The roster's word for the mode (`auth: token`), as serde reads it.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            AuthMode::Token => "token",
+            AuthMode::Approle => "approle",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Roster {
     pub vault: VaultSection,
@@ -92,26 +102,36 @@ struct RawUser {
     email: Option<String>,
 }
 
+/// Where users' secrets live unless the roster says otherwise (also `policy`'s defaults).
+pub const DEFAULT_KV_MOUNT: &str = "secret";
+pub const DEFAULT_PATH_PREFIX: &str = "workstation/claude-users";
+const DEFAULT_APPROLE_MOUNT: &str = "approle";
+/// A periodic token lives this long unrenewed; the agent renews it every run.
+const DEFAULT_TOKEN_PERIOD: &str = "32d";
+const DEFAULT_MAX_VERSIONS: u64 = 10;
+/// Versions are kept until `max_versions` pushes them out.
+const DEFAULT_DELETE_VERSION_AFTER: &str = "0s";
+
 fn default_mount() -> String {
-    "secret".into()
+    DEFAULT_KV_MOUNT.into()
 }
 fn default_prefix() -> String {
-    "workstation/claude-users".into()
+    DEFAULT_PATH_PREFIX.into()
 }
 fn default_auth() -> AuthMode {
     AuthMode::Token
 }
 fn default_approle_mount() -> String {
-    "approle".into()
+    DEFAULT_APPROLE_MOUNT.into()
 }
 fn default_period() -> String {
-    "32d".into()
+    DEFAULT_TOKEN_PERIOD.into()
 }
 fn default_max_versions() -> u64 {
-    10
+    DEFAULT_MAX_VERSIONS
 }
 fn default_delete_version_after() -> String {
-    "0s".into()
+    DEFAULT_DELETE_VERSION_AFTER.into()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -278,102 +298,4 @@ pub fn parse(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fake_passwd(name: &str) -> std::io::Result<Option<OsUser>> {
-        let uid = match name {
-            "alice" => 1001,
-            "bob" => 1002,
-            "root" => 0,
-            _ => return Ok(None),
-        };
-        Ok(Some(OsUser { name: name.into(), uid, gid: uid, home: format!("/home/{name}").into() }))
-    }
-
-    fn roster(users: &str) -> Result<Roster, RosterError> {
-        let text = format!("vault:\n  address: https://vault.example.com:8200\nusers:\n{users}");
-        parse(&text, Path::new("/etc/roster.yaml"), &|_| None, &fake_passwd)
-    }
-
-    fn vault_only(vault: &str, env: &[(&str, &str)]) -> Result<Roster, RosterError> {
-        let text = format!("vault:\n{vault}users: []\n");
-        let env = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
-        parse(&text, Path::new("/etc/roster.yaml"), &env, &fake_passwd)
-    }
-
-    #[test]
-    fn the_address_falls_back_to_vault_addr_then_bao_addr() {
-        let r = vault_only("  kv_mount: secret\n", &[("VAULT_ADDR", "https://a:8200"), ("BAO_ADDR", "https://b:8200")]);
-        assert_eq!(r.unwrap().vault.address.as_str(), "https://a:8200/");
-        let r = vault_only("  kv_mount: secret\n", &[("BAO_ADDR", "https://b:8200")]);
-        assert_eq!(r.unwrap().vault.address.as_str(), "https://b:8200/");
-        let r = vault_only("  address: https://roster:8200\n", &[("VAULT_ADDR", "https://a:8200")]);
-        assert_eq!(r.unwrap().vault.address.as_str(), "https://roster:8200/", "the roster wins");
-        let e = vault_only("  kv_mount: secret\n", &[]).unwrap_err().to_string();
-        assert!(e.contains("neither VAULT_ADDR nor BAO_ADDR is set") && e.contains("export VAULT_ADDR"), "{e}");
-        let e = vault_only("  kv_mount: secret\n", &[("VAULT_ADDR", "vault:8200")]).unwrap_err().to_string();
-        assert!(e.contains("VAULT_ADDR must start with https://"), "{e}");
-    }
-
-    #[test]
-    fn cleartext_http_is_for_this_machine_only_unless_opted_in() {
-        for ok in ["http://127.0.0.1:8200", "http://localhost:8200", "http://[::1]:8200", "https://10.0.0.5:8200"] {
-            assert!(vault_only(&format!("  address: {ok}\n"), &[]).is_ok(), "{ok}");
-        }
-        let e = vault_only("  address: http://10.0.0.5:8200\n", &[]).unwrap_err().to_string();
-        assert!(e.contains("clear text") && e.contains("vault.allow_cleartext_tokens: true"), "{e}");
-        let e = vault_only("", &[("VAULT_ADDR", "http://vault.example.com:8200")]).unwrap_err().to_string();
-        assert!(e.contains("VAULT_ADDR is http:// to vault.example.com"), "{e}");
-        let r = vault_only("  address: http://10.0.0.5:8200\n  allow_cleartext_tokens: true\n", &[]).unwrap();
-        assert!(r.vault.allow_cleartext_tokens);
-    }
-
-    #[test]
-    fn emails_are_plain_addresses() {
-        assert!(roster("  - name: alice\n    email: alice.o+x@mail.example.com\n").is_ok());
-        for bad in
-            ["\"a@b\\n  log { path = \\\"/tmp/x\\\" }\"", "a b@example.com", "alice", "\"a@b;rm -rf /\"", "\"a\\\"@b\""]
-        {
-            let e = roster(&format!("  - name: alice\n    email: {bad}\n")).unwrap_err().to_string();
-            assert!(e.contains("users[0] (\"alice\"): has an email that is not a plain address"), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn a_good_roster_with_defaults() {
-        let r = roster("  - name: alice\n    email: alice@example.com\n  - name: bob\n").unwrap();
-        assert_eq!(r.users.len(), 2);
-        assert_eq!(r.users[0].os.uid, 1001);
-        assert_eq!((r.vault.kv_mount.as_str(), r.vault.path_prefix.as_str()), ("secret", "workstation/claude-users"));
-        assert_eq!(r.vault.auth, AuthMode::Token);
-        assert_eq!(r.vault.token_period, Duration::from_secs(32 * 86_400));
-    }
-
-    #[test]
-    fn hostile_entries_are_named_and_refused() {
-        for (users, want) in [
-            ("  - name: ../root\n", "users[0] (\"../root\"): is not a valid user name"),
-            ("  - name: \"alice;rm -rf /\"\n", "users[0]: is not a valid user name"),
-            (&format!("  - name: a{}\n", "b".repeat(32)), "is not a valid user name"),
-            ("  - name: alice\n  - name: alice\n", "users[1] (\"alice\"): appears more than once"),
-            ("  - name: carol\n", "users[0] (\"carol\"): has no account on this machine"),
-            ("  - name: root\n", "is root"),
-            ("  - name: Alice\n", "is not a valid user name"),
-            ("  - name: alice\n    shell: /bin/sh\n", "unknown field"),
-        ] {
-            let e = roster(users).unwrap_err().to_string();
-            assert!(e.contains(want), "{users:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn the_name_rule() {
-        for ok in ["a", "_svc", "alice-2", "a_b", &"a".repeat(32)] {
-            assert!(valid_name(ok), "{ok}");
-        }
-        for bad in ["", "1alice", "-a", "a.b", "a b", "A", &"a".repeat(33), "ä"] {
-            assert!(!valid_name(bad), "{bad}");
-        }
-    }
-}
+mod tests;

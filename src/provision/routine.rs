@@ -3,124 +3,137 @@
 //! revokes itself), what needs no admin is fixed (modes, owners, a missing config, the
 //! timer), and the users who need an admin are listed with the reason.
 //!
-//! It never holds or asks for an admin token.
+//! It never holds or asks for an admin token, and never changes a user's credential
+//! or existing config.
 
-use super::home::AgentDir;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::error::{NeedsAdmin, UserError};
+use super::files::{ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, cred_files, mode_files};
+use super::home::{AgentDir, HomeError, IfMissing};
 use super::roster::{AuthMode, RosterUser};
-use super::{
-    APPROLE_TOKEN_FILE, Ctx, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, UserReport, cred_files, expect_for, now_secs,
-};
-use crate::config::{Expect, VaultConfig};
+use super::state::UserState;
+use super::summary::UserSummary;
+use super::{Ctx, ExistingConfig, expect_for};
+use crate::config::Expect;
 use crate::secret::Secret;
 use crate::vault::auth::check_identity;
 use crate::vault::token::{AppRoleLogin, TokenInfo};
 use crate::vault::{Vault, VaultError};
 
+/// Why a user's check did not pass.
+enum CheckError {
+    NeedsAdmin(NeedsAdmin),
+    Failed(UserError),
+}
+
+impl From<NeedsAdmin> for CheckError {
+    fn from(why: NeedsAdmin) -> Self {
+        CheckError::NeedsAdmin(why)
+    }
+}
+
+impl From<UserError> for CheckError {
+    fn from(e: UserError) -> Self {
+        CheckError::Failed(e)
+    }
+}
+
+impl From<HomeError> for CheckError {
+    fn from(e: HomeError) -> Self {
+        CheckError::Failed(e.into())
+    }
+}
+
+impl From<VaultError> for CheckError {
+    fn from(e: VaultError) -> Self {
+        CheckError::Failed(e.into())
+    }
+}
+
 impl Ctx<'_> {
     /// The routine run: the user's own credential, no admin token.
-    pub(super) async fn routine_user(&mut self, user: &RosterUser, cfg: &VaultConfig) -> UserReport {
-        let mut r = UserReport::new(&user.name);
-        let auth = self.section().auth;
-        let dir = match AgentDir::open(&user.os, false) {
-            Ok(Some(d)) => d,
-            Ok(None) => return r.needs_admin("not provisioned: ~/.config/claude-auth-sync is missing"),
-            Err(e) => return r.fail(e),
-        };
-        for f in cred_files(auth) {
-            match dir.inspect(f) {
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    return r.needs_admin(format!("no credential: {} is missing", dir.path().join(f).display()));
-                }
-                Err(e) => return r.fail(e),
-            }
+    pub(super) async fn routine_user(&mut self, user: &RosterUser) -> UserSummary {
+        let mut r = UserSummary::new(&user.name);
+        match self.routine_steps(user, &mut r).await {
+            Ok(()) => r,
+            Err(CheckError::NeedsAdmin(why)) => r.needs_admin(why),
+            Err(CheckError::Failed(e)) => r.fail(e),
         }
-        let optional: &[&str] = if auth == AuthMode::Approle { &[APPROLE_TOKEN_FILE] } else { &[] };
-        if !self.dry() {
-            for f in cred_files(auth).iter().chain(optional) {
-                match dir.fix(f, 0o600) {
-                    Ok(fixed) => fixed.into_iter().for_each(|f| r.did(f)),
-                    Err(e) => return r.fail(e),
-                }
-            }
-        }
-        if let Err(e) = self.write_config(&dir, user, false, &mut r) {
-            return r.fail(e);
-        }
-        let checked = match auth {
-            AuthMode::Token => self.check_token(user, &dir, cfg).await,
-            AuthMode::Approle => self.check_approle(user, &dir, cfg).await,
-        };
-        match checked {
-            Ok(note) => r.note(note),
-            Err(Check::NeedsAdmin(why)) => return r.needs_admin(why),
-            Err(Check::Failed(why)) => return r.fail(why),
-        }
-        self.timer(user, &mut r);
-        r
     }
 
-    async fn check_token(&mut self, user: &RosterUser, dir: &AgentDir, cfg: &VaultConfig) -> Result<String, Check> {
-        let token = dir.read(TOKEN_FILE).map_err(|e| Check::Failed(e.to_string()))?.unwrap_or_default();
-        let mut as_user = Vault::new(cfg).map_err(|e| Check::Failed(e.to_string()))?;
+    async fn routine_steps(&mut self, user: &RosterUser, r: &mut UserSummary) -> Result<(), CheckError> {
+        let auth = self.section().auth;
+        let dir = AgentDir::open(&user.os, IfMissing::Leave)?.ok_or(NeedsAdmin::NotProvisioned)?;
+        for f in cred_files(auth) {
+            if dir.inspect(f)?.is_none() {
+                return Err(NeedsAdmin::NoCredential(dir.path().join(f)).into());
+            }
+        }
+        if !self.dry() {
+            for f in mode_files(auth) {
+                dir.fix(f, 0o600)?.into_iter().for_each(|fixed| r.changed(fixed));
+            }
+        }
+        self.write_config(&dir, user, ExistingConfig::Keep, r)?;
+        let checked = match auth {
+            AuthMode::Token => self.check_token(user, &dir).await?,
+            AuthMode::Approle => self.check_approle(user, &dir).await?,
+        };
+        r.note(checked);
+        self.timer(user, r);
+        Ok(())
+    }
+
+    async fn check_token(&mut self, user: &RosterUser, dir: &AgentDir) -> Result<String, CheckError> {
+        let token = dir.read(TOKEN_FILE)?.unwrap_or_default();
+        let mut as_user = Vault::new(&self.vault_config)?;
         as_user.set_token(&Secret::new(token.trim()));
         match as_user.lookup_self(as_user.default_backoff()).await {
             Ok(info) => {
                 drift(&expect_for(&user.name, AuthMode::Token), &info)?;
-                self.remember(&user.name, AuthMode::Token, Some(info.accessor.clone()), info.expires_at);
+                self.remember(&user.name, UserState::token(info.accessor.clone(), info.expires_at));
                 Ok(format!("token valid (ttl {})", crate::report::duration(info.ttl)))
             }
             Err(VaultError::Denied { .. }) => {
                 let expired =
                     self.state.users.get(&user.name).and_then(|s| s.expires_at).is_some_and(|t| t <= now_secs());
-                Err(Check::NeedsAdmin(if expired {
-                    "credential expired (not renewed within its period; is the timer running?)".into()
-                } else {
-                    "credential revoked (Vault no longer knows the token)".into()
-                }))
+                Err(if expired { NeedsAdmin::Expired } else { NeedsAdmin::Revoked }.into())
             }
-            Err(e) => Err(Check::Failed(e.to_string())),
+            Err(e) => Err(e.into()),
         }
     }
 
-    async fn check_approle(&mut self, user: &RosterUser, dir: &AgentDir, cfg: &VaultConfig) -> Result<String, Check> {
-        let read = |f| {
-            dir.read(f).map_err(|e| Check::Failed(e.to_string())).map(|s| Secret::new(s.unwrap_or_default().trim()))
-        };
+    async fn check_approle(&mut self, user: &RosterUser, dir: &AgentDir) -> Result<String, CheckError> {
+        let read = |f| dir.read(f).map(|s| Secret::new(s.unwrap_or_default().trim()));
         let (role_id, secret_id) = (read(ROLE_ID_FILE)?, read(SECRET_ID_FILE)?);
         let mount = self.section().approle_mount.clone();
-        let mut as_user = Vault::new(cfg).map_err(|e| Check::Failed(e.to_string()))?;
+        let mut as_user = Vault::new(&self.vault_config)?;
         let backoff = as_user.default_backoff();
         let login = AppRoleLogin { mount: &mount, role_id: &role_id, secret_id: &secret_id };
         let (token, info) = match as_user.approle_login(backoff, &login).await {
             Ok(login) => login,
             Err(VaultError::Rejected { status: 400, .. } | VaultError::Denied { .. }) => {
-                return Err(Check::NeedsAdmin("AppRole login refused: the secret-id or the role is gone".into()));
+                return Err(NeedsAdmin::LoginRefused.into());
             }
-            Err(e) => return Err(Check::Failed(e.to_string())),
+            Err(e) => return Err(e.into()),
         };
         as_user.set_token(&token);
-        let checked =
-            drift(&expect_for(&user.name, AuthMode::Approle), &info).map(|()| "AppRole login works".to_string());
+        let checked = drift(&expect_for(&user.name, AuthMode::Approle), &info);
         // The check's own token is of no further use; the user's policy lets it end itself.
         match as_user.revoke_self(backoff).await {
-            Ok(()) => checked,
-            Err(VaultError::Denied { .. }) => Err(Check::NeedsAdmin(
-                "the check's AppRole login cannot revoke itself: the user's policy predates revoke-self; \
-                 an admin run rewrites it"
-                    .into(),
-            )),
-            Err(e) => Err(Check::Failed(format!("the check's AppRole login could not be revoked: {e}"))),
+            Ok(()) => Ok(checked.map(|()| "AppRole login works".to_string())?),
+            Err(VaultError::Denied { .. }) => Err(NeedsAdmin::CannotRevokeSelf.into()),
+            Err(e) => Err(UserError::CheckLoginKept(e).into()),
         }
     }
 }
 
 /// The shared identity check, as the routine run reports it.
-fn drift(expect: &Expect, info: &TokenInfo) -> Result<(), Check> {
-    check_identity(expect, info).map_err(|why| Check::NeedsAdmin(format!("drift: {why}")))
+fn drift(expect: &Expect, info: &TokenInfo) -> Result<(), NeedsAdmin> {
+    check_identity(expect, info).map_err(NeedsAdmin::Drift)
 }
 
-enum Check {
-    NeedsAdmin(String),
-    Failed(String),
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

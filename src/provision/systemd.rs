@@ -1,5 +1,7 @@
-//! The user's timer, `claude-auth-sync@<user>.timer`, through systemctl. Where systemd
-//! is not running (containers, CI) every step is reported as skipped, not failed.
+//! The user's timer, `claude-auth-sync@<user>.timer`, through systemctl: whether
+//! systemd runs, whether the timer is enabled, enabling and disabling it. Where systemd
+//! is not running (containers, CI) the flows report each step as skipped, not failed.
+//! It knows nothing of dry runs: a flow that only plans never calls `enable` or `disable`.
 //!
 //! systemctl is run by its absolute path with an empty environment (but a fixed
 //! `PATH`): no `PATH` entry can stand in for it, and the admin's `VAULT_TOKEN`, like
@@ -17,55 +19,45 @@ pub fn running() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
-/// What happened to a timer.
-pub enum Timer {
-    Done(String),
-    Unchanged(String),
-    Skipped,
+/// systemctl could not be found, run, or did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemdError {
+    #[error("systemd is running but systemctl is in none of {}", SYSTEMCTL.join(", "))]
+    NoSystemctl,
+    #[error("cannot run {bin}: {error}")]
+    Spawn { bin: &'static str, error: std::io::Error },
+    #[error("systemctl {args} failed: {stderr}")]
+    Failed { args: String, stderr: String },
 }
 
-pub fn enable(user: &str, dry_run: bool) -> Result<Timer, String> {
-    let unit = unit(user);
-    if !running() {
-        return Ok(Timer::Skipped);
-    }
-    if systemctl(&["is-enabled", "--quiet", &unit]).is_ok() {
-        return Ok(Timer::Unchanged(format!("{unit} enabled")));
-    }
-    if dry_run {
-        return Ok(Timer::Done(format!("would enable {unit}")));
-    }
-    systemctl(&["enable", "--now", &unit]).map(|()| Timer::Done(format!("enabled {unit}")))
+pub fn is_enabled(unit: &str) -> bool {
+    systemctl(&["is-enabled", "--quiet", unit]).is_ok()
 }
 
-pub fn disable(user: &str, dry_run: bool) -> Result<Timer, String> {
-    let unit = unit(user);
-    if !running() {
-        return Ok(Timer::Skipped);
-    }
-    if dry_run {
-        return Ok(Timer::Done(format!("would disable {unit}")));
-    }
-    systemctl(&["disable", "--now", &unit]).map(|()| Timer::Done(format!("disabled {unit}")))
+/// Enables and starts the unit.
+pub fn enable(unit: &str) -> Result<(), SystemdError> {
+    systemctl(&["enable", "--now", unit])
+}
+
+/// Disables and stops the unit.
+pub fn disable(unit: &str) -> Result<(), SystemdError> {
+    systemctl(&["disable", "--now", unit])
 }
 
 /// Where Debian (merged /usr or not) and every other distribution put it.
 const SYSTEMCTL: [&str; 2] = ["/usr/bin/systemctl", "/bin/systemctl"];
 
-fn systemctl(args: &[&str]) -> Result<(), String> {
-    let bin = SYSTEMCTL
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-        .ok_or_else(|| format!("systemd is running but systemctl is in none of {}", SYSTEMCTL.join(", ")))?;
+fn systemctl(args: &[&str]) -> Result<(), SystemdError> {
+    let bin = SYSTEMCTL.into_iter().find(|p| Path::new(p).is_file()).ok_or(SystemdError::NoSystemctl)?;
     let out = Command::new(bin)
         .args(args)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .output()
-        .map_err(|e| format!("cannot run {bin}: {e}"))?;
+        .map_err(|error| SystemdError::Spawn { bin, error })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("systemctl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(SystemdError::Failed { args: args.join(" "), stderr: String::from_utf8_lossy(&out.stderr).trim().into() })
     }
 }

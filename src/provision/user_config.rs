@@ -9,8 +9,9 @@ use std::ops::Range;
 use hcl::edit::Span;
 use hcl::edit::structure::{Block, BlockLabel, Body, Structure};
 
+use super::files::{APPROLE_TOKEN_FILE, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE};
+use super::policy;
 use super::roster::{AuthMode, RosterUser, VaultSection};
-use super::{APPROLE_TOKEN_FILE, ROLE_ID_FILE, SECRET_ID_FILE, TOKEN_FILE, policy};
 use crate::config::{Hcl, hcl_label};
 
 const AGENT_DIR: &str = "~/.config/claude-auth-sync";
@@ -86,20 +87,34 @@ fn method_kind(method: &Block) -> Option<String> {
     }
 }
 
+/// Why a user's config cannot have its auth block switched; said of the file, which the
+/// caller names (the text is never quoted: it is the user's).
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    #[error("is not valid HCL (line {line}, column {column}), so its auth block cannot be switched")]
+    NotHcl { line: usize, column: usize },
+    #[error("has no single auto_auth block to switch")]
+    NoSingleAutoAuth,
+    #[error("has no single auth method in auto_auth to switch")]
+    NoSingleMethod,
+    #[error("could not be read back to switch its auth block")]
+    Unspanned,
+}
+
 /// `text` with its auth rewritten for the roster's mode; `None` when it already uses
-/// that method. An error says why the file cannot be rewritten (never quoting it).
-pub fn switch_auth(text: &str, v: &VaultSection, user: &RosterUser) -> Result<Option<String>, String> {
+/// that method.
+pub fn switch_auth(text: &str, v: &VaultSection, user: &RosterUser) -> Result<Option<String>, SwitchError> {
     let body: Body = text.parse().map_err(|e: hcl::edit::parser::Error| {
         let at = e.location();
-        format!("is not valid HCL (line {}, column {}), so its auth block cannot be switched", at.line(), at.column())
+        SwitchError::NotHcl { line: at.line(), column: at.column() }
     })?;
     let mut blocks = body.get_blocks("auto_auth");
     let (Some(auto_auth), None) = (blocks.next(), blocks.next()) else {
-        return Err("has no single auto_auth block to switch".into());
+        return Err(SwitchError::NoSingleAutoAuth);
     };
     let mut methods = auto_auth.body.get_blocks("method");
     let (Some(method), None) = (methods.next(), methods.next()) else {
-        return Err("has no single auth method in auto_auth to switch".into());
+        return Err(SwitchError::NoSingleMethod);
     };
     let want = match v.auth {
         AuthMode::Token => "token_file",
@@ -108,8 +123,7 @@ pub fn switch_auth(text: &str, v: &VaultSection, user: &RosterUser) -> Result<Op
     if method_kind(method).as_deref() == Some(want) {
         return Ok(None);
     }
-    let unspanned = || "could not be read back to switch its auth block".to_string();
-    let method_span = method.span().ok_or_else(unspanned)?;
+    let method_span = method.span().ok_or(SwitchError::Unspanned)?;
     let expect_spans: Vec<Range<usize>> = auto_auth
         .body
         .iter()
@@ -117,7 +131,7 @@ pub fn switch_auth(text: &str, v: &VaultSection, user: &RosterUser) -> Result<Op
             Structure::Block(b) => b.has_ident("expect"),
             Structure::Attribute(a) => a.has_key("expect"),
         })
-        .map(|s| s.span().ok_or_else(unspanned))
+        .map(|s| s.span().ok_or(SwitchError::Unspanned))
         .collect::<Result<_, _>>()?;
 
     let mut w = Hcl::default();
@@ -138,7 +152,7 @@ pub fn switch_auth(text: &str, v: &VaultSection, user: &RosterUser) -> Result<Op
     for (range, with) in edits {
         out.replace_range(range, with);
     }
-    out.parse::<Body>().map_err(|_| unspanned())?;
+    out.parse::<Body>().map_err(|_| SwitchError::Unspanned)?;
     Ok(Some(out))
 }
 
@@ -236,6 +250,6 @@ mod tests {
         let back = switch_auth(&switched, &section(AuthMode::Token), &user).unwrap().expect("switched back");
         assert_eq!(back, edited, "a switch back restores the user's file byte for byte");
         let e = switch_auth("auto_auth {\n  method \"approle\" {\n", &section(AuthMode::Token), &user).unwrap_err();
-        assert!(e.contains("line"), "{e}");
+        assert!(matches!(e, SwitchError::NotHcl { .. }) && e.to_string().contains("line"), "{e}");
     }
 }

@@ -67,18 +67,6 @@ fn data(v: Option<Value>) -> Value {
     v.map(|mut v| v["data"].take()).unwrap_or(Value::Null)
 }
 
-/// The admin token itself, looked up with itself: proves Vault knows it before any
-/// later 403 is read as a missing capability.
-pub async fn check_admin(v: &Vault) -> Result<TokenInfo, String> {
-    v.lookup_self(v.default_backoff()).await.map_err(|e| match e {
-        VaultError::Denied { .. } => "the admin token is not valid: Vault does not know it (revoked, expired or \
-            mistyped), or its policy lacks `read` on `auth/token/lookup-self` (see deploy/vault/provisioner-admin.hcl); \
-            nothing was changed"
-            .to_string(),
-        e => format!("{e}; nothing was changed"),
-    })
-}
-
 pub async fn policy(v: &Vault, name: &str) -> Result<Option<String>, OpsError> {
     let r = absent(call(v, "read a policy", Method::GET, &format!("sys/policies/acl/{name}"), None).await)?;
     Ok(r.and_then(|r| data(Some(r))["policy"].as_str().map(String::from)))
@@ -101,9 +89,16 @@ pub struct VersionSettings {
     pub cas_required: bool,
 }
 
-/// The secret's settings and its metadata version (for metadata check-and-set);
-/// `None` when the secret has no metadata yet.
-pub async fn version_settings(v: &Vault, mount: &str, path: &str) -> Result<Option<(VersionSettings, u64)>, OpsError> {
+/// A secret's version settings as Vault has them, with the metadata version that a
+/// metadata check-and-set must name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvMetadata {
+    pub settings: VersionSettings,
+    pub version: u64,
+}
+
+/// The secret's settings; `None` when the secret has no metadata yet.
+pub async fn version_settings(v: &Vault, mount: &str, path: &str) -> Result<Option<KvMetadata>, OpsError> {
     let r = absent(call(v, "read KV metadata", Method::GET, &format!("{mount}/metadata/{path}"), None).await)?;
     let Some(r) = r else { return Ok(None) };
     let d = data(Some(r));
@@ -114,7 +109,7 @@ pub async fn version_settings(v: &Vault, mount: &str, path: &str) -> Result<Opti
         delete_version_after: humantime::parse_duration(delete_after).unwrap_or(Duration::MAX),
         cas_required: d["cas_required"].as_bool().unwrap_or(false),
     };
-    Ok(Some((settings, d["current_metadata_version"].as_u64().unwrap_or(0))))
+    Ok(Some(KvMetadata { settings, version: d["current_metadata_version"].as_u64().unwrap_or(0) }))
 }
 
 /// Writes the settings with metadata check-and-set against `metadata_version`.
