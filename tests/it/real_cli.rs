@@ -1,16 +1,18 @@
 //! The agent with the real Claude Code CLI (pinned, from npm), offline: a mock Messages
-//! API and an intercepted token endpoint (see common::claude_cli). These prove our
+//! API and an intercepted token endpoint (see common::claude::real). These prove our
 //! reading of the CLI: it picks up a restored file, its refresh is backed up, its lock
 //! protocol and ours interleave without losing its tokens, and a refused refresh leads
 //! to a recovery or to login_required.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::claude_cli::{RealCli, claude_bin, issue};
-use common::*;
+use crate::common::agent::run::Run;
+use crate::common::agent::user::{Setup, setup_with};
+use crate::common::bao::{Bao, bao};
+use crate::common::claude::real::{RealCli, claude_bin, issue};
+use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
+use crate::common::secrets::{assert_no_leaks, random_secret};
 use serde_json::{Value, json};
 
 struct World<'b> {

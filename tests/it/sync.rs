@@ -2,11 +2,13 @@
 //! back up, refresh, recover, login required, inconclusive probes, Vault down, the
 //! report in the private log and the journal, and two agents racing a refreshing CLI.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::agent::user::{Setup, setup};
+use crate::common::bao::{Bao, bao};
+use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
+use crate::common::files::{mode_of, tree};
+use crate::common::secrets::{assert_no_leaks, claude_token, random_secret};
 use serde_json::{Value, json};
 
 fn local_obj(s: &Setup) -> Value {
@@ -348,7 +350,7 @@ struct MockApi {
 
 impl MockApi {
     fn start(accepted: String) -> MockApi {
-        use common::http1::{read_request, respond};
+        use crate::common::http1::{read_request, respond};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -8,12 +8,12 @@
 //! standby is frozen (SIGSTOP), so the last node cannot win an election until the test
 //! thaws the frozen one.
 
-mod common;
-
 use std::time::Instant;
 
-use common::raft::Cluster;
-use common::*;
+use crate::common::agent::user::{Auth, Setup, setup_as};
+use crate::common::bao::raft::Cluster;
+use crate::common::claude::stand_in::{HOUR_MS, now_ms};
+use crate::common::secrets::random_secret;
 use serde_json::json;
 
 #[test]

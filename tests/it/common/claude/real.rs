@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::http1::{read_request, respond};
-use super::{random_secret, secret};
+use crate::common::http1::{read_request, respond};
+use crate::common::secrets::{random_secret, secret};
 
 pub const PINNED_VERSION: &str = "2.1.197";
 

@@ -1,5 +1,5 @@
 //! The alert rules of deploy/alerting/, read as the Loki ruler reads them, and
-//! tests/alerting/logql.mjs, which parses their LogQL with Grafana's parser and
+//! logql.mjs beside this file, which parses their LogQL with Grafana's parser and
 //! evaluates it over exported journal entries (see that file for what it implements).
 //! A missing node or parser fails loudly with the command that installs it.
 
@@ -10,7 +10,7 @@ use serde_json::Value;
 
 pub const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/alerting/loki-rules.yaml");
 pub const ALLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/alerting/claude-auth-sync.alloy");
-const EVALUATOR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/alerting/logql.mjs");
+const EVALUATOR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/common/logql.mjs");
 
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Rule {

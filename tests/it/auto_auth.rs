@@ -3,13 +3,16 @@
 //! renewal, invalid tokens, sinks, TLS pinned to `ca_cert`, no token in clear text to
 //! another machine, and Vault being down or stalled.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use crate::common::agent::run::{Run, agent};
+use crate::common::bao::server::BaoTls;
+use crate::common::bao::{Bao, bao};
+use crate::common::files::{mode_of, write_file};
+use crate::common::net::{free_port, non_loopback_ipv4};
+use crate::common::secrets::{assert_no_leaks, random_secret, secret};
 use serde_json::json;
 
 /// A config with a fast retry policy, `method` and `extra` inside auto_auth.

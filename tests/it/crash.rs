@@ -5,8 +5,6 @@
 //! not depend on the machine's speed or load. The counts are printed for
 //! docs/reliability.md.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -14,8 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use common::hooks::Steps;
-use common::*;
+use crate::common::bao::bao;
+use crate::common::claude::stand_in::{FakeClaude, HOUR_MS, now_ms, oauth};
+use crate::common::files::write_file;
+use crate::common::hooks::Steps;
+use crate::common::secrets::{assert_no_leaks, random_secret};
 use serde_json::{Value, json};
 
 /// The steps of a restore, in order: all locks held (before the re-read), then

@@ -3,22 +3,24 @@
 //! of systemd/ installed exactly as shipped (plus a test-only drop-in that sets only the
 //! mock API's, the proxy's and the test CA's environment and turns telemetry off), the
 //! provisioner, throwaway OS users, a real OpenBao, and the pinned Claude Code CLI as
-//! the probe inside the hardened unit, against the mocks of common::claude_cli.
+//! the probe inside the hardened unit, against the mocks of common::claude::real.
 //!
 //! Every command an operator or a user types is one of docs/runbook.md's, checked to be
 //! there word for word (with `alice` for the user). The journal it leaves is exported
 //! (`journalctl -o json`) and fed to the alert rules of deploy/alerting/. Where systemd
 //! cannot boot, the test fails with the reason; it never passes by skipping.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::alerting;
-use common::claude_cli::{RealCli, claude_bin, issue};
-use common::machine::{Machine, Out};
-use common::*;
+use crate::common::alerting;
+use crate::common::bao::Bao;
+use crate::common::claude::real::{RealCli, claude_bin, issue};
+use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
+use crate::common::files::mode_of;
+use crate::common::machine::{Machine, Out};
+use crate::common::secrets::{assert_no_leaks, random_secret, secret};
+use crate::common::users::TestUser;
 use serde_json::{Value, json};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");

@@ -8,13 +8,16 @@
 //! Every admin run uses a token with only deploy/vault/provisioner-admin.hcl, the
 //! policy operators install, so that file is exactly what the provisioner needs.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::*;
+use crate::common::agent::run::{Run, agent};
+use crate::common::bao::{Bao, bao};
+use crate::common::files::{mode_of, write_file};
+use crate::common::net::{free_port, non_loopback_ipv4};
+use crate::common::secrets::{assert_no_leaks, random_secret, secret};
+use crate::common::users::{TestUser, UserExe};
 use serde_json::{Value, json};
 
 fn owner(p: &Path) -> u32 {
@@ -47,7 +50,7 @@ fn check_config_as(u: &TestUser) -> String {
 }
 
 /// The admin policy operators install.
-const ADMIN_POLICY: &str = include_str!("../deploy/vault/provisioner-admin.hcl");
+const ADMIN_POLICY: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/vault/provisioner-admin.hcl"));
 
 /// A token with only `policy` (named `name`, outside claude-auth-sync-*); registered as a secret.
 fn token_with_policy(b: &Bao, name: &str, policy: &str) -> String {

@@ -4,12 +4,13 @@
 //! refresh token is never refused, the newest rotation ends on disk and in Vault, and
 //! no run FAILs.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::hooks::Steps;
-use common::*;
+use crate::common::agent::user::{Setup, setup};
+use crate::common::bao::{Bao, bao};
+use crate::common::claude::stand_in::{HOUR_MS, now_ms};
+use crate::common::files::tree;
+use crate::common::hooks::Steps;
 use serde_json::Value;
 
 const RACE: Duration = Duration::from_secs(20);

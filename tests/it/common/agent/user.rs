@@ -8,7 +8,11 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::*;
+use super::run::{Run, Running, agent_start};
+use crate::common::bao::{Bao, user_policy_name};
+use crate::common::claude::stand_in::{FakeClaude, HOUR_MS, now_ms, oauth};
+use crate::common::files::write_file;
+use crate::common::secrets::{assert_no_leaks, claude_token, random_secret};
 
 /// A run in progress (see [`Setup::start`]).
 pub struct Started {

@@ -1,7 +1,7 @@
 //! Just enough HTTP/1.1 for the tests' own servers (mock APIs, proxies): read one
 //! request (Content-Length or chunked body), write one response and close.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 
 pub struct Request {
     pub method: String,

@@ -4,9 +4,7 @@
 //! journal in tests/systemd.rs; here, a synthetic one checks the evaluator's reading of
 //! each construct the rules use, so that a mistake in it cannot hide there.
 
-mod common;
-
-use common::alerting::{self, rule, rules, syntax_errors};
+use crate::common::alerting::{self, rule, rules, syntax_errors};
 use serde_json::{Value, json};
 
 #[test]

@@ -5,12 +5,14 @@
 //! must be the one DESIGN.md's table gives. The table is generated here and must match
 //! docs/reliability.md (UPDATE_RELIABILITY_DOCS=1 rewrites it).
 
-mod common;
-
 use std::sync::Arc;
 
-use common::fault_proxy::{Fault, FaultProxy, Rule};
-use common::*;
+use crate::common::agent::user::setup_with;
+use crate::common::bao::fault_proxy::{Fault, FaultProxy, Rule};
+use crate::common::bao::{Bao, bao};
+use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
+use crate::common::net::http;
+use crate::common::secrets::random_secret;
 use serde_json::json;
 
 #[derive(Clone, Copy, PartialEq, Debug)]

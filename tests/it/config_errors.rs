@@ -2,12 +2,12 @@
 //! block and the key, by `check-config` and by `run --once`, before any file is
 //! written or any connection is made.
 
-mod common;
-
 use std::net::TcpListener;
 use std::path::Path;
 
-use common::*;
+use crate::common::agent::run::agent;
+use crate::common::files::{tree, write_file};
+use crate::common::secrets::random_secret;
 
 /// A valid config; each case below breaks one thing in it.
 fn valid(dir: &Path, addr: &str) -> String {

@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::http1::{Request, read_request, respond};
+use crate::common::http1::{Request, read_request, respond};
 
 /// What to do with a matching request and every later one (actions fire once).
 #[derive(Clone)]
@@ -28,26 +28,22 @@ pub struct Rule {
 
 pub struct FaultProxy {
     pub addr: String,
-    /// `METHOD path -> status` of every request seen ("-" when not answered).
-    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
     pub fn start(upstream: &str, rule: Rule) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = format!("http://{}", listener.local_addr().unwrap());
-        let log = Arc::new(Mutex::new(Vec::new()));
         let upstream = upstream.trim_start_matches("http://").to_string();
         let state = Arc::new(Mutex::new(State { rule, triggered: false, acted: false }));
-        let seen = log.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let (upstream, state, seen) = (upstream.clone(), state.clone(), seen.clone());
-                std::thread::spawn(move || serve(conn, &upstream, &state, &seen));
+                let (upstream, state) = (upstream.clone(), state.clone());
+                std::thread::spawn(move || serve(conn, &upstream, &state));
             }
         });
-        FaultProxy { addr, log }
+        FaultProxy { addr }
     }
 }
 
@@ -58,7 +54,8 @@ struct State {
     acted: bool,
 }
 
-fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>, log: &Mutex<Vec<String>>) {
+/// Answers one request (one per connection keeps the proxy simple; clients reconnect).
+fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let Some(req) = read_request(&mut reader) else { return };
     let fault = {
@@ -80,29 +77,23 @@ fn serve(conn: TcpStream, upstream: &str, state: &Mutex<State>, log: &Mutex<Vec<
         }
     };
     let mut out = conn;
-    let status = match fault {
+    match fault {
         Some(Fault::Status(code, msg)) => {
-            respond(&mut out, &format!("{code} Fault"), "application/json", &format!("{{\"errors\":[\"{msg}\"]}}"));
-            code.to_string()
+            respond(&mut out, &format!("{code} Fault"), "application/json", &format!("{{\"errors\":[\"{msg}\"]}}"))
         }
-        Some(Fault::Stall) => {
-            std::thread::sleep(Duration::from_secs(30));
-            "-".into()
-        }
-        Some(Fault::Drop) => "-".into(),
+        Some(Fault::Stall) => std::thread::sleep(Duration::from_secs(30)),
+        Some(Fault::Drop) => {}
         Some(Fault::Before(action)) => {
             action();
             forward(upstream, &req, &mut out)
         }
         None => forward(upstream, &req, &mut out),
-    };
-    // One request per connection keeps the proxy simple; clients reconnect.
-    log.lock().unwrap().push(format!("{} {} -> {status}", req.method, req.path));
+    }
 }
 
-/// Sends `req` upstream on a connection of its own and relays the answer; returns its status.
-fn forward(upstream: &str, req: &Request, out: &mut TcpStream) -> String {
-    let Ok(mut up) = TcpStream::connect(upstream) else { return "-".into() };
+/// Sends `req` upstream on a connection of its own and relays the answer.
+fn forward(upstream: &str, req: &Request, out: &mut TcpStream) {
+    let Ok(mut up) = TcpStream::connect(upstream) else { return };
     let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
     for (k, v) in &req.headers {
         // The body is re-sent whole, on a connection that closes after the answer.
@@ -115,7 +106,5 @@ fn forward(upstream: &str, req: &Request, out: &mut TcpStream) -> String {
     let _ = up.write_all(&req.body);
     let mut resp = Vec::new();
     let _ = up.read_to_end(&mut resp);
-    let status = String::from_utf8_lossy(&resp).split_whitespace().nth(1).unwrap_or("-").to_string();
     let _ = out.write_all(&resp);
-    status
 }

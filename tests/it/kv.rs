@@ -3,9 +3,10 @@
 //! requires check-and-set on metadata (the metadata still written). Each user has the
 //! provisioner's own policy on that mount.
 
-mod common;
-
-use common::*;
+use crate::common::agent::user::setup_on;
+use crate::common::bao::{Bao, bao};
+use crate::common::claude::stand_in::{HOUR_MS, now_ms};
+use crate::common::secrets::random_secret;
 use serde_json::json;
 
 fn mount(b: &Bao, path: &str, version: &str) {

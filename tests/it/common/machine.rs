@@ -145,7 +145,6 @@ impl From<Output> for Out {
 }
 
 pub struct Machine {
-    pub hostname: String,
     /// The host's pid of the namespace's PID 1 (systemd).
     pid: u32,
     unshare: Child,
@@ -213,7 +212,7 @@ impl Machine {
             });
         }
         let unshare = cmd.spawn().expect("run sh");
-        let mut m = Machine { hostname: hostname.to_string(), pid: 0, unshare, cgroup, pid_ns: PathBuf::new(), log };
+        let mut m = Machine { pid: 0, unshare, cgroup, pid_ns: PathBuf::new(), log };
         m.pid = m.wait_for_pid1();
         m.pid_ns = std::fs::read_link(format!("/proc/{}/ns/pid", m.pid)).unwrap();
         m.check_private_mounts();

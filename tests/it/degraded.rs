@@ -4,9 +4,11 @@
 //! private log and the journal alike; an OK ends the streak. The thresholds themselves
 //! are unit-tested with a fake clock in src/report/state.rs.
 
-mod common;
-
-use common::*;
+use crate::common::agent::user::setup;
+use crate::common::bao::bao;
+use crate::common::claude::stand_in::{HOUR_MS, now_ms};
+use crate::common::files::mode_of;
+use crate::common::secrets::assert_no_leaks;
 use serde_json::Value;
 
 #[test]

@@ -36,9 +36,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Bao, free_port, http_within, rand64, secret, spawn_server};
+use super::Bao;
+use super::server::spawn_server;
+use crate::common::net::{free_port, http_within};
+use crate::common::secrets::{rand64, secret};
 
 /// How long any readiness wait of the harness may take (a loaded 2-core machine).
 const DEADLINE: Duration = Duration::from_secs(180);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
-use super::random_secret;
+use super::secrets::random_secret;
 
 /// useradd and userdel lock /etc/passwd: one at a time.
 static PASSWD: Mutex<()> = Mutex::new(());

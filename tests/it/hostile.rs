@@ -1,11 +1,14 @@
 //! Hostile input: each is refused with a clear error, and nothing is written locally
 //! or to Vault, even though Vault holds a good copy that a careless agent would restore.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::agent::run::agent_env;
+use crate::common::agent::user::{Setup, setup};
+use crate::common::bao::bao;
+use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
+use crate::common::files::{mode_of, tree, write_file};
+use crate::common::secrets::{claude_token, random_secret};
 use serde_json::json;
 
 /// Every file under `dir` with a digest of its bytes (symlinks as their target), to
