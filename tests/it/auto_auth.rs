@@ -7,52 +7,23 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::common::agent::config::{AgentConfig, Method};
 use crate::common::agent::run::{Run, agent};
-use crate::common::bao::server::BaoTls;
+use crate::common::bao::server::{BaoTls, cleartext_listener, tls_listener};
 use crate::common::bao::{Bao, bao};
 use crate::common::files::{mode_of, write_file};
 use crate::common::net::{free_port, non_loopback_ipv4};
 use crate::common::secrets::{assert_no_leaks, random_secret, secret};
 use serde_json::json;
 
-/// A config with a fast retry policy, `method` and `extra` inside auto_auth.
-fn config(dir: &Path, addr: &str, method: &str, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"
-vault {{
-  address = "{addr}"
-  timeout = "5s"
-  retry {{
-    num_retries = 1
-    min_backoff = "100ms"
-    max_backoff = "200ms"
-  }}
-}}
-auto_auth {{
-  {method}
-  {extra}
-}}
-log {{
-  path = "{dir}/state/sync.log"
-}}
-"#,
-        dir = dir.display()
-    );
-    write_file(dir, "config.hcl", &text, 0o600)
+/// A config with a fast retry policy and a private log in `dir`; auto_auth is the test's.
+fn config(dir: &Path, addr: &str) -> AgentConfig {
+    AgentConfig::new(addr).timeout("5s").quick_retry().log(&dir.join("state/sync.log"))
 }
 
-fn token_method(path: &Path) -> String {
-    format!("method \"token_file\" {{\n config = {{ token_file_path = \"{}\" }}\n }}", path.display())
-}
-
-fn sink(path: &Path) -> String {
-    format!("sink \"file\" {{\n config = {{ path = \"{}\" }}\n }}", path.display())
-}
-
-const EXPECT_ALICE: &str = r#"expect {
-    policies = ["claude-auth-sync-alice"]
-    meta     = { os_user = "alice" }
-  }"#;
+/// What alice's token must be: her policy and nothing else, `os_user = "alice"`.
+const ALICE_POLICIES: &[&str] = &["claude-auth-sync-alice"];
+const ALICE_META: &[(&str, &str)] = &[("os_user", "alice")];
 
 fn alice_token(b: &Bao) -> (String, String) {
     b.user_policy("alice");
@@ -72,7 +43,11 @@ fn token_file_login_renews_the_token_and_writes_the_sink_0600() {
     let (token, _) = alice_token(b);
     let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
     let sink_path = dir.path().join("agent-token");
-    let cfg = config(dir.path(), &b.addr, &token_method(&token_file), &format!("{EXPECT_ALICE}\n{}", sink(&sink_path)));
+    let cfg = config(dir.path(), &b.addr)
+        .method(Method::token_file(&token_file))
+        .expect(ALICE_POLICIES, ALICE_META)
+        .sink(&sink_path)
+        .write(dir.path(), "config.hcl");
 
     std::thread::sleep(Duration::from_millis(2100));
     let ttl_before = b.lookup(&token)["ttl"].as_u64().unwrap();
@@ -95,16 +70,11 @@ fn approle_login_gets_a_working_token_into_the_sink() {
     let role_file = write_file(dir.path(), "role-id", &role_id, 0o600);
     let secret_file = write_file(dir.path(), "secret-id", &secret_id, 0o600);
     let sink_path = dir.path().join("agent-token");
-    let method = format!(
-        "method \"approle\" {{\n mount_path = \"auth/approle\"\n config = {{\n role_id_file_path = \"{}\"\n secret_id_file_path = \"{}\"\n }}\n }}",
-        role_file.display(),
-        secret_file.display()
-    );
-    let expect = r#"expect {
-      policies = ["claude-auth-sync-carol"]
-      meta = { role_name = "claude-auth-sync-carol" }
-    }"#;
-    let cfg = config(dir.path(), &b.addr, &method, &format!("{expect}\n{}", sink(&sink_path)));
+    let cfg = config(dir.path(), &b.addr)
+        .method(Method::approle(&role_file, &secret_file).mount_path("auth/approle"))
+        .expect(&["claude-auth-sync-carol"], &[("role_name", "claude-auth-sync-carol")])
+        .sink(&sink_path)
+        .write(dir.path(), "config.hcl");
 
     let run = run_once(&cfg);
     run.assert_outcome(0, "OK", None);
@@ -140,13 +110,11 @@ fn approle_logins_are_kept_and_renewed_instead_of_piling_up() {
     // token_cache_path's default: beside the secret-id.
     let kept = dir.path().join("secret-id.token");
     let sink_path = dir.path().join("agent-token");
-    let method = format!(
-        "method \"approle\" {{\n config = {{\n role_id_file_path = \"{}\"\n secret_id_file_path = \"{}\"\n }}\n }}",
-        role_file.display(),
-        secret_file.display(),
-    );
-    let expect = format!("expect {{\n policies = [\"{role}\"]\n meta = {{ role_name = \"{role}\" }}\n }}");
-    let cfg = config(dir.path(), &b.addr, &method, &format!("{expect}\n{}", sink(&sink_path)));
+    let cfg = config(dir.path(), &b.addr)
+        .method(Method::approle(&role_file, &secret_file))
+        .expect(&[&role], &[("role_name", &role)])
+        .sink(&sink_path)
+        .write(dir.path(), "config.hcl");
 
     for _ in 0..6 {
         run_once(&cfg).assert_outcome(0, "OK", None);
@@ -206,7 +174,11 @@ fn assert_drift_refused(token_spec: serde_json::Value, why: &str) {
     let (token, accessor) = b.token(token_spec);
     let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
     let sink_path = dir.path().join("agent-token");
-    let cfg = config(dir.path(), &b.addr, &token_method(&token_file), &format!("{EXPECT_ALICE}\n{}", sink(&sink_path)));
+    let cfg = config(dir.path(), &b.addr)
+        .method(Method::token_file(&token_file))
+        .expect(ALICE_POLICIES, ALICE_META)
+        .sink(&sink_path)
+        .write(dir.path(), "config.hcl");
 
     std::thread::sleep(Duration::from_millis(2100));
     let ttl_before = b.lookup(&token)["ttl"].as_u64().unwrap();
@@ -262,11 +234,10 @@ fn the_default_policy_is_drift_unless_expect_lists_it() {
     let (token, _) =
         b.token(json!({ "policies": ["claude-auth-sync-alice"], "period": "1h", "meta": { "os_user": "alice" } }));
     let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
-    let expect = r#"expect {
-    policies = ["claude-auth-sync-alice", "default"]
-    meta     = { os_user = "alice" }
-  }"#;
-    let cfg = config(dir.path(), &b.addr, &token_method(&token_file), expect);
+    let cfg = config(dir.path(), &b.addr)
+        .method(Method::token_file(&token_file))
+        .expect(&["claude-auth-sync-alice", "default"], ALICE_META)
+        .write(dir.path(), "config.hcl");
     run_once(&cfg).assert_outcome(0, "OK", None);
 }
 
@@ -277,7 +248,10 @@ fn a_revoked_token_is_vault_token_invalid() {
     let (token, _) = alice_token(b);
     b.revoke(&token);
     let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
-    let cfg = config(dir.path(), &b.addr, &token_method(&token_file), EXPECT_ALICE);
+    let cfg = config(dir.path(), &b.addr)
+        .method(Method::token_file(&token_file))
+        .expect(ALICE_POLICIES, ALICE_META)
+        .write(dir.path(), "config.hcl");
 
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_token_invalid"));
@@ -294,7 +268,10 @@ fn an_expired_token_is_vault_token_invalid() {
         json!({ "policies": ["claude-auth-sync-alice"], "no_default_policy": true, "ttl": "1s", "meta": { "os_user": "alice" } }),
     );
     let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
-    let cfg = config(dir.path(), &b.addr, &token_method(&token_file), EXPECT_ALICE);
+    let cfg = config(dir.path(), &b.addr)
+        .method(Method::token_file(&token_file))
+        .expect(ALICE_POLICIES, ALICE_META)
+        .write(dir.path(), "config.hcl");
     std::thread::sleep(Duration::from_millis(2500));
 
     let run = run_once(&cfg);
@@ -308,7 +285,10 @@ fn a_group_readable_token_file_is_refused_before_any_request() {
     let (token, accessor) = alice_token(b);
     let token_file = write_file(dir.path(), "vault-token", &token, 0o640);
     let sink_path = dir.path().join("agent-token");
-    let cfg = config(dir.path(), &b.addr, &token_method(&token_file), &sink(&sink_path));
+    let cfg = config(dir.path(), &b.addr)
+        .method(Method::token_file(&token_file))
+        .sink(&sink_path)
+        .write(dir.path(), "config.hcl");
 
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_credential_unusable"));
@@ -366,20 +346,14 @@ fn tls_with_the_configured_ca() {
     let tls = BaoTls::start(dir.path());
     // The root token: not renewable, so this also covers the lookup-self fallback.
     let token_file = write_file(dir.path(), "vault-token", &tls.root, 0o600);
-    let with_ca = format!(
-        "vault {{\n address = \"{}\"\n ca_cert = \"{}\"\n timeout = \"5s\"\n retry {{ num_retries = 0 }}\n}}\nauto_auth {{\n {}\n}}\n",
-        tls.addr,
-        tls.ca.display(),
-        token_method(&token_file)
-    );
-    let cfg = write_file(dir.path(), "tls.hcl", &with_ca, 0o600);
+    let without_ca = AgentConfig::new(&tls.addr).timeout("5s").retries(0).method(Method::token_file(&token_file));
+    let cfg = without_ca.clone().ca_cert(&tls.ca).write(dir.path(), "tls.hcl");
     let run = run_once(&cfg);
     run.assert_outcome(0, "OK", None);
     assert!(run.report().contains("token_renewable=false"), "{}", run.report());
 
     // Without the CA the server is not trusted: nothing is sent in clear, the run does not pass.
-    let without_ca = with_ca.replace(&format!(" ca_cert = \"{}\"\n", tls.ca.display()), "");
-    let cfg = write_file(dir.path(), "tls-no-ca.hcl", &without_ca, 0o600);
+    let cfg = without_ca.write(dir.path(), "tls-no-ca.hcl");
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_tls_error"));
     assert!(run.report().contains("certificate"), "{}", run.report());
@@ -415,20 +389,16 @@ fn ca_cert_is_the_only_trust_anchor() {
     let genuine = BaoTls::start(&genuine_dir);
     let (other_ca, cert, key) = another_ca(dir.path());
     let port = free_port();
-    let impostor = Bao::start_with(&format!(
-        "listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\n",
-        cert.display(),
-        key.display()
-    ));
+    let impostor = Bao::start_with_listener(tls_listener(&format!("127.0.0.1:{port}"), &cert, &key));
     // The impostor's own root token: wherever the impostor is trusted, the run passes.
     let token_file = write_file(dir.path(), "vault-token", &impostor.root, 0o600);
     let cfg = |ca: &Path| {
-        let text = format!(
-            "vault {{\n address = \"https://127.0.0.1:{port}\"\n ca_cert = \"{}\"\n timeout = \"5s\"\n retry {{ num_retries = 0 }}\n}}\nauto_auth {{\n {}\n}}\n",
-            ca.display(),
-            token_method(&token_file)
-        );
-        write_file(dir.path(), "pinned.hcl", &text, 0o600)
+        AgentConfig::new(&format!("https://127.0.0.1:{port}"))
+            .ca_cert(ca)
+            .timeout("5s")
+            .retries(0)
+            .method(Method::token_file(&token_file))
+            .write(dir.path(), "pinned.hcl")
     };
     let args = |cfg: &Path| ["run", "--once", "--config", &cfg.display().to_string()].map(String::from);
     let run = |cfg: &Path, env: &[(&str, &str)]| {
@@ -455,28 +425,26 @@ fn ca_cert_is_the_only_trust_anchor() {
 fn cleartext_http_to_another_machine_is_refused_unless_opted_in() {
     let ip = non_loopback_ipv4();
     let port = free_port();
-    let b = Bao::start_with(&format!("listener \"tcp\" {{\n  address = \"{ip}:{port}\"\n  tls_disable = true\n}}\n"));
+    let b = Bao::start_with_listener(cleartext_listener(&format!("{ip}:{port}")));
     let dir = tempfile::tempdir().unwrap();
     let (token, accessor) = alice_token(&b);
     let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
     let addr = format!("http://{ip}:{port}");
-    let cfg = config(dir.path(), &addr, &token_method(&token_file), EXPECT_ALICE);
+    let base = config(dir.path(), &addr).method(Method::token_file(&token_file)).expect(ALICE_POLICIES, ALICE_META);
+    let cfg = base.clone().write(dir.path(), "config.hcl");
 
     let run = run_once(&cfg);
     assert_eq!(run.code, 78, "{}", run.stderr);
     for want in ["vault", "address", "clear text", &ip.to_string(), "allow_cleartext_tokens = true", "https://"] {
         assert!(run.stderr.contains(want), "the error names {want}: {}", run.stderr);
     }
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    let from_env = write_file(dir.path(), "env.hcl", &text.replace(&format!("address = \"{addr}\""), ""), 0o600);
+    let from_env = base.clone().without_address().write(dir.path(), "env.hcl");
     let run = agent(&["run", "--once", "--config", from_env.to_str().unwrap()], &[("VAULT_ADDR", &addr)]);
     assert_eq!(run.code, 78, "{}", run.stderr);
     assert!(run.stderr.contains("(from VAULT_ADDR)") && run.stderr.contains("clear text"), "{}", run.stderr);
     assert!(b.requests_by(&accessor).is_empty(), "the token was sent in clear text");
 
-    let opted_in = text
-        .replace(&format!("address = \"{addr}\""), &format!("address = \"{addr}\"\n  allow_cleartext_tokens = true"));
-    let opted_in = write_file(dir.path(), "opted-in.hcl", &opted_in, 0o600);
+    let opted_in = base.allow_cleartext_tokens().write(dir.path(), "opted-in.hcl");
     run_once(&opted_in).assert_outcome(0, "OK", None);
     let check = agent(&["check-config", "--config", opted_in.to_str().unwrap()], &[]);
     assert!(check.stdout.contains("allow_cleartext_tokens = true"), "{}", check.stdout);

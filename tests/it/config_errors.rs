@@ -9,39 +9,40 @@ use crate::common::agent::run::agent;
 use crate::common::files::{tree, write_file};
 use crate::common::secrets::random_secret;
 
-/// A valid config; each case below breaks one thing in it.
-fn valid(dir: &Path, addr: &str) -> String {
-    format!(
-        r#"
-vault {{
-  address = "{addr}"
+/// A valid config; each case below breaks one thing in its text (so it is written out,
+/// not built: the cases edit it by line and column).
+const VALID: &str = r#"
+vault {
+  address = "@ADDR@"
   timeout = "5s"
-  retry {{
+  retry {
     num_retries = 1
-  }}
-}}
-auto_auth {{
-  method "token_file" {{
-    config = {{ token_file_path = "{dir}/vault-token" }}
-  }}
-  expect {{
-    policies = ["claude-auth-sync-${{user}}"]
-  }}
-  sink "file" {{
-    config = {{ path = "{dir}/out/agent-token", mode = 0600 }}
-  }}
-}}
-template {{
-  secret = "secret/workstation/claude-users/${{user}}"
-  destination = "{dir}/out/credentials.json"
-}}
-log {{
-  path = "{dir}/out/sync.log"
-}}
-pid_file = "{dir}/out/agent.pid"
-"#,
-        dir = dir.display()
-    )
+  }
+}
+auto_auth {
+  method "token_file" {
+    config = { token_file_path = "@DIR@/vault-token" }
+  }
+  expect {
+    policies = ["claude-auth-sync-${user}"]
+  }
+  sink "file" {
+    config = { path = "@DIR@/out/agent-token", mode = 0600 }
+  }
+}
+template {
+  secret = "secret/workstation/claude-users/${user}"
+  destination = "@DIR@/out/credentials.json"
+}
+log {
+  path = "@DIR@/out/sync.log"
+}
+pid_file = "@DIR@/out/agent.pid"
+"#;
+
+/// [`VALID`] for files in `dir` and Vault at `addr`.
+fn valid(dir: &Path, addr: &str) -> String {
+    VALID.replace("@ADDR@", addr).replace("@DIR@", &dir.display().to_string())
 }
 
 struct Case {
@@ -304,51 +305,50 @@ fn a_vault_agent_config_with_a_secret_per_template_parses() {
     let d = dir.path().display();
     // Every template names its secret: this agent has no `{{ with secret }}`.
     write_file(dir.path(), "agent.tmpl", "password={{password}}\n", 0o600);
-    let text = format!(
-        r#"
-pid_file = "{d}/pidfile"
+    let text = r#"
+pid_file = "@DIR@/pidfile"
 exit_after_auth = true
 
-vault {{
+vault {
   address = "https://vault.example.com:8200"
-  retry {{
+  retry {
     num_retries = 5
-  }}
-}}
+  }
+}
 
-auto_auth {{
-  method "approle" {{
+auto_auth {
+  method "approle" {
     mount_path = "auth/approle"
-    config = {{
-      role_id_file_path = "{d}/roleid"
-      secret_id_file_path = "{d}/secretid"
+    config = {
+      role_id_file_path = "@DIR@/roleid"
+      secret_id_file_path = "@DIR@/secretid"
       remove_secret_id_file_after_reading = false
-    }}
-  }}
+    }
+  }
 
-  sink "file" {{
-    config = {{
-      path = "{d}/vault-token-via-agent"
+  sink "file" {
+    config = {
+      path = "@DIR@/vault-token-via-agent"
       mode = 0640
-    }}
-  }}
-}}
+    }
+  }
+}
 
-template {{
-  secret      = "secret/workstation/app/${{user}}"
-  source      = "{d}/agent.tmpl"
-  destination = "{d}/render.txt"
+template {
+  secret      = "secret/workstation/app/${user}"
+  source      = "@DIR@/agent.tmpl"
+  destination = "@DIR@/render.txt"
   perms       = "0640"
-}}
+}
 
-template {{
-  secret      = "secret/workstation/app/${{user}}"
-  contents    = "{{{{ data.password }}}}"
-  destination = "{d}/render-2.txt"
+template {
+  secret      = "secret/workstation/app/${user}"
+  contents    = "{{ data.password }}"
+  destination = "@DIR@/render-2.txt"
   command     = "systemctl --user reload app"
-}}
+}
 "#
-    );
+    .replace("@DIR@", &d.to_string());
     let cfg = write_file(dir.path(), "agent.hcl", &text, 0o600);
     let run = agent(&["check-config", "--config", cfg.to_str().unwrap()], &[("CLAUDE_CONFIG_DIR", &d.to_string())]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -360,11 +360,15 @@ template {{
 fn check_config_redacts_inline_template_contents() {
     let dir = tempfile::tempdir().unwrap();
     let planted = random_secret("inline-password-");
-    let text = format!(
-        "{}\ntemplate {{\n  secret = \"secret/app\"\n  contents = \"password={planted}\"\n  destination = \"{}/app.conf\"\n}}\n",
-        valid(dir.path(), "http://127.0.0.1:1"),
-        dir.path().display()
-    );
+    let inline = r#"
+template {
+  secret = "secret/app"
+  contents = "password=@PLANTED@"
+  destination = "@DIR@/app.conf"
+}
+"#;
+    let inline = inline.replace("@PLANTED@", &planted).replace("@DIR@", &dir.path().display().to_string());
+    let text = valid(dir.path(), "http://127.0.0.1:1") + &inline;
     let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
     std::fs::create_dir(dir.path().join("out")).unwrap();
     // `agent` fails the test if the planted value shows up in any output.

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::common::agent::config::{AgentConfig, Method, Probe, Template};
 use crate::common::bao::bao;
 use crate::common::claude::stand_in::{FakeClaude, HOUR_MS, now_ms, oauth};
 use crate::common::files::write_file;
@@ -77,39 +78,17 @@ fn sigkill_at_every_step_of_the_write_path_never_leaves_a_broken_file() {
     let steps = Steps::new(dir.path());
     // Restore first, without a probe: every run writes Vault's copy. Only a secret that
     // does not rotate may be restored before a probe; this one is declared so.
-    let cfg = write_file(
-        dir.path(),
-        "config.hcl",
-        &format!(
-            r#"
-vault {{
-  address = "{}"
-  retry {{
-    num_retries = 0
-  }}
-}}
-auto_auth {{
-  method "token_file" {{
-    config = {{ token_file_path = "{}" }}
-  }}
-}}
-template {{
-  secret  = "secret/workstation/claude-users/{name}"
-  restore = "always"
-  refresh_token_rotates = false
-  probe "none" {{}}
-}}
-log {{
-  path     = "{}/sync.log"
-  journald = false
-}}
-"#,
-            b.addr,
-            token_file.display(),
-            dir.path().display()
-        ),
-        0o600,
-    );
+    let template = Template::new(&format!("secret/workstation/claude-users/{name}"))
+        .restore("always")
+        .refresh_token_rotates(false)
+        .probe(Probe::none());
+    let cfg = AgentConfig::new(&b.addr)
+        .retries(0)
+        .method(Method::token_file(&token_file))
+        .template(template)
+        .log(&dir.path().join("sync.log"))
+        .journald(false)
+        .write(dir.path(), "config.hcl");
 
     let base = now_ms() + 8 * HOUR_MS;
     let login = |i: u64| oauth(&format!("sk-ant-oat01-crash-{i:06}"), &format!("sk-ant-ort01-crash-{i:06}"), base + i);

@@ -4,7 +4,7 @@
 //! private log and the journal alike; an OK ends the streak. The thresholds themselves
 //! are unit-tested with a fake clock in src/report/state.rs.
 
-use crate::common::agent::user::setup;
+use crate::common::agent::user::Agent;
 use crate::common::bao::bao;
 use crate::common::claude::stand_in::{HOUR_MS, now_ms};
 use crate::common::files::mode_of;
@@ -14,7 +14,7 @@ use serde_json::Value;
 #[test]
 fn the_fourth_degraded_run_in_a_row_fails_in_the_log_the_journal_and_the_exit_code() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     let (_, before) = s.good_login(now_ms() + 8 * HOUR_MS);
     s.claude.set_mode("529");
 
@@ -54,7 +54,7 @@ fn the_fourth_degraded_run_in_a_row_fails_in_the_log_the_journal_and_the_exit_co
 #[test]
 fn the_thresholds_come_from_the_config() {
     let b = bao();
-    let s = setup(b, "", "degraded {\n  fail_after_runs = 2\n}");
+    let s = Agent::new(b).configure(|c| c.fail_after_degraded_runs(2));
     s.good_login(now_ms() + 8 * HOUR_MS);
     s.claude.set_mode("529");
     s.run().assert_outcome(75, "DEGRADED", Some("probe_inconclusive"));

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::common::agent::user::setup_with;
+use crate::common::agent::user::Agent;
 use crate::common::bao::fault_proxy::{Fault, FaultProxy, Rule};
 use crate::common::bao::{Bao, bao};
 use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
@@ -61,7 +61,7 @@ fn expected(scenario: Scenario, step: &str, fault: &str) -> (&'static str, Optio
 }
 
 fn run_row(b: &Bao, scenario: Scenario, step: &Step, fault: &'static str) -> Row {
-    // The proxy is started on a placeholder rule, then the Setup points the agent at it.
+    // The proxy is started on a placeholder rule, then the Agent points the agent at it.
     let holder: Arc<std::sync::Mutex<Option<(String, String)>>> = Arc::new(std::sync::Mutex::new(None));
     let action = {
         let holder = holder.clone();
@@ -105,7 +105,7 @@ fn run_row(b: &Bao, scenario: Scenario, step: &Step, fault: &'static str) -> Row
     };
     // The second POST to secret/data/ is the write; the read is a GET, so the prefix suffices.
     let proxy = FaultProxy::start(&b.addr, Rule { method: step.method, path_prefix: step.path.into(), fault: f });
-    let s = setup_with(b, &proxy.addr, "1s", "", "");
+    let s = Agent::builder(b).vault_addr(&proxy.addr).vault_timeout("1s").build();
     *holder.lock().unwrap() = Some((s.name.clone(), s.accessor.clone()));
 
     match scenario {
@@ -203,7 +203,7 @@ fn every_vault_fault_at_every_step_has_the_designed_outcome() {
 #[test]
 fn a_really_sealed_vault_is_transient_for_a_working_login() {
     let own = Bao::start();
-    let s = setup_with(&own, &own.addr, "1s", "", "");
+    let s = Agent::builder(&own).vault_timeout("1s").build();
     let (_, before) = s.good_login(now_ms() + 8 * HOUR_MS);
     own.root("PUT", "sys/seal", None);
     let run = s.run();

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use crate::common::agent::user::{Auth, Setup, setup_as};
+use crate::common::agent::user::{Agent, Auth};
 use crate::common::bao::raft::Cluster;
 use crate::common::claude::stand_in::{HOUR_MS, now_ms};
 use crate::common::secrets::random_secret;
@@ -59,8 +59,8 @@ fn a_run_during_the_leader_loss_is_degraded_and_ok_once_a_new_leader_serves() {
     let leader = c.wait_for_leader();
     let admin = c.via(&c.nodes[leader].addr);
     let users = [
-        setup_as(&admin, Auth::TokenFile, &lb.addr, "10s", "", ""),
-        setup_as(&admin, Auth::AppRole, &lb.addr, "10s", "", ""),
+        Agent::builder(&admin).vault_addr(&lb.addr).vault_timeout("10s").auth(Auth::TokenFile).build(),
+        Agent::builder(&admin).vault_addr(&lb.addr).vault_timeout("10s").auth(Auth::AppRole).build(),
     ];
     for s in &users {
         s.good_login(now_ms() + 8 * HOUR_MS);
@@ -104,7 +104,7 @@ fn a_run_during_the_leader_loss_is_degraded_and_ok_once_a_new_leader_serves() {
 }
 
 /// Runs the user's agent once; it must end OK, having stored the login as `version`.
-fn assert_backed_up(s: &Setup, version: u64) {
+fn assert_backed_up(s: &Agent, version: u64) {
     let run = s.run();
     run.assert_outcome(0, "OK", None);
     let line = run.report();

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use crate::common::agent::config::{AgentConfig, Probe, Template};
 use crate::common::agent::run::agent_env;
-use crate::common::agent::user::{Setup, setup};
+use crate::common::agent::user::Agent;
 use crate::common::bao::bao;
 use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
 use crate::common::files::{mode_of, tree, write_file};
@@ -41,7 +42,7 @@ fn snapshot(dir: &Path) -> Vec<(String, u64)> {
 }
 
 /// A name, what makes the setup hostile, the expected reason, and what the message says.
-type Case<'a> = (&'a str, &'a dyn Fn(&Setup), &'a str, &'a str);
+type Case<'a> = (&'a str, &'a dyn Fn(&Agent), &'a str, &'a str);
 
 #[test]
 fn hostile_local_files_and_vault_data_are_refused_and_nothing_is_written() {
@@ -117,7 +118,7 @@ fn hostile_local_files_and_vault_data_are_refused_and_nothing_is_written() {
         ),
     ];
     for (name, make_hostile, reason, says) in cases {
-        let s = setup(b, "", "");
+        let s = Agent::new(b);
         // A good copy in Vault, and a login the probe would reject: every temptation to write.
         let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
         b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
@@ -138,7 +139,7 @@ fn hostile_local_files_and_vault_data_are_refused_and_nothing_is_written() {
 #[test]
 fn a_destination_outside_the_home_in_a_shared_directory_is_a_config_error_before_anything_happens() {
     let b = bao();
-    let s = setup(b, "destination = \"/tmp/claude-auth-sync-hostile.json\"", "");
+    let s = Agent::new(b).configure(|c| c.login(|t| t.destination(Path::new("/tmp/claude-auth-sync-hostile.json"))));
     let run = s.run();
     assert_eq!(run.code, 78, "{}", run.stderr);
     assert!(run.stderr.contains("block template #1, key destination: is outside your home"), "{}", run.stderr);
@@ -149,9 +150,8 @@ fn a_destination_outside_the_home_in_a_shared_directory_is_a_config_error_before
 /// `check-config` and `run --once` of `s`'s config with `edit` applied: both must refuse
 /// it with exit 78 and a message holding every `want`, before any file changes or any
 /// request reaches Vault.
-fn refused(s: &Setup, edit: impl Fn(String) -> String, want: &[&str]) {
-    let text = edit(std::fs::read_to_string(&s.cfg).unwrap());
-    std::fs::write(&s.cfg, text).unwrap();
+fn refused(s: &Agent, edit: impl FnOnce(AgentConfig) -> AgentConfig, want: &[&str]) {
+    s.reconfigure(edit);
     let before = snapshot(s.dir.path());
     for args in [&["check-config", "--config"][..], &["run", "--once", "--config"][..]] {
         let mut args = args.to_vec();
@@ -170,22 +170,20 @@ fn refused(s: &Setup, edit: impl Fn(String) -> String, want: &[&str]) {
 #[test]
 fn restore_always_on_a_login_whose_refresh_token_rotates_is_refused() {
     let b = bao();
-    let s = setup(b, "restore = \"always\"", "");
+    let s = Agent::new(b).configure(|c| c.login(|t| t.restore("always")));
     let (good, _) = s.good_login(now_ms() + HOUR_MS);
     b.kv_put(
         &s.name,
         json!({ "claudeAiOauth": oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + 9 * HOUR_MS) }),
     );
-    refused(&s, |t| t, &["block template #1, key restore: = \"always\"", "rotates", "on_failure"]);
+    refused(&s, |c| c, &["block template #1, key restore: = \"always\"", "rotates", "on_failure"]);
     assert_same!(s.claude.read_doc()["claudeAiOauth"], good, "the working login stays");
     // Another tool's secret says whether it rotates; declared so, it is refused too.
-    let s = setup(
-        b,
-        "json_key = \"/tokens\"\n  field = \"codex\"\n  restore = \"always\"\n  refresh_token_rotates = true",
-        "",
-    );
-    refused(&s, |t| t, &["key restore", "refresh_token_rotates = false"]);
-    let s = setup(b, "json_key = \"/tokens\"\n  field = \"codex\"\n  restore = \"always\"\n  probe \"none\" {}", "");
+    let s = Agent::new(b)
+        .configure(|c| c.login(|t| t.json_key("/tokens").field("codex").restore("always").refresh_token_rotates(true)));
+    refused(&s, |c| c, &["key restore", "refresh_token_rotates = false"]);
+    let s = Agent::new(b)
+        .configure(|c| c.login(|t| t.json_key("/tokens").field("codex").restore("always").probe(Probe::none())));
     let run = agent_env(&["check-config", "--config", s.cfg.to_str().unwrap()], s.claude.env());
     assert_eq!(run.code, 0, "a secret that does not rotate may be restored first: {}", run.stderr);
     assert!(run.stdout.contains("refresh_token_rotates = false"), "{}", run.stdout);
@@ -194,71 +192,52 @@ fn restore_always_on_a_login_whose_refresh_token_rotates_is_refused() {
 #[test]
 fn a_template_that_cannot_run_is_refused_by_check_config() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     // An empty template: no secret, nothing to render.
-    refused(&s, |t| t.replace("log {", "template {}\nlog {"), &["block template #2, key secret: is missing"]);
+    refused(&s, |c| c.template(Template::empty()), &["block template #2, key secret: is missing"]);
 
     // A syntax error in an inline template that holds a literal secret: the message
     // names the template, the line and the column, never a line of it.
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     let key = random_secret("inline-api-key-");
-    let contents = format!("api_key = {key}\\n{{{{#if enabled}}}}\\nx\\n{{{{/each}}}}\\n");
-    let block = format!(
-        "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  contents = \"{contents}\"\n  destination = \"{}\"\n}}\nlog {{",
-        s.name,
-        s.claude.config_dir.join("app.conf").display()
-    );
+    let contents = format!("api_key = {key}\n") + "{{#if enabled}}\nx\n{{/each}}\n";
+    let app_conf = s.claude.config_dir.join("app.conf");
     refused(
         &s,
-        |t| t.replace("log {", &block),
+        |c| c.template(Template::new(&s.secret_path).contents(&contents).destination(&app_conf)),
         &["block template #2, key contents: handlebars syntax error at line 4, column"],
     );
 
     // The same in a source file.
-    let s = setup(b, "", "");
-    let source = write_file(s.dir.path(), "app.tmpl", &format!("api_key = {key}\n{{{{#if x}}\n"), 0o600);
-    let block = format!(
-        "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  source = \"{}\"\n  destination = \"{}\"\n}}\nlog {{",
-        s.name,
-        source.display(),
-        s.claude.config_dir.join("app.conf").display()
-    );
+    let s = Agent::new(b);
+    let source = write_file(s.dir.path(), "app.tmpl", &(format!("api_key = {key}\n") + "{{#if x}\n"), 0o600);
+    let from = |s: &Agent, source: &Path| {
+        Template::new(&s.secret_path).source(source).destination(&s.claude.config_dir.join("app.conf"))
+    };
     refused(
         &s,
-        |t| t.replace("log {", &block),
+        |c| c.template(from(&s, &source)),
         &["block template #2, key source: handlebars syntax error at line 2, column"],
     );
-    let (previous, s) = (s, setup(b, "", ""));
-    let block = block
-        .replace(&source.display().to_string(), &s.dir.path().join("no-such.tmpl").display().to_string())
-        .replace(&previous.name, &s.name);
-    refused(&s, |t| t.replace("log {", &block), &["key source: cannot be read"]);
+    let s = Agent::new(b);
+    refused(&s, |c| c.template(from(&s, &s.dir.path().join("no-such.tmpl"))), &["key source: cannot be read"]);
 }
 
 #[test]
 fn files_go_to_directories_of_ones_own_never_to_shared_or_others_ones() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     // Like $XDG_RUNTIME_DIR (/run/user/<uid>): the user's own, 0700, outside the home.
     let runtime = tempfile::tempdir().unwrap();
     let r = runtime.path();
     let (rendered, sink, pid) = (r.join("app.conf"), r.join("agent-token"), r.join("agent.pid"));
-    let text = std::fs::read_to_string(&s.cfg).unwrap();
-    let with = |dest: &std::path::Path, sink: &std::path::Path, pid: &std::path::Path| {
-        text.replace(
-            "auto_auth {",
-            &format!("pid_file = \"{}\"\nauto_auth {{\n  sink \"file\" {{\n    config = {{ path = \"{}\" }}\n  }}", pid.display(), sink.display()),
-        )
-        .replace(
-            "log {",
-            &format!(
-                "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  contents = \"user={{{{user}}}}\"\n  destination = \"{}\"\n}}\nlog {{",
-                s.name,
-                dest.display()
-            ),
-        )
+    // A pid file, a sink and a rendered file of `s`'s secret, where the test says.
+    let with = |s: &Agent, dest: &Path, sink: &Path, pid: &Path| {
+        let template = Template::new(&s.secret_path).contents("user={{user}}").destination(dest);
+        let (sink, pid) = (sink.to_path_buf(), pid.to_path_buf());
+        move |c: AgentConfig| c.pid_file(&pid).sink(&sink).template(template)
     };
-    std::fs::write(&s.cfg, with(&rendered, &sink, &pid)).unwrap();
+    s.reconfigure(with(&s, &rendered, &sink, &pid));
     let (login, _) = s.good_login(now_ms() + 8 * HOUR_MS);
     b.kv_put(&s.name, json!({ "claudeAiOauth": login, "user": "svc" }));
     let run = s.run();
@@ -270,27 +249,27 @@ fn files_go_to_directories_of_ones_own_never_to_shared_or_others_ones() {
     // /tmp: every user can write there. Another user's directory: its owner can.
     let others = tempfile::tempdir().unwrap();
     std::os::unix::fs::chown(others.path(), Some(65534), Some(65534)).unwrap();
-    let tmp = std::path::Path::new("/tmp");
+    let tmp = Path::new("/tmp");
     let cases = [
         (
-            with(&tmp.join("cas-hostile-app.conf"), &sink, &pid),
+            (tmp.join("cas-hostile-app.conf"), sink.clone(), pid.clone()),
             "block template #2, key destination: is outside your home",
             "every user can write (mode 1777",
         ),
         (
-            with(&rendered, &tmp.join("cas-hostile-token"), &pid),
+            (rendered.clone(), tmp.join("cas-hostile-token"), pid.clone()),
             "block auto_auth.sink \"file\", key config.path: is outside your home",
             "every user can write",
         ),
         (
-            with(&rendered, &sink, &others.path().join("agent.pid")),
+            (rendered.clone(), sink.clone(), others.path().join("agent.pid")),
             "top level, key pid_file: is outside your home",
             "belongs to uid 65534, not to you",
         ),
     ];
-    for (text, key, why) in cases {
-        let s2 = setup(b, "", "");
-        refused(&s2, |_| text.replace(&s.name, &s2.name), &[key, why, "$XDG_RUNTIME_DIR"]);
+    for ((dest, sink, pid), key, why) in cases {
+        let s2 = Agent::new(b);
+        refused(&s2, with(&s2, &dest, &sink, &pid), &[key, why, "$XDG_RUNTIME_DIR"]);
     }
     assert!(!tmp.join("cas-hostile-app.conf").exists() && !tmp.join("cas-hostile-token").exists());
 }

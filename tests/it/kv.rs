@@ -3,7 +3,7 @@
 //! requires check-and-set on metadata (the metadata still written). Each user has the
 //! provisioner's own policy on that mount.
 
-use crate::common::agent::user::setup_on;
+use crate::common::agent::user::Agent;
 use crate::common::bao::{Bao, bao};
 use crate::common::claude::stand_in::{HOUR_MS, now_ms};
 use crate::common::secrets::random_secret;
@@ -19,7 +19,7 @@ fn a_secret_on_a_nested_mount_is_backed_up_there() {
     let b = bao();
     let nested = format!("team{}/kv", &random_secret("mount-")[6..14]);
     mount(b, &nested, "2");
-    let u = setup_on(b, &nested);
+    let u = Agent::builder(b).kv_mount(&nested).build();
     let (login, _) = u.good_login(now_ms() + 8 * HOUR_MS);
     let run = u.run();
     run.assert_outcome(0, "OK", None);
@@ -35,7 +35,7 @@ fn a_kv_version_1_mount_is_refused_and_nothing_is_stored() {
     let b = bao();
     let v1 = format!("v1{}", &random_secret("mount-")[6..14]);
     mount(b, &v1, "1");
-    let u = setup_on(b, &v1);
+    let u = Agent::builder(b).kv_mount(&v1).build();
     let (_, before) = u.good_login(now_ms() + 8 * HOUR_MS);
     let run = u.run();
     run.assert_outcome(1, "FAIL", Some("vault_error"));
@@ -53,7 +53,7 @@ fn metadata_is_written_where_the_mount_requires_metadata_check_and_set() {
     let strict = format!("cas{}", &random_secret("mount-")[6..14]);
     mount(b, &strict, "2");
     b.root("POST", &format!("{strict}/config"), Some(json!({ "metadata_cas_required": true })));
-    let u = setup_on(b, &strict);
+    let u = Agent::builder(b).kv_mount(&strict).build();
     let meta_path = format!("{strict}/metadata/workstation/claude-users/{}", u.name);
     for round in 0..2 {
         let (login, _) = u.good_login(now_ms() + (8 + round) * HOUR_MS);

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use crate::common::agent::run::{Run, agent};
+use crate::common::bao::server::cleartext_listener;
 use crate::common::bao::{Bao, bao};
 use crate::common::files::{mode_of, write_file};
 use crate::common::net::{free_port, non_loopback_ipv4};
@@ -667,7 +668,7 @@ fn an_auth_mode_switch_retires_the_old_credential_and_rewrites_the_auth_block() 
 fn a_cleartext_address_to_another_machine_is_refused_unless_opted_in() {
     let ip = non_loopback_ipv4();
     let port = free_port();
-    let b = Bao::start_with(&format!("listener \"tcp\" {{\n  address = \"{ip}:{port}\"\n  tls_disable = true\n}}\n"));
+    let b = Bao::start_with_listener(cleartext_listener(&format!("{ip}:{port}")));
     let u = TestUser::new();
     let p = Provisioner::new();
     let admin = admin_token(&b, "secret");

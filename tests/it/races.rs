@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::agent::user::{Setup, setup};
+use crate::common::agent::config::Probe;
+use crate::common::agent::user::Agent;
 use crate::common::bao::{Bao, bao};
 use crate::common::claude::stand_in::{HOUR_MS, now_ms};
 use crate::common::files::tree;
@@ -20,7 +21,7 @@ fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
     let b = bao();
     // A run clobbered after its probe is DEGRADED; a streak of them is what this race is
     // made of, not a fault that lasts (tests/degraded.rs tests the escalation).
-    let s = setup(b, "", "degraded {\n  fail_after_runs = 10000\n}");
+    let s = Agent::new(b).configure(|c| c.fail_after_degraded_runs(10000));
     s.good_login(now_ms() + 8 * HOUR_MS);
     s.run().assert_outcome(0, "OK", None);
     let stop = Instant::now() + RACE;
@@ -123,7 +124,7 @@ fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
 
 // ------------------------------------------------------------- the locks, step by step
 
-/// The environment pairs as `Setup::run_with` takes them.
+/// The environment pairs as `Agent::run_with` takes them.
 fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
@@ -133,8 +134,8 @@ fn mtime(p: &std::path::Path) -> std::time::SystemTime {
 }
 
 /// A login in Vault and a blanked file: the run restores, under every lock.
-fn restoring(b: &Bao) -> (Setup<'_>, Value) {
-    let s = setup(b, "", "");
+fn restoring(b: &Bao) -> (Agent<'_>, Value) {
+    let s = Agent::new(b);
     let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
     b.kv_put(&s.name, serde_json::json!({ "claudeAiOauth": good }));
     s.claude.write_login(&serde_json::json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), "mcp-kept-1");
@@ -142,7 +143,7 @@ fn restoring(b: &Bao) -> (Setup<'_>, Value) {
 }
 
 /// Claude Code's lock directories for a write, in its order: what a restoring agent holds.
-fn cli_locks(s: &Setup) -> [std::path::PathBuf; 3] {
+fn cli_locks(s: &Agent) -> [std::path::PathBuf; 3] {
     [
         s.claude.config_dir.join(".oauth_refresh.lock"),
         s.dir.path().join("claude.lock"),
@@ -242,7 +243,7 @@ fn a_restore_waits_for_the_lock_beside_the_config_dir_in_the_clis_order() {
 fn under_a_read_only_home_the_lock_beside_the_config_dir_is_left_out() {
     assert!(rustix::process::geteuid().is_root(), "this test mounts a read-only home and must run as root (CI does)");
     let b = bao();
-    let s = setup(b, "probe \"none\" {}", "");
+    let s = Agent::new(b).configure(|c| c.login(|t| t.probe(Probe::none())));
     let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
     b.kv_put(&s.name, serde_json::json!({ "claudeAiOauth": good }));
     s.claude.write_login(&serde_json::json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), "mcp-kept-2");

@@ -7,8 +7,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::common::agent::config::{Probe, Template};
 use crate::common::agent::run::Run;
-use crate::common::agent::user::{Setup, setup_with};
+use crate::common::agent::user::Agent;
 use crate::common::bao::{Bao, bao};
 use crate::common::claude::real::{RealCli, claude_bin, issue};
 use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
@@ -16,16 +17,24 @@ use crate::common::secrets::{assert_no_leaks, random_secret};
 use serde_json::{Value, json};
 
 struct World<'b> {
-    s: Setup<'b>,
+    s: Agent<'b>,
     cli: RealCli,
 }
 
-fn world<'b>(b: &'b Bao, template_extra: &str) -> World<'b> {
-    let probe = format!(
-        "probe \"command\" {{\n    command = [\"{}\", \"-p\", \"--model\", \"haiku\", \"--no-session-persistence\", \"--output-format\", \"json\", \"Reply with the single word OK\"]\n    timeout = \"90s\"\n  }}\n  {template_extra}",
-        claude_bin().display()
-    );
-    let s = setup_with(b, &b.addr, "5s", &probe, "");
+/// A world whose agent probes with the real CLI; `edit` edits the login's template.
+fn world<'b>(b: &'b Bao, edit: impl FnOnce(Template) -> Template) -> World<'b> {
+    let claude = claude_bin().display().to_string();
+    let argv = [
+        &claude,
+        "-p",
+        "--model",
+        "haiku",
+        "--no-session-persistence",
+        "--output-format",
+        "json",
+        "Reply with the single word OK",
+    ];
+    let s = Agent::new(b).configure(|c| c.login(|t| edit(t.probe(Probe::command().argv(&argv).timeout("90s")))));
     let cli = RealCli::start(s.dir.path());
     World { s, cli }
 }
@@ -33,10 +42,9 @@ fn world<'b>(b: &'b Bao, template_extra: &str) -> World<'b> {
 /// A world whose agent probes with a direct Messages API call (it cannot refresh), while
 /// the real CLI is the user's.
 fn http_probe_world(b: &Bao) -> World<'_> {
-    let s = setup_with(b, &b.addr, "5s", "probe \"http\" {\n    url = \"@API@\"\n  }", "");
+    let s = Agent::new(b);
     let cli = RealCli::start(s.dir.path());
-    let text = std::fs::read_to_string(&s.cfg).unwrap().replace("@API@", &cli.api_url);
-    std::fs::write(&s.cfg, text).unwrap();
+    s.reconfigure(|c| c.login(|t| t.probe(Probe::http(&cli.api_url))));
     World { s, cli }
 }
 
@@ -66,7 +74,7 @@ impl World<'_> {
 #[test]
 fn a_restored_file_is_what_the_real_cli_uses_next() {
     let b = bao();
-    let w = world(b, "");
+    let w = world(b, |t| t);
     let (access, refresh) = issue(&w.cli.backend, "good");
     let good = w.login(&access, &refresh, now_ms() + 8 * HOUR_MS);
     b.kv_put(&w.s.name, json!({ "claudeAiOauth": good }));
@@ -85,7 +93,7 @@ fn a_restored_file_is_what_the_real_cli_uses_next() {
 #[test]
 fn the_real_clis_refresh_during_the_probe_is_backed_up() {
     let b = bao();
-    let w = world(b, "");
+    let w = world(b, |t| t);
     let (access, refresh) = issue(&w.cli.backend, "expired");
     let expired = w.login(&access, &refresh, now_ms() - HOUR_MS);
     b.kv_put(&w.s.name, json!({ "claudeAiOauth": expired }));
@@ -161,7 +169,7 @@ fn the_agent_writing_while_the_real_cli_refreshes_keeps_the_clis_tokens() {
 fn a_refused_refresh_is_recovered_from_a_good_copy_or_is_login_required() {
     let b = bao();
     // Vault holds a good login: the CLI's 401, refused refresh and blanking are mended.
-    let w = world(b, "");
+    let w = world(b, |t| t);
     let (ga, gr) = issue(&w.cli.backend, "good");
     let good = w.login(&ga, &gr, now_ms() + 8 * HOUR_MS);
     b.kv_put(&w.s.name, json!({ "claudeAiOauth": good }));
@@ -177,7 +185,7 @@ fn a_refused_refresh_is_recovered_from_a_good_copy_or_is_login_required() {
     assert_same!(w.doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
 
     // Vault holds the same dead login: a person must log in again.
-    let w = world(b, "");
+    let w = world(b, |t| t);
     let dead = w.login(&random_secret("sk-ant-oat01-dead-"), &random_secret("sk-ant-ort01-dead-"), now_ms() + HOUR_MS);
     let version = b.kv_put(&w.s.name, json!({ "claudeAiOauth": dead }));
     w.s.claude.write_login(&dead, &random_secret("mcp-real-"));
@@ -193,7 +201,7 @@ fn a_restore_the_real_cli_blanked_is_undone_and_the_working_login_kept() {
     // Declared, wrongly, as a secret that does not rotate: the agent puts Vault's copy
     // (dead tokens, later expiry) over a working login before any probe. The real CLI's
     // forced refresh of that copy is refused and it blanks the file.
-    let w = world(b, "restore = \"always\"\n  refresh_token_rotates = false");
+    let w = world(b, |t| t.restore("always").refresh_token_rotates(false));
     let (la, lr) = issue(&w.cli.backend, "local");
     let working = w.login(&la, &lr, now_ms() + HOUR_MS);
     let mcp = random_secret("mcp-real-");
@@ -218,7 +226,7 @@ fn a_restore_the_real_cli_blanked_is_undone_and_the_working_login_kept() {
 #[test]
 fn a_login_a_cli_release_rewrote_without_fields_is_repaired_not_replaced_by_an_older_copy() {
     let b = bao();
-    let w = world(b, "");
+    let w = world(b, |t| t);
     // Vault's copy is an older rotation: its refresh token is spent.
     let spent =
         w.login(&random_secret("sk-ant-oat01-old-"), &random_secret("sk-ant-ort01-spent-"), now_ms() + 2 * HOUR_MS);

@@ -4,21 +4,22 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::agent::user::{Setup, setup};
+use crate::common::agent::config::{Probe, Template};
+use crate::common::agent::user::Agent;
 use crate::common::bao::{Bao, bao};
 use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
 use crate::common::files::{mode_of, tree};
 use crate::common::secrets::{assert_no_leaks, claude_token, random_secret};
 use serde_json::{Value, json};
 
-fn local_obj(s: &Setup) -> Value {
+fn local_obj(s: &Agent) -> Value {
     s.claude.read_doc()["claudeAiOauth"].clone()
 }
 
 #[test]
 fn a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     let (login, before) = s.good_login(now_ms() + 8 * HOUR_MS);
 
     let run = s.run();
@@ -69,7 +70,7 @@ fn a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object() {
 #[test]
 fn a_refresh_during_the_probe_is_backed_up_as_one_new_version_with_cas() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     let (expired, _) = s.good_login(now_ms() - HOUR_MS);
     b.kv_put(&s.name, json!({ "claudeAiOauth": expired }));
 
@@ -100,7 +101,7 @@ fn a_broken_local_file_is_recovered_from_vault_keeping_every_other_key() {
     for (case, keeps_siblings) in
         [("deleted", false), ("blanked", true), ("not JSON", false), ("no claudeAiOauth", true)]
     {
-        let s = setup(b, "", "");
+        let s = Agent::new(b);
         let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
         b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
         let mcp = random_secret("mcp-token-");
@@ -134,7 +135,7 @@ fn a_broken_local_file_is_recovered_from_vault_keeping_every_other_key() {
 #[test]
 fn a_restored_login_that_the_cli_refreshes_is_written_back() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     let (expired_good, _) = s.good_login(now_ms() - HOUR_MS);
     b.kv_put(&s.name, json!({ "claudeAiOauth": expired_good }));
     // An older, dead login: the stand-in's refresh is refused and it blanks the file,
@@ -156,7 +157,7 @@ fn a_restored_login_that_the_cli_refreshes_is_written_back() {
 #[test]
 fn local_and_vault_both_rejected_is_login_required_and_changes_nothing() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     let before = s.claude.write_login(&s.dead_login(), &random_secret("mcp-token-"));
     b.kv_put(&s.name, json!({ "claudeAiOauth": s.dead_login() }));
 
@@ -173,7 +174,7 @@ fn local_and_vault_both_rejected_is_login_required_and_changes_nothing() {
 fn an_overloaded_or_hanging_probe_is_degraded_and_writes_nothing() {
     let b = bao();
     for mode in ["529", "hang"] {
-        let s = setup(b, "probe \"command\" {\n    timeout = \"2s\"\n  }", "");
+        let s = Agent::new(b).configure(|c| c.login(|t| t.probe(Probe::command().timeout("2s"))));
         let (login, before) = s.good_login(now_ms() + 8 * HOUR_MS);
         let mut older = login.clone();
         older["expiresAt"] = json!(now_ms());
@@ -205,7 +206,7 @@ fn an_overloaded_or_hanging_probe_is_degraded_and_writes_nothing() {
 #[test]
 fn with_vault_stopped_the_local_check_still_runs_and_is_degraded() {
     let own = Bao::start();
-    let s = setup(&own, "", "");
+    let s = Agent::new(&own);
     let (_, before) = s.good_login(now_ms() + 8 * HOUR_MS);
     s.run().assert_outcome(0, "OK", None);
     own.stop();
@@ -221,7 +222,7 @@ fn with_vault_stopped_the_local_check_still_runs_and_is_degraded() {
 #[test]
 fn shadowing_variables_are_kept_from_the_probe_and_can_fail_the_run() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     s.good_login(now_ms() + 8 * HOUR_MS);
     let key = random_secret("sk-ant-api03-");
     let run = s.run_with(&[("ANTHROPIC_API_KEY", &key)]);
@@ -230,7 +231,7 @@ fn shadowing_variables_are_kept_from_the_probe_and_can_fail_the_run() {
     assert!(run.report().contains("env_shadowing=ANTHROPIC_API_KEY"), "{}", run.report());
     assert_eq!(s.claude.state().get("shadowed"), None, "the probe never saw the variable");
 
-    let strict = setup(b, "", "env_shadowing = \"fail\"");
+    let strict = Agent::new(b).configure(|c| c.env_shadowing("fail"));
     strict.good_login(now_ms() + 8 * HOUR_MS);
     let run = strict.run_with(&[("CLAUDE_CODE_OAUTH_TOKEN", &claude_token("access"))]);
     run.assert_outcome(1, "FAIL", Some("env_shadowing"));
@@ -240,7 +241,7 @@ fn shadowing_variables_are_kept_from_the_probe_and_can_fail_the_run() {
 #[test]
 fn two_agents_and_a_refreshing_cli_lose_no_update() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     s.good_login(now_ms() + 8 * HOUR_MS);
     let stop = Instant::now() + Duration::from_secs(30);
 
@@ -312,19 +313,18 @@ fn two_agents_and_a_refreshing_cli_lose_no_update() {
 #[test]
 fn a_rendered_template_and_the_login_share_one_secret() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     // Inside $CLAUDE_CONFIG_DIR: a destination outside the user's own files is refused.
     let out = s.claude.config_dir.join("app.conf");
     // A second template block renders a file from the same secret's other keys.
-    let text = std::fs::read_to_string(&s.cfg).unwrap().replace(
-        "log {",
-        &format!(
-            "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  contents = \"user={{{{user}}}} password={{{{password}}}}\\n\"\n  destination = \"{}\"\n  perms = \"0640\"\n}}\nlog {{",
-            s.name,
-            out.display()
-        ),
-    );
-    std::fs::write(&s.cfg, text).unwrap();
+    s.reconfigure(|c| {
+        c.template(
+            Template::new(&s.secret_path)
+                .contents("user={{user}} password={{password}}\n")
+                .destination(&out)
+                .perms("0640"),
+        )
+    });
     let (expired, _) = s.good_login(now_ms() - HOUR_MS);
     let password = random_secret("db-password-");
     b.kv_put(&s.name, json!({ "claudeAiOauth": expired, "password": password, "user": "svc" }));
@@ -382,7 +382,7 @@ fn the_http_probe_calls_the_messages_api_like_claude_code_and_drives_recovery() 
     let b = bao();
     let good_access = claude_token("access");
     let api = MockApi::start(good_access.clone());
-    let s = setup(b, &format!("probe \"http\" {{\n    url = \"{}\"\n    timeout = \"5s\"\n  }}", api.url), "");
+    let s = Agent::new(b).configure(|c| c.login(|t| t.probe(Probe::http(&api.url).timeout("5s"))));
     let good = oauth(&good_access, &claude_token("refresh"), now_ms() + 8 * HOUR_MS);
     s.claude.write_login(&good, &random_secret("mcp-token-"));
 
@@ -413,7 +413,7 @@ fn the_http_probe_calls_the_messages_api_like_claude_code_and_drives_recovery() 
 #[test]
 fn exit_after_auth_stops_before_the_templates() {
     let b = bao();
-    let s = setup(b, "", "exit_after_auth = true");
+    let s = Agent::new(b).configure(|c| c.exit_after_auth());
     let before = s.claude.write_login(&s.dead_login(), &random_secret("mcp-token-"));
     let run = s.run();
     run.assert_outcome(0, "OK", None);
@@ -428,7 +428,7 @@ const NOBODY: (u32, u32) = (65534, 65534);
 
 /// The agent as an unprivileged user: `s`'s files handed to that user, the binary and the
 /// stand-in CLI copied where it can run them (the checkout may be in a 0700 directory).
-fn as_nobody(s: &Setup) -> std::process::Command {
+fn as_nobody(s: &Agent) -> std::process::Command {
     use std::os::unix::process::CommandExt;
     assert!(
         rustix::process::geteuid().is_root(),
@@ -464,21 +464,13 @@ fn owner_of(p: &std::path::Path) -> (u32, u32) {
 #[test]
 fn files_whose_group_is_not_the_users_are_replaced_all_the_same() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     let d = s.dir.path();
     let (sink, rendered) = (d.join("agent-token"), s.claude.config_dir.join("app.conf"));
-    let text = std::fs::read_to_string(&s.cfg)
-        .unwrap()
-        .replace("auto_auth {", &format!("auto_auth {{\n  sink \"file\" {{\n    config = {{ path = \"{}\" }}\n  }}", sink.display()))
-        .replace(
-            "log {",
-            &format!(
-                "template {{\n  secret = \"secret/workstation/claude-users/{}\"\n  contents = \"user={{{{user}}}}\\n\"\n  destination = \"{}\"\n  perms = \"0640\"\n}}\nlog {{",
-                s.name,
-                rendered.display()
-            ),
-        );
-    std::fs::write(&s.cfg, text).unwrap();
+    s.reconfigure(|c| {
+        c.sink(&sink)
+            .template(Template::new(&s.secret_path).contents("user={{user}}\n").destination(&rendered).perms("0640"))
+    });
     let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
     b.kv_put(&s.name, json!({ "claudeAiOauth": good, "user": "svc" }));
     let mcp = random_secret("mcp-token-");
@@ -509,7 +501,7 @@ fn files_whose_group_is_not_the_users_are_replaced_all_the_same() {
 }
 
 /// The file names beside the credentials file where unparsable bytes were kept.
-fn kept_beside(s: &Setup) -> Vec<std::path::PathBuf> {
+fn kept_beside(s: &Agent) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(&s.claude.config_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -523,7 +515,7 @@ fn kept_beside(s: &Setup) -> Vec<std::path::PathBuf> {
 fn a_credentials_file_that_is_not_strict_json_keeps_every_key_and_its_bytes() {
     let b = bao();
     for case in ["trailing comma, working login", "BOM and comments, blanked login", "garbage"] {
-        let s = setup(b, "", "");
+        let s = Agent::new(b);
         let (good, bytes) = s.good_login(now_ms() + 8 * HOUR_MS);
         b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
         let mcp = random_secret("mcp-token-");
@@ -564,7 +556,7 @@ fn a_credentials_file_that_is_not_strict_json_keeps_every_key_and_its_bytes() {
 #[test]
 fn a_refresh_seen_during_the_probe_is_backed_up_even_after_a_clock_step() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     // Refreshed while the clock ran 12 h ahead: its expiresAt is far in the future.
     s.good_login(now_ms() + 20 * HOUR_MS);
     s.run().assert_outcome(0, "OK", None);
@@ -591,7 +583,7 @@ fn a_refresh_seen_during_the_probe_is_backed_up_even_after_a_clock_step() {
 #[test]
 fn a_vault_copy_only_expires_at_calls_newer_is_degraded_never_silent() {
     let b = bao();
-    let s = setup(b, "", "");
+    let s = Agent::new(b);
     let (_, before) = s.good_login(now_ms() + 8 * HOUR_MS);
     s.run().assert_outcome(0, "OK", None);
     // Someone puts another login there by hand, with a later expiresAt.

@@ -5,7 +5,8 @@
 //! every fixture secret and scans every captured output for them. [`users`] makes
 //! throwaway OS users, [`machine`] boots a real systemd in namespaces, [`hooks`] steps
 //! through the agent's write path, [`alerting`] evaluates the Loki rules. [`files`],
-//! [`net`] and [`http1`] are the small tools underneath.
+//! [`net`], [`http1`] and [`hcl`] (a writer for the configs) are the small tools
+//! underneath.
 
 #[macro_use]
 pub mod secrets;
@@ -14,6 +15,7 @@ pub mod alerting;
 pub mod bao;
 pub mod claude;
 pub mod files;
+pub mod hcl;
 pub mod hooks;
 pub mod http1;
 pub mod machine;

@@ -1,5 +1,7 @@
-//! The agent under test: runs of its binary ([`run`]) and one user of it with their
-//! own Vault identity and a stand-in CLI ([`user`]).
+//! The agent under test: runs of its binary ([`run`]), its config built from named
+//! parts ([`config`]), and one user of it with their own Vault identity and a stand-in
+//! CLI ([`user`]).
 
+pub mod config;
 pub mod run;
 pub mod user;

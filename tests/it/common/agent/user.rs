@@ -1,54 +1,23 @@
-//! A user of the agent for integration tests: their own Vault identity (a periodic
-//! token with exactly their policy), a stand-in Claude Code, a config, and captures of
-//! the private log and the journal, each leak-checked.
+//! [`Agent`]: one user of the agent, as the provisioner leaves them: their own Vault
+//! identity (a periodic token with exactly their policy, or their AppRole role), a
+//! stand-in Claude Code, a config ([`AgentConfig`], which a test edits with
+//! [`Agent::configure`]), and captures of the private log and the journal, each
+//! leak-checked.
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
 
 use serde_json::Value;
 
+use super::config::{AgentConfig, Method, Template};
 use super::run::{Run, Running, agent_start};
 use crate::common::bao::{Bao, user_policy_name};
 use crate::common::claude::stand_in::{FakeClaude, HOUR_MS, now_ms, oauth};
 use crate::common::files::write_file;
 use crate::common::secrets::{assert_no_leaks, claude_token, random_secret};
-
-/// A run in progress (see [`Setup::start`]).
-pub struct Started {
-    pub agent: Running,
-    lines_before: usize,
-}
-
-pub struct Setup<'b> {
-    pub b: &'b Bao,
-    pub dir: tempfile::TempDir,
-    pub claude: FakeClaude,
-    pub name: String,
-    /// The accessor of the user's token file token; empty for [`Auth::AppRole`], where
-    /// every login mints a new token.
-    pub accessor: String,
-    pub cfg: PathBuf,
-    journal: UnixDatagram,
-    /// Journal entries received so far, leak-checked on arrival.
-    received: std::sync::Mutex<Vec<HashMap<String, String>>>,
-}
-
-/// A user with their own Vault identity, a stand-in CLI, and a config whose template
-/// block gets `template_extra`.
-pub fn setup<'b>(b: &'b Bao, template_extra: &str, top_extra: &str) -> Setup<'b> {
-    setup_with(b, &b.addr, "5s", template_extra, top_extra)
-}
-
-/// [`setup`] talking to Vault at `vault_addr` (a fault proxy) with a request `timeout`.
-pub fn setup_with<'b>(b: &'b Bao, vault_addr: &str, timeout: &str, template_extra: &str, top_extra: &str) -> Setup<'b> {
-    setup_as(b, Auth::TokenFile, vault_addr, timeout, template_extra, top_extra)
-}
-
-/// [`setup`] with the user's secret on the KV mount `mount` instead of `secret`.
-pub fn setup_on<'b>(b: &'b Bao, mount: &str) -> Setup<'b> {
-    setup_full(b, Auth::TokenFile, &b.addr, "5s", mount, "", "")
-}
 
 /// How the user's agent logs in to Vault.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,112 +28,165 @@ pub enum Auth {
     AppRole,
 }
 
-/// [`setup_with`] with the user's agent logging in by `auth`.
-pub fn setup_as<'b>(
+/// Where an [`Agent`] finds Vault and how it logs in; [`AgentBuilder::build`] makes it.
+pub struct AgentBuilder<'b> {
     b: &'b Bao,
+    vault_addr: String,
+    timeout: String,
     auth: Auth,
-    vault_addr: &str,
-    timeout: &str,
-    template_extra: &str,
-    top_extra: &str,
-) -> Setup<'b> {
-    setup_full(b, auth, vault_addr, timeout, "secret", template_extra, top_extra)
+    mount: String,
 }
 
-fn setup_full<'b>(
-    b: &'b Bao,
-    auth: Auth,
-    vault_addr: &str,
-    timeout: &str,
-    mount: &str,
-    template_extra: &str,
-    top_extra: &str,
-) -> Setup<'b> {
-    let dir = tempfile::tempdir().unwrap();
-    let name = format!("u{}", &random_secret("name-")[5..17]);
-    let policy = user_policy_name(&name);
-    let (method, identity, accessor) = match auth {
-        Auth::TokenFile => {
-            let (token, accessor) = b.user_token_on(mount, &name);
-            let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
-            let method = format!(
-                "method \"token_file\" {{\n    config = {{ token_file_path = \"{}\" }}\n  }}",
-                token_file.display()
-            );
-            (method, format!("os_user = \"{name}\""), accessor)
+impl<'b> AgentBuilder<'b> {
+    /// The `vault.address` the agent talks to (a fault proxy, a load balancer) instead of the server's.
+    pub fn vault_addr(mut self, addr: &str) -> Self {
+        self.vault_addr = addr.to_string();
+        self
+    }
+
+    /// `vault.timeout` (default 5s).
+    pub fn vault_timeout(mut self, timeout: &str) -> Self {
+        self.timeout = timeout.to_string();
+        self
+    }
+
+    /// How the agent logs in (default [`Auth::TokenFile`]).
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The KV mount of the user's secret (default `secret`).
+    pub fn kv_mount(mut self, mount: &str) -> Self {
+        self.mount = mount.to_string();
+        self
+    }
+
+    /// A new user with their own Vault identity and a config: `vault` (one quick retry),
+    /// `auto_auth` with the user's `expect`, one `template` for the login, and `log`
+    /// with the journal captured.
+    pub fn build(self) -> Agent<'b> {
+        let b = self.b;
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("u{}", &random_secret("name-")[5..17]);
+        let policy = user_policy_name(&name);
+        let (method, identity, accessor) = match self.auth {
+            Auth::TokenFile => {
+                let (token, accessor) = b.user_token_on(&self.mount, &name);
+                let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
+                (Method::token_file(&token_file), ("os_user", name.clone()), accessor)
+            }
+            Auth::AppRole => {
+                b.user_policy_on(&self.mount, &name);
+                let (role_id, secret_id) = b.approle(&policy, &[&policy]);
+                let role_file = write_file(dir.path(), "role-id", &role_id, 0o600);
+                let secret_file = write_file(dir.path(), "secret-id", &secret_id, 0o600);
+                let method = Method::approle(&role_file, &secret_file).mount_path("auth/approle");
+                (method, ("role_name", policy.clone()), String::new())
+            }
+        };
+        let claude = FakeClaude::new(dir.path());
+        let secret_path = format!("{}/workstation/claude-users/{name}", self.mount);
+        let config = AgentConfig::new(&self.vault_addr)
+            .timeout(&self.timeout)
+            .quick_retry()
+            .method(method)
+            .expect(&[&policy], &[(identity.0, &identity.1)])
+            .template(Template::new(&secret_path))
+            .log(&dir.path().join("state/claude-auth-sync/sync.log"))
+            .journald_socket(&dir.path().join("journal.sock"));
+        let cfg = config.write(dir.path(), "config.hcl");
+        let journal = UnixDatagram::bind(dir.path().join("journal.sock")).unwrap();
+        journal.set_nonblocking(true).unwrap();
+        Agent {
+            b,
+            dir,
+            claude,
+            name,
+            accessor,
+            cfg,
+            secret_path,
+            config: Mutex::new(config),
+            journal,
+            received: Default::default(),
         }
-        Auth::AppRole => {
-            b.user_policy_on(mount, &name);
-            let (role_id, secret_id) = b.approle(&policy, &[&policy]);
-            let role_file = write_file(dir.path(), "role-id", &role_id, 0o600);
-            let secret_file = write_file(dir.path(), "secret-id", &secret_id, 0o600);
-            let method = format!(
-                "method \"approle\" {{\n    mount_path = \"auth/approle\"\n    config = {{\n      role_id_file_path   = \"{}\"\n      secret_id_file_path = \"{}\"\n    }}\n  }}",
-                role_file.display(),
-                secret_file.display()
-            );
-            (method, format!("role_name = \"{policy}\""), String::new())
-        }
-    };
-    let claude = FakeClaude::new(dir.path());
-    let d = dir.path().display();
-    let text = format!(
-        r#"
-vault {{
-  address = "{vault_addr}"
-  timeout = "{timeout}"
-  retry {{
-    num_retries = 1
-    min_backoff = "100ms"
-    max_backoff = "200ms"
-  }}
-}}
-auto_auth {{
-  {method}
-  expect {{
-    policies = ["{policy}"]
-    meta     = {{ {identity} }}
-  }}
-}}
-template {{
-  secret = "{mount}/workstation/claude-users/{name}"
-  {template_extra}
-}}
-log {{
-  path            = "{d}/state/claude-auth-sync/sync.log"
-  journald        = true
-  journald_socket = "{d}/journal.sock"
-}}
-{top_extra}
-"#
-    );
-    let cfg = write_file(dir.path(), "config.hcl", &text, 0o600);
-    let journal = UnixDatagram::bind(dir.path().join("journal.sock")).unwrap();
-    journal.set_nonblocking(true).unwrap();
-    Setup { b, dir, claude, name, accessor, cfg, journal, received: Default::default() }
+    }
 }
 
-impl Setup<'_> {
+/// A run in progress (see [`Agent::start`]).
+pub struct Started {
+    pub agent: Running,
+    lines_before: usize,
+}
+
+pub struct Agent<'b> {
+    pub b: &'b Bao,
+    pub dir: tempfile::TempDir,
+    pub claude: FakeClaude,
+    pub name: String,
+    /// The accessor of the user's token file token; empty for [`Auth::AppRole`], where
+    /// every login mints a new token.
+    pub accessor: String,
+    pub cfg: PathBuf,
+    /// `MOUNT/workstation/claude-users/NAME`: the user's secret.
+    pub secret_path: String,
+    config: Mutex<AgentConfig>,
+    journal: UnixDatagram,
+    /// Journal entries received so far, leak-checked on arrival.
+    received: Mutex<Vec<HashMap<String, String>>>,
+}
+
+impl<'b> Agent<'b> {
+    /// A user logging in with a token file, talking to `b` directly.
+    pub fn new(b: &'b Bao) -> Agent<'b> {
+        Agent::builder(b).build()
+    }
+
+    pub fn builder(b: &'b Bao) -> AgentBuilder<'b> {
+        AgentBuilder {
+            b,
+            vault_addr: b.addr.clone(),
+            timeout: "5s".into(),
+            auth: Auth::TokenFile,
+            mount: "secret".into(),
+        }
+    }
+
+    /// The agent with its config edited.
+    pub fn configure(self, edit: impl FnOnce(AgentConfig) -> AgentConfig) -> Agent<'b> {
+        self.reconfigure(edit);
+        self
+    }
+
+    /// Edits the config and rewrites config.hcl.
+    pub fn reconfigure(&self, edit: impl FnOnce(AgentConfig) -> AgentConfig) {
+        let mut config = self.config.lock().unwrap();
+        *config = edit(config.clone());
+        std::fs::write(&self.cfg, config.render()).unwrap();
+    }
+}
+
+impl Agent<'_> {
     pub fn run(&self) -> Run {
         self.run_with(&[])
     }
 
-    /// Runs `run --once`; leak-checks the private log and the journal capture as well.
+    /// Runs `run --once` with `extra_env`; leak-checks the private log and the journal capture as well.
     pub fn run_with(&self, extra_env: &[(&str, &str)]) -> Run {
-        self.run_cmd(std::process::Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), extra_env)
+        self.run_cmd(Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), extra_env)
     }
 
-    /// [`Setup::run_with`] with a prepared command (another copy of the binary, another uid).
-    pub fn run_cmd(&self, cmd: std::process::Command, extra_env: &[(&str, &str)]) -> Run {
+    /// [`Agent::run_with`] with a prepared command (another copy of the binary, another uid).
+    pub fn run_cmd(&self, cmd: Command, extra_env: &[(&str, &str)]) -> Run {
         self.finish(self.start_cmd(cmd, extra_env))
     }
 
-    /// Starts `run --once`, for a test that watches it meanwhile; [`Setup::finish`] ends it.
+    /// Starts `run --once`, for a test that watches it meanwhile; [`Agent::finish`] ends it.
     pub fn start(&self, extra_env: &[(&str, &str)]) -> Started {
-        self.start_cmd(std::process::Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), extra_env)
+        self.start_cmd(Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), extra_env)
     }
 
-    fn start_cmd(&self, cmd: std::process::Command, extra_env: &[(&str, &str)]) -> Started {
+    fn start_cmd(&self, cmd: Command, extra_env: &[(&str, &str)]) -> Started {
         let mut env = self.claude.env();
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let lines_before = std::fs::read_to_string(self.log()).unwrap_or_default().lines().count();

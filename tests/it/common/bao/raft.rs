@@ -39,7 +39,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::Bao;
-use super::server::spawn_server;
+use super::server::{audit_device, cleartext_listener, spawn_server};
+use crate::common::hcl::{Block, Body};
 use crate::common::net::{free_port, http_within};
 use crate::common::secrets::{rand64, secret};
 
@@ -97,31 +98,18 @@ impl Node {
         let dir = cluster_dir.join(&id);
         std::fs::create_dir_all(dir.join("raft")).unwrap();
         let (port, cluster_port) = (free_port(), free_port());
-        let config = format!(
-            r#"storage "raft" {{
-  path    = "{raft}"
-  node_id = "{id}"
-}}
-listener "tcp" {{
-  address         = "127.0.0.1:{port}"
-  cluster_address = "127.0.0.1:{cluster_port}"
-  tls_disable     = true
-}}
-api_addr      = "http://127.0.0.1:{port}"
-cluster_addr  = "https://127.0.0.1:{cluster_port}"
-disable_mlock = true
-audit "file" "test" {{
-  options {{
-    file_path     = "{audit}"
-    hmac_accessor = "false"
-  }}
-}}
-"#,
-            raft = dir.join("raft").display(),
-            audit = audit_log.display(),
-        );
+        let config = Body::default()
+            .attr("api_addr", format!("http://127.0.0.1:{port}"))
+            .attr("cluster_addr", format!("https://127.0.0.1:{cluster_port}"))
+            .attr("disable_mlock", true)
+            .block(Block::new("storage", &["raft"]).attr("path", &dir.join("raft")).attr("node_id", &id))
+            .block(
+                cleartext_listener(&format!("127.0.0.1:{port}"))
+                    .attr("cluster_address", format!("127.0.0.1:{cluster_port}")),
+            )
+            .block(audit_device(audit_log));
         let config_path = dir.join("config.hcl");
-        std::fs::write(&config_path, config).unwrap();
+        std::fs::write(&config_path, config.render()).unwrap();
         let pid = spawn_server(&dir, &["server".into(), format!("-config={}", config_path.display())]);
         let addr = format!("http://127.0.0.1:{port}");
         let api = Bao { addr: addr.clone(), root: String::new(), audit_log: audit_log.to_path_buf(), pid: Some(pid) };

@@ -1,5 +1,5 @@
 //! OpenBao servers started by the tests: dev servers with a file audit device (one is
-//! shared, see [`super::bao`]; more config on request) and a TLS dev server with a
+//! shared, see [`super::bao`]; more listeners on request) and a TLS dev server with a
 //! generated CA. Every server dies with the test process. A missing `bao` fails
 //! loudly with the command that installs it.
 
@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::Bao;
+use crate::common::hcl::{Block, Body};
 use crate::common::net::free_port;
 use crate::common::secrets::{rand64, random_secret};
 
@@ -27,26 +28,44 @@ fn bao_binary() -> PathBuf {
     })
 }
 
+/// `audit "file" "test" { options { file_path = ..., hmac_accessor = "false" } }`:
+/// accessors in clear text, so a test can tell whose requests they were.
+pub fn audit_device(path: &Path) -> Block {
+    let options = Block::new("options", &[]).attr("file_path", path).attr("hmac_accessor", "false");
+    Block::new("audit", &["file", "test"]).block(options)
+}
+
+/// A second `listener "tcp"` without TLS, at `address` (`ip:port`).
+pub fn cleartext_listener(address: &str) -> Block {
+    Block::new("listener", &["tcp"]).attr("address", address).attr("tls_disable", true)
+}
+
+/// A second `listener "tcp"` at `address` serving `cert` and `key`.
+pub fn tls_listener(address: &str, cert: &Path, key: &Path) -> Block {
+    Block::new("listener", &["tcp"]).attr("address", address).attr("tls_cert_file", cert).attr("tls_key_file", key)
+}
+
 impl Bao {
-    /// Starts a fresh dev server with a file audit device (accessors in clear text).
+    /// Starts a fresh dev server with a file audit device.
     pub fn start() -> Bao {
-        Bao::start_with("")
+        Bao::start_with(None)
     }
 
-    /// [`Bao::start`] with more server config (e.g. a second `listener` block).
-    pub fn start_with(extra_config: &str) -> Bao {
+    /// [`Bao::start`] with one more `listener` block.
+    pub fn start_with_listener(listener: Block) -> Bao {
+        Bao::start_with(Some(listener))
+    }
+
+    fn start_with(listener: Option<Block>) -> Bao {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bao-{}-{:x}", std::process::id(), rand64()));
         std::fs::create_dir_all(&dir).unwrap();
         let audit_log = dir.join("audit.log");
         let config = dir.join("audit.hcl");
-        std::fs::write(
-            &config,
-            format!(
-                "audit \"file\" \"test\" {{\n  options {{\n    file_path = \"{}\"\n    hmac_accessor = \"false\"\n  }}\n}}\n{extra_config}\n",
-                audit_log.display()
-            ),
-        )
-        .unwrap();
+        let mut body = Body::default().block(audit_device(&audit_log));
+        if let Some(l) = listener {
+            body = body.block(l);
+        }
+        std::fs::write(&config, body.render()).unwrap();
         let root = random_secret("root-");
         let port = free_port();
         let addr = format!("http://127.0.0.1:{port}");
