@@ -55,7 +55,7 @@ fn token_file_login_renews_the_token_and_writes_the_sink_0600() {
     let ttl_after = b.lookup(&token)["ttl"].as_u64().unwrap();
 
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("auth=token_file"), "{}", run.report());
+    assert_eq!(run.report().fact("auth"), Some("token_file"), "{}", run.line());
     assert!(ttl_after > ttl_before, "renew-self must extend the TTL: {ttl_before}s before, {ttl_after}s after");
     assert_same!(std::fs::read_to_string(&sink_path).unwrap(), token, "the sink holds the token");
     assert_eq!(mode_of(&sink_path), 0o600);
@@ -78,7 +78,7 @@ fn approle_login_gets_a_working_token_into_the_sink() {
 
     let run = run_once(&cfg);
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("auth=approle"), "{}", run.report());
+    assert_eq!(run.report().fact("auth"), Some("approle"), "{}", run.line());
 
     let token = secret(std::fs::read_to_string(&sink_path).unwrap());
     let looked_up = b.lookup(&token);
@@ -184,7 +184,7 @@ fn assert_drift_refused(token_spec: serde_json::Value, why: &str) {
     let ttl_before = b.lookup(&token)["ttl"].as_u64().unwrap();
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_token_drift"));
-    assert!(run.report().contains(why), "the report says what drifted ({why}): {}", run.report());
+    assert!(run.report().msg().contains(why), "the report says what drifted ({why}): {}", run.line());
     assert!(!sink_path.exists(), "a drifted token is not written to any sink");
     assert!(b.lookup(&token)["ttl"].as_u64().unwrap() <= ttl_before, "a drifted token must not be extended");
 
@@ -255,7 +255,7 @@ fn a_revoked_token_is_vault_token_invalid() {
 
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_token_invalid"));
-    assert!(run.report().contains("provisioner"), "the message says who acts: {}", run.report());
+    assert!(run.report().msg().contains("provisioner"), "the message says who acts: {}", run.line());
     assert!(!run.stderr.contains("retrying"), "a 403 is not retried: {}", run.stderr);
 }
 
@@ -292,7 +292,8 @@ fn a_group_readable_token_file_is_refused_before_any_request() {
 
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_credential_unusable"));
-    assert!(run.report().contains(&format!("chmod 600 {}", token_file.display())), "says how to fix: {}", run.report());
+    let fix = format!("chmod 600 {}", token_file.display());
+    assert!(run.report().msg().contains(&fix), "says how to fix: {}", run.line());
     assert!(b.requests_by(&accessor).is_empty(), "the token was sent to Vault");
     assert!(!sink_path.exists());
 }
@@ -335,7 +336,7 @@ fn vault_stalling_is_degraded_within_the_example_retry_bound() {
 
     let run = run_once(&cfg);
     run.assert_outcome(75, "DEGRADED", Some("vault_unreachable"));
-    assert!(run.report().contains("no answer within 5s"), "{}", run.report());
+    assert!(run.report().msg().contains("no answer within 5s"), "{}", run.line());
     assert!(run.elapsed < Duration::from_secs(30), "gave up after {:?}", run.elapsed);
     drop(stall);
 }
@@ -350,13 +351,13 @@ fn tls_with_the_configured_ca() {
     let cfg = without_ca.clone().ca_cert(&tls.ca).write(dir.path(), "tls.hcl");
     let run = run_once(&cfg);
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("token_renewable=false"), "{}", run.report());
+    assert_eq!(run.report().fact("token_renewable"), Some("false"), "{}", run.line());
 
     // Without the CA the server is not trusted: nothing is sent in clear, the run does not pass.
     let cfg = without_ca.write(dir.path(), "tls-no-ca.hcl");
     let run = run_once(&cfg);
     run.assert_outcome(1, "FAIL", Some("vault_tls_error"));
-    assert!(run.report().contains("certificate"), "{}", run.report());
+    assert!(run.report().msg().contains("certificate"), "{}", run.line());
 }
 
 /// A CA made here and a certificate for 127.0.0.1 that it signed: (ca, cert, key) PEM files in `dir`.
@@ -413,7 +414,7 @@ fn ca_cert_is_the_only_trust_anchor() {
     for env in [vec![], vec![("SSL_CERT_FILE", other_ca.to_str().unwrap())]] {
         let r = run(&pinned, &env);
         r.assert_outcome(1, "FAIL", Some("vault_tls_error"));
-        assert!(r.report().contains("certificate"), "{env:?}: {}", r.report());
+        assert!(r.report().msg().contains("certificate"), "{env:?}: {}", r.line());
     }
     assert_eq!(lookups(), seen, "no request reached the impostor");
 }

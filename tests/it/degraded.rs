@@ -26,14 +26,15 @@ fn the_fourth_degraded_run_in_a_row_fails_in_the_log_the_journal_and_the_exit_co
     let run = s.run();
     run.assert_outcome(1, "FAIL", Some("degraded_persistent"));
     let line = run.report();
-    assert!(line.contains(" cause=probe_inconclusive degraded_runs=4 degraded_for="), "{line}");
-    assert!(line.contains("DEGRADED (probe_inconclusive) for 4 runs in a row"), "{line}");
+    assert_eq!((line.fact("cause"), line.fact("degraded_runs")), (Some("probe_inconclusive"), Some("4")), "{line}");
+    assert!(line.keys().windows(3).any(|k| k == ["cause", "degraded_runs", "degraded_for"]), "{line}");
+    assert!(line.msg().contains("DEGRADED (probe_inconclusive) for 4 runs in a row"), "{line}");
     let e = s.journal_entries().pop().unwrap();
     assert_eq!(
         (e["PRIORITY"].as_str(), e["CLAUDE_AUTH_SYNC_STATUS"].as_str(), e["CLAUDE_AUTH_SYNC_REASON"].as_str()),
         ("3", "FAIL", "degraded_persistent")
     );
-    assert_eq!(e["MESSAGE"], line, "the journal holds the same line as sync.log");
+    assert_eq!(e["MESSAGE"], line.line(), "the journal holds the same line as sync.log");
     assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "nothing was changed meanwhile");
 
     // The state file beside the log: private, and no secret in it.

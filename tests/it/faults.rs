@@ -126,7 +126,7 @@ fn run_row(b: &Bao, scenario: Scenario, step: &Step, fault: &'static str) -> Row
     }
     let before = std::fs::read(s.claude.creds()).unwrap();
     let run = s.run();
-    let line = run.report().to_string();
+    let report = run.report();
     let (status, reason) = expected(scenario, step.name, fault);
     let name = format!("{scenario:?} / {} / {fault}", step.name);
     run.assert_outcome(
@@ -139,12 +139,12 @@ fn run_row(b: &Bao, scenario: Scenario, step: &Step, fault: &'static str) -> Row
         reason,
     );
     let changed = std::fs::read(s.claude.creds()).unwrap() != before;
-    let verified = s.claude.state()["calls"].as_u64().unwrap_or(0) >= 1 && line.contains("probe=ok");
+    let verified = s.claude.state()["calls"].as_u64().unwrap_or(0) >= 1 && report.fact("probe") == Some("ok");
     assert!(
         !changed || (scenario == Scenario::Recovery && verified),
-        "{name}: the local file changed without a verified restore: {line}"
+        "{name}: the local file changed without a verified restore: {report}"
     );
-    let action = line.split_whitespace().find_map(|kv| kv.strip_prefix("action=")).unwrap_or("-");
+    let action = report.action().unwrap_or("-");
     Row {
         scenario,
         step: step.name,
@@ -208,6 +208,6 @@ fn a_really_sealed_vault_is_transient_for_a_working_login() {
     own.root("PUT", "sys/seal", None);
     let run = s.run();
     run.assert_outcome(75, "DEGRADED", Some("vault_unreachable"));
-    assert!(run.report().contains("sealed"), "{}", run.report());
+    assert!(run.report().msg().contains("sealed"), "{}", run.line());
     assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before);
 }

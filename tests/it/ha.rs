@@ -108,5 +108,9 @@ fn assert_backed_up(s: &Agent, version: u64) {
     let run = s.run();
     run.assert_outcome(0, "OK", None);
     let line = run.report();
-    assert!(line.contains("action=backed_up") && line.contains(&format!(" vault_version={version} ")), "{line}");
+    assert_eq!(
+        (line.action(), line.fact("vault_version")),
+        (Some("backed_up"), Some(version.to_string().as_str())),
+        "{line}"
+    );
 }

@@ -129,7 +129,7 @@ fn hostile_local_files_and_vault_data_are_refused_and_nothing_is_written() {
 
         let run = s.run();
         run.assert_outcome(1, "FAIL", Some(reason));
-        assert!(run.report().contains(says), "{name}: the message says what is wrong: {}", run.report());
+        assert!(run.report().msg().contains(says), "{name}: the message says what is wrong: {}", run.line());
         assert_eq!(snapshot(s.dir.path()), before, "{name}: a local file changed");
         assert_eq!(s.vault_copy().unwrap().0, version, "{name}: Vault was written");
     }

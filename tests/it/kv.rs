@@ -23,7 +23,7 @@ fn a_secret_on_a_nested_mount_is_backed_up_there() {
     let (login, _) = u.good_login(now_ms() + 8 * HOUR_MS);
     let run = u.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=backed_up"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("backed_up"), "{}", run.line());
     let v = b.root("GET", &format!("{nested}/data/workstation/claude-users/{}", u.name), None);
     assert_same!(v["data"]["data"]["claudeAiOauth"], login, "Vault holds the login under the nested mount");
     u.run().assert_outcome(0, "OK", None);
@@ -39,7 +39,8 @@ fn a_kv_version_1_mount_is_refused_and_nothing_is_stored() {
     let (_, before) = u.good_login(now_ms() + 8 * HOUR_MS);
     let run = u.run();
     run.assert_outcome(1, "FAIL", Some("vault_error"));
-    assert!(run.report().contains("KV version 1") && run.report().contains("enable-versioning"), "{}", run.report());
+    let msg = run.report().msg().to_string();
+    assert!(msg.contains("KV version 1") && msg.contains("enable-versioning"), "{}", run.line());
     let (s, v) = b.api(&b.root, "LIST", &format!("{v1}/data/workstation/claude-users"), None);
     assert_eq!(s, 404, "nothing stored in the v1 mount: {v}");
     assert_eq!(std::fs::read(u.claude.creds()).unwrap(), before, "the local file is untouched");
@@ -59,7 +60,7 @@ fn metadata_is_written_where_the_mount_requires_metadata_check_and_set() {
         let (login, _) = u.good_login(now_ms() + (8 + round) * HOUR_MS);
         let run = u.run();
         run.assert_outcome(0, "OK", None);
-        assert!(run.report().contains("action=backed_up"), "round {round}: {}", run.report());
+        assert_eq!(run.report().action(), Some("backed_up"), "round {round}: {}", run.line());
         assert!(!run.stderr.contains("not its metadata"), "round {round}: {}", run.stderr);
         let meta = b.root("GET", &meta_path, None)["data"].clone();
         assert_eq!(meta["custom_metadata"]["expires_at"], login["expiresAt"].to_string(), "round {round}: {meta}");

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::agent::config::Probe;
+use crate::common::agent::report::Report;
 use crate::common::agent::user::Agent;
 use crate::common::bao::{Bao, bao};
 use crate::common::claude::stand_in::{HOUR_MS, now_ms};
@@ -91,7 +92,7 @@ fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
                 // probe; a FAIL would page someone for a login that is fine.
                 if r.code != 0 && r.code != 75 {
                     let log = std::fs::read_to_string(s.log()).unwrap_or_default();
-                    let bad: Vec<&str> = log.lines().filter(|l| !l.contains(" status=OK ")).collect();
+                    let bad: Vec<Report> = log.lines().map(Report::of).filter(|l| l.status() != "OK").collect();
                     panic!("a racing run exited {}: {bad:#?}", r.code);
                 }
             }
@@ -110,8 +111,9 @@ fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
     assert_same!(local["refreshToken"], state["latest_refresh"], "the newest rotation is on disk");
     assert_same!(s.vault_copy().unwrap().1["claudeAiOauth"], local, "and in Vault");
     let log = std::fs::read_to_string(s.log()).unwrap();
-    let recovered = log.lines().filter(|l| l.contains("action=recovered")).count();
-    let degraded = log.lines().filter(|l| l.contains(" status=DEGRADED ")).count();
+    let reports: Vec<Report> = log.lines().map(Report::of).collect();
+    let recovered = reports.iter().filter(|r| r.action() == Some("recovered")).count();
+    let degraded = reports.iter().filter(|r| r.status() == "DEGRADED").count();
     assert!(
         refreshes > 20 && blanks > 0 && recovered > 0 && runs > 10,
         "too little happened: {refreshes} refreshes, {blanks} blanks, {recovered} restores, {runs} runs"
@@ -197,7 +199,7 @@ fn a_write_whose_lock_was_taken_over_while_it_stalled_never_lands() {
     steps.resume();
     let run = s.finish(run);
     run.assert_outcome(75, "DEGRADED", Some("local_busy"));
-    assert!(run.report().contains("took over"), "{}", run.report());
+    assert!(run.report().msg().contains("took over"), "{}", run.line());
     assert_same!(std::fs::read(s.claude.creds()).unwrap(), cli_bytes, "the CLI's update is kept");
     let stray = tree(&s.claude.config_dir).into_iter().filter(|p| p.contains(".tmp.")).count();
     assert_eq!(stray, 0, "the aborted write left no temp file");
@@ -258,7 +260,7 @@ fn under_a_read_only_home_the_lock_beside_the_config_dir_is_left_out() {
     cmd.arg(env!("CARGO_BIN_EXE_claude-auth-sync"));
     let run = s.run_cmd(cmd, &[]);
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("recovered"), "{}", run.line());
     assert_same!(s.claude.read_doc()["claudeAiOauth"], good);
     assert!(!s.dir.path().join("claude.lock").exists());
 }

@@ -83,7 +83,7 @@ fn a_restored_file_is_what_the_real_cli_uses_next() {
 
     let run = w.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("recovered"), "{}", run.line());
     let bearers = w.cli.backend.bearers.lock().unwrap().clone();
     assert_same!(bearers.last(), Some(&access), "the real CLI's next request carried the restored access token");
     assert_same!(w.doc()["claudeAiOauth"]["accessToken"], access.as_str());
@@ -101,7 +101,8 @@ fn the_real_clis_refresh_during_the_probe_is_backed_up() {
 
     let run = w.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
+    let r = run.report();
+    assert_eq!((r.action(), r.fact("vault_version")), (Some("backed_up"), Some("2")), "{r}");
     assert_same!(w.cli.backend.refreshes.load(Ordering::SeqCst), 1, "the real CLI refreshed");
     let (new_access, new_refresh) = w.cli.backend.last_issued.lock().unwrap().clone().unwrap();
     let local = w.doc()["claudeAiOauth"].clone();
@@ -154,7 +155,8 @@ fn the_agent_writing_while_the_real_cli_refreshes_keeps_the_clis_tokens() {
     // Wherever the agent met the CLI's refresh (waiting for its lock and finding the new
     // login under it, or after it), it judged the CLI's new login and backed it up, never
     // putting Vault's copy over it.
-    assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
+    let r = run.report();
+    assert_eq!((r.action(), r.fact("vault_version")), (Some("backed_up"), Some("2")), "{r}");
     let (new_access, new_refresh) = w.cli.backend.last_issued.lock().unwrap().clone().unwrap();
     let doc = w.doc();
     assert_same!(doc["claudeAiOauth"]["accessToken"], new_access.as_str(), "the CLI's newest tokens are on disk");
@@ -179,7 +181,7 @@ fn a_refused_refresh_is_recovered_from_a_good_copy_or_is_login_required() {
 
     let run = w.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("recovered"), "{}", run.line());
     assert!(w.cli.backend.refused.load(Ordering::SeqCst) >= 1, "the real CLI's refresh was refused first");
     assert_same!(w.doc()["claudeAiOauth"]["accessToken"], ga.as_str());
     assert_same!(w.doc()["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str());
@@ -244,9 +246,9 @@ fn a_login_a_cli_release_rewrote_without_fields_is_repaired_not_replaced_by_an_o
     let run = w.run();
     run.assert_outcome(75, "DEGRADED", Some("login_incomplete"));
     assert!(
-        run.report().contains("action=backed_up") && run.report().contains("repaired=expiresAt,scopes"),
+        run.report().action() == Some("backed_up") && run.report().fact("repaired") == Some("expiresAt,scopes"),
         "{}",
-        run.report()
+        run.line()
     );
     assert_eq!(w.cli.backend.refused.load(Ordering::SeqCst), 0, "no refresh token was ever refused");
     assert_same!(w.cli.backend.refreshes.load(Ordering::SeqCst), 1, "the CLI refreshed with the live refresh token");

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::agent::config::{Probe, Template};
+use crate::common::agent::report::Report;
 use crate::common::agent::user::Agent;
 use crate::common::bao::{Bao, bao};
 use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
@@ -25,8 +26,9 @@ fn a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object() {
     let run = s.run();
     run.assert_outcome(0, "OK", None);
     let line = run.report();
-    assert!(line.contains("action=backed_up") && line.contains("vault_version=1"), "{line}");
-    assert!(line.contains("access_expires_in=7h") && line.contains("relogin_due_in=19d"), "{line}");
+    assert_eq!((line.action(), line.fact("vault_version")), (Some("backed_up"), Some("1")), "{line}");
+    let (access, relogin) = (line.fact("access_expires_in"), line.fact("relogin_due_in"));
+    assert!(access.is_some_and(|a| a.starts_with("7h")) && relogin.is_some_and(|r| r.starts_with("19d")), "{line}");
 
     let (version, data) = s.vault_copy().expect("backed up");
     assert_eq!(version, 1);
@@ -45,7 +47,8 @@ fn a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object() {
     assert_eq!(mode_of(s.log().parent().unwrap()), 0o700);
     let logged = std::fs::read_to_string(s.log()).unwrap();
     assert_eq!(logged.lines().count(), 1);
-    assert!(logged.contains(" status=OK ") && logged.contains("action=backed_up"), "{logged}");
+    let in_log = Report::of(logged.trim_end());
+    assert_eq!((in_log.status(), in_log.action()), ("OK", Some("backed_up")), "{logged}");
     let entries = s.journal_entries();
     assert_eq!(entries.len(), 1, "{entries:?}");
     let e = &entries[0];
@@ -61,7 +64,7 @@ fn a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object() {
     let before_count = b.requests_by(&s.accessor).len();
     let run = s.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=verified"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("verified"), "{}", run.line());
     let paths: Vec<String> = b.requests_by(&s.accessor).split_off(before_count);
     assert_eq!(paths.len(), 4, "requests of an unchanged run: {paths:?}");
     assert_eq!(s.vault_copy().unwrap().0, 1, "no new version");
@@ -76,7 +79,8 @@ fn a_refresh_during_the_probe_is_backed_up_as_one_new_version_with_cas() {
 
     let run = s.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
+    let r = run.report();
+    assert_eq!((r.action(), r.fact("vault_version")), (Some("backed_up"), Some("2")), "{r}");
     assert_eq!(s.claude.state()["rotations"], 1, "the stand-in refreshed during the probe");
 
     let rotated = local_obj(&s);
@@ -119,7 +123,7 @@ fn a_broken_local_file_is_recovered_from_vault_keeping_every_other_key() {
 
         let run = s.run();
         run.assert_outcome(0, "OK", None);
-        assert!(run.report().contains("action=recovered"), "{case}: {}", run.report());
+        assert_eq!(run.report().action(), Some("recovered"), "{case}: {}", run.line());
         let doc = s.claude.read_doc();
         assert_same!(doc["claudeAiOauth"], good, "{case}");
         if keeps_siblings {
@@ -146,7 +150,8 @@ fn a_restored_login_that_the_cli_refreshes_is_written_back() {
 
     let run = s.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=recovered") && run.report().contains("vault_version=2"), "{}", run.report());
+    let r = run.report();
+    assert_eq!((r.action(), r.fact("vault_version")), (Some("recovered"), Some("2")), "{r}");
     let (_, data) = s.vault_copy().unwrap();
     assert_same!(data["claudeAiOauth"], local_obj(&s), "the refreshed object went back to Vault");
     assert_ne!(data["claudeAiOauth"]["refreshToken"], expired_good["refreshToken"]);
@@ -163,7 +168,7 @@ fn local_and_vault_both_rejected_is_login_required_and_changes_nothing() {
 
     let run = s.run();
     run.assert_outcome(1, "FAIL", Some("login_required"));
-    assert!(run.report().contains("claude auth login"), "says what to do: {}", run.report());
+    assert!(run.report().msg().contains("claude auth login"), "says what to do: {}", run.line());
     assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "the local file is not made worse");
     assert_eq!(s.vault_copy().unwrap().0, 1, "Vault is not overwritten");
     let e = &s.journal_entries()[0];
@@ -214,7 +219,7 @@ fn with_vault_stopped_the_local_check_still_runs_and_is_degraded() {
     let calls = s.claude.state()["calls"].as_u64().unwrap();
     let run = s.run();
     run.assert_outcome(75, "DEGRADED", Some("vault_unreachable"));
-    assert!(run.report().contains("action=backup_pending"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("backup_pending"), "{}", run.line());
     assert_eq!(s.claude.state()["calls"].as_u64().unwrap(), calls + 1, "the probe ran");
     assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "local file untouched");
 }
@@ -228,7 +233,8 @@ fn shadowing_variables_are_kept_from_the_probe_and_can_fail_the_run() {
     let run = s.run_with(&[("ANTHROPIC_API_KEY", &key)]);
     run.assert_outcome(0, "OK", None);
     assert!(run.stderr.contains("ANTHROPIC_API_KEY set in the environment outranks"), "{}", run.stderr);
-    assert!(run.report().contains("env_shadowing=ANTHROPIC_API_KEY"), "{}", run.report());
+    let shadowing = run.report().fact("env_shadowing").map(|v| v.split(',').any(|var| var == "ANTHROPIC_API_KEY"));
+    assert_eq!(shadowing, Some(true), "{}", run.line());
     assert_eq!(s.claude.state().get("shadowed"), None, "the probe never saw the variable");
 
     let strict = Agent::new(b).configure(|c| c.env_shadowing("fail"));
@@ -299,7 +305,7 @@ fn two_agents_and_a_refreshing_cli_lose_no_update() {
     });
 
     let log = std::fs::read_to_string(s.log()).unwrap();
-    assert!(log.lines().all(|l| l.contains(" status=OK ")), "every racing run was OK:\n{log}");
+    assert!(log.lines().map(Report::of).all(|r| r.status() == "OK"), "every racing run was OK:\n{log}");
     s.run().assert_outcome(0, "OK", None);
     let final_local = local_obj(&s);
     assert_same!(final_local["refreshToken"], s.claude.state()["latest_refresh"], "the newest rotation is on disk");
@@ -406,7 +412,7 @@ fn the_http_probe_calls_the_messages_api_like_claude_code_and_drives_recovery() 
     s.claude.write_login(&older_dead, &random_secret("mcp-token-"));
     let run = s.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("recovered"), "{}", run.line());
     assert_same!(local_obj(&s), good);
 }
 
@@ -417,7 +423,7 @@ fn exit_after_auth_stops_before_the_templates() {
     let before = s.claude.write_login(&s.dead_login(), &random_secret("mcp-token-"));
     let run = s.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=authenticated"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("authenticated"), "{}", run.line());
     assert_eq!(s.claude.state().get("calls"), None, "no probe");
     assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before);
     assert_eq!(s.vault_copy(), None);
@@ -486,7 +492,7 @@ fn files_whose_group_is_not_the_users_are_replaced_all_the_same() {
 
     let run = s.run_cmd(cmd, &[]);
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=recovered"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("recovered"), "{}", run.line());
     let doc = s.claude.read_doc();
     assert_same!(doc["claudeAiOauth"], good);
     assert_same!(doc["mcpOAuth"]["linear|abc123"]["accessToken"], mcp.as_str(), "mcpOAuth kept");
@@ -536,7 +542,8 @@ fn a_credentials_file_that_is_not_strict_json_keeps_every_key_and_its_bytes() {
         let run = s.run();
         run.assert_outcome(0, "OK", None);
         let line = run.report();
-        assert!(line.contains("original_kept=.credentials.json.claude-auth-sync.unparsed-"), "{case}: says so: {line}");
+        let kept_as = line.fact("original_kept").unwrap_or_default();
+        assert!(kept_as.starts_with(".credentials.json.claude-auth-sync.unparsed-"), "{case}: says so: {line}");
         let doc = s.claude.read_doc();
         assert_same!(doc["claudeAiOauth"], good, "{case}");
         if case != "garbage" {
@@ -565,7 +572,8 @@ fn a_refresh_seen_during_the_probe_is_backed_up_even_after_a_clock_step() {
     // The clock is right again; the CLI refreshes during the probe: an earlier expiresAt.
     let run = s.run_with(&[("FAKE_CLAUDE_FORCE_REFRESH", "1")]);
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=backed_up") && run.report().contains("vault_version=2"), "{}", run.report());
+    let r = run.report();
+    assert_eq!((r.action(), r.fact("vault_version")), (Some("backed_up"), Some("2")), "{r}");
     let rotated = local_obj(&s);
     assert!(rotated["expiresAt"].as_u64().unwrap() < now_ms() + 10 * HOUR_MS);
     assert_same!(s.vault_copy().unwrap().1["claudeAiOauth"], rotated, "Vault holds the rotation");
@@ -595,9 +603,9 @@ fn a_vault_copy_only_expires_at_calls_newer_is_degraded_never_silent() {
     let run = s.run();
     run.assert_outcome(75, "DEGRADED", Some("backup_undecided"));
     assert!(
-        run.report().contains("vault kv delete secret/workstation/claude-users/"),
+        run.report().msg().contains("vault kv delete secret/workstation/claude-users/"),
         "says what to do: {}",
-        run.report()
+        run.line()
     );
     assert_eq!(s.vault_copy().unwrap().0, version, "Vault is not regressed");
     assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "the local login is not touched");
@@ -607,6 +615,6 @@ fn a_vault_copy_only_expires_at_calls_newer_is_degraded_never_silent() {
     b.root("DELETE", &format!("secret/data/workstation/claude-users/{}", s.name), None);
     let run = s.run();
     run.assert_outcome(0, "OK", None);
-    assert!(run.report().contains("action=backed_up"), "{}", run.report());
+    assert_eq!(run.report().action(), Some("backed_up"), "{}", run.line());
     assert_same!(s.vault_copy().unwrap().1["claudeAiOauth"], local_obj(&s));
 }

@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::common::agent::report::Report;
 use crate::common::alerting;
 use crate::common::bao::Bao;
 use crate::common::claude::real::{RealCli, claude_bin, issue};
@@ -107,14 +108,16 @@ impl Station<'_> {
 
     /// The user's report lines in the machine's journal (all of it: the machine is this
     /// test's, and a run across midnight must not lose lines to `--since today`).
-    fn lines(&self, u: &TestUser) -> Vec<String> {
+    fn lines(&self, u: &TestUser) -> Vec<Report> {
         // --sync: every entry sent before it is in the journal when it returns.
         let out = self.m.sh("journalctl --sync && journalctl -t claude-auth-sync --no-pager -o cat").ok("journalctl");
         assert_no_leaks("journalctl -t claude-auth-sync", &out.stdout);
-        out.stdout.lines().filter(|l| l.contains(&format!(" user={} ", u.name))).map(str::to_string).collect()
+        // The unit's stderr (warnings) is there too, under the same identifier.
+        let reports = out.stdout.lines().filter(|l| l.starts_with("ts=")).map(Report::of);
+        reports.filter(|r| r.user() == u.name).collect()
     }
 
-    fn last_line(&self, u: &TestUser) -> String {
+    fn last_line(&self, u: &TestUser) -> Report {
         self.lines(u).pop().unwrap_or_else(|| panic!("no report line for {} in the journal", u.name))
     }
 
@@ -125,7 +128,7 @@ impl Station<'_> {
     }
 
     /// Runs the service; asserts the unit's result, the exit status and the report line.
-    fn sync(&self, u: &TestUser, exit: &str, status: &str, reason: Option<&str>) -> String {
+    fn sync(&self, u: &TestUser, exit: &str, status: &str, reason: Option<&str>) -> Report {
         let before = self.lines(u).len();
         let out = self.start(u);
         assert_no_leaks("systemctl start", &out.all());
@@ -139,14 +142,9 @@ impl Station<'_> {
         assert_eq!(code, exit, "ExecMainStatus of {}'s run: {line}\n{}", u.name, out.all());
         assert_eq!(result, if exit == "1" { "exit-code" } else { "success" }, "{line}");
         assert_eq!(out.code == 0, exit != "1", "systemctl start's exit: {}", out.all());
-        assert!(line.contains(&format!(" status={status} user={} ", u.name)), "{line}");
-        match reason {
-            Some(r) => {
-                assert!(line.contains(&format!(" reason={r} ")) || line.ends_with(&format!(" reason={r}")), "{line}")
-            }
-            None => assert!(!line.contains(" reason="), "{line}"),
-        }
-        assert!(self.sync_log(u).lines().last() == Some(line.as_str()), "sync.log ends with the journal's line");
+        assert_eq!((line.status(), line.user()), (status, u.name.as_str()), "{line}");
+        assert_eq!(line.reason(), reason, "{line}");
+        assert!(self.sync_log(u).lines().last() == Some(line.line()), "sync.log ends with the journal's line");
         line
     }
 
@@ -353,7 +351,7 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
 
     // ---- A user who has not logged in yet: a clear FAIL in the journal and sync.log, no 226.
     let line = ws.sync(bob, "1", "FAIL", Some("login_required"));
-    assert!(line.contains("not logged in"), "{line}");
+    assert!(line.msg().contains("not logged in"), "{line}");
     let state_dir = bob.home.join(".local/state/claude-auth-sync");
     assert_eq!((mode_of(&state_dir), owner(&state_dir)), (0o700, bob.uid), "the unit made the log's directory, as bob");
     eprintln!("--- a user who has not logged in:\n{line}");
@@ -363,14 +361,17 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     let first = login(&a1, &r1, now_ms() + 8 * HOUR_MS, now_ms() + 20 * 86_400_000);
     ws.log_in(alice, &first);
     let line = ws.sync(alice, "0", "OK", None);
-    assert!(line.contains("action=backed_up"), "{line}");
+    assert_eq!(line.action(), Some("backed_up"), "{line}");
     let status = m.sh(&runbook("systemctl status claude-auth-sync@alice.service", &alice.name));
     assert!(status.stdout.contains("status=0/SUCCESS") && status.stdout.contains("status=OK"), "{}", status.stdout);
     assert_no_leaks("systemctl status", &status.all());
     eprintln!("--- systemctl status claude-auth-sync@<user>.service\n{}", status.stdout);
     let today = m.sh(&runbook("journalctl -t claude-auth-sync --since today", "")).ok("journalctl");
     assert_no_leaks("journalctl -t claude-auth-sync --since today", &today.all());
-    assert!(today.stdout.contains(&format!("status=OK user={}", alice.name)), "{}", today.stdout);
+    // journalctl's lines: `DATE HOST claude-auth-sync[PID]: ts=...`.
+    let shown: Vec<Report> =
+        today.stdout.lines().filter_map(|l| l.find(" ts=").map(|i| Report::of(&l[i + 1..]))).collect();
+    assert!(shown.iter().any(|r| (r.status(), r.user()) == ("OK", alice.name.as_str())), "{}", today.stdout);
     assert_same!(ws.vault_latest(alice).unwrap().1["claudeAiOauth"], first, "Vault holds the login");
     let meta = std::process::Command::new(std::env::var("BAO_BIN").unwrap_or_else(|_| "bao".into()))
         .args(runbook("vault kv metadata get secret/workstation/claude-users/alice", &alice.name).split(' ').skip(1))
@@ -407,7 +408,7 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     // ---- A blanked file (what a refused refresh leaves): the unit restores Vault's copy.
     ws.log_in(alice, &json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }));
     let line = ws.sync(alice, "0", "OK", None);
-    assert!(line.contains("action=recovered"), "{line}");
+    assert_eq!(line.action(), Some("recovered"), "{line}");
     assert_same!(ws.creds(alice)["claudeAiOauth"]["refreshToken"], new_refresh.as_str(), "restored");
 
     // ---- A revoked Vault token: FAIL; the routine provisioner run names the user; the
@@ -430,7 +431,7 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     let own = m.sh_as(&alice.name, alice.uid, &runbook("systemctl start claude-auth-sync@$(id -un).service", ""));
     assert_eq!(own.code, 0, "a user starts their own sync: {}", own.all());
     assert_eq!(ws.lines(alice).len(), before + 1);
-    assert!(ws.last_line(alice).contains(" status=OK "), "{}", ws.last_line(alice));
+    assert_eq!(ws.last_line(alice).status(), "OK", "{}", ws.last_line(alice));
     m.sh("systemctl start claude-auth-provision.service").ok("the routine provisioner run, all users fine");
 
     // ---- Polkit allows exactly that: bob logs in and starts his own; not alice's, and he
@@ -440,7 +441,7 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     ws.fresh_start_limit(bob);
     let own = m.sh_as(&bob.name, bob.uid, &runbook("systemctl start claude-auth-sync@$(id -un).service", ""));
     assert_eq!(own.code, 0, "{}", own.all());
-    assert!(ws.last_line(bob).contains(" status=OK "), "{}", ws.last_line(bob));
+    assert_eq!(ws.last_line(bob).status(), "OK", "{}", ws.last_line(bob));
     let before = ws.lines(alice).len();
     for denied in [
         format!("systemctl start claude-auth-sync@{}.service", alice.name),
@@ -479,10 +480,10 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     assert_eq!(out.code, 0, "the user variant: {}", out.all());
     let line = ws.last_line(carol);
     assert!(
-        line.contains(" status=OK ") && line.contains("action=backed_up") && line.contains("warning=relogin_due"),
+        (line.status(), line.action(), line.fact("warning")) == ("OK", Some("backed_up"), Some("relogin_due")),
         "{line}"
     );
-    assert!(ws.sync_log(carol).contains(&line));
+    assert!(ws.sync_log(carol).contains(line.line()));
     let timers =
         m.sh_as(&carol.name, carol.uid, "systemctl --user list-timers claude-auth-sync.timer").ok("list-timers");
     assert!(timers.stdout.contains("claude-auth-sync.timer"), "{}", timers.stdout);
@@ -494,11 +495,14 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     ws.bao.stop();
     for _ in 0..3 {
         let line = ws.sync(alice, "75", "DEGRADED", Some("vault_unreachable"));
-        assert!(line.contains("action=backup_pending"), "{line}");
+        assert_eq!(line.action(), Some("backup_pending"), "{line}");
     }
     let line = ws.sync(alice, "1", "FAIL", Some("degraded_persistent"));
-    assert!(line.contains(" cause=vault_unreachable degraded_runs=4 degraded_for="), "{line}");
-    eprintln!("--- four runs without Vault:\n{}", ws.lines(alice)[ws.lines(alice).len() - 4..].join("\n"));
+    assert_eq!((line.fact("cause"), line.fact("degraded_runs")), (Some("vault_unreachable"), Some("4")), "{line}");
+    assert!(line.keys().windows(3).any(|k| k == ["cause", "degraded_runs", "degraded_for"]), "{line}");
+    let lines = ws.lines(alice);
+    let last_four: Vec<&str> = lines[lines.len() - 4..].iter().map(Report::line).collect();
+    eprintln!("--- four runs without Vault:\n{}", last_four.join("\n"));
     let state = std::fs::read_to_string(alice.home.join(".local/state/claude-auth-sync/state.json")).unwrap();
     assert_no_leaks("state.json", &state);
 }

@@ -1,9 +1,10 @@
 //! Runs of the agent binary: a clean environment (no VAULT_*, BAO_* or CLAUDE_* from
-//! the caller), every output leak-checked.
+//! the caller), every output leak-checked, and the report line parsed ([`Report`]).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::report::Report;
 use crate::common::secrets::assert_no_leaks;
 
 pub struct Run {
@@ -20,19 +21,21 @@ impl Run {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 
-    /// Asserts the exit code, `status=` and `reason=` of the report line.
+    /// Asserts the exit code and the report line's `status` and `reason` (`None`: no reason).
     pub fn assert_outcome(&self, code: i32, status: &str, reason: Option<&str>) {
-        let line = self.report();
+        let report = self.report();
         assert_eq!(self.code, code, "exit code; stderr:\n{}", self.stderr);
-        assert!(line.contains(&format!(" status={status} ")), "expected status={status}: {line}");
-        match reason {
-            Some(r) => assert!(line.contains(&format!(" reason={r}")), "expected reason={r}: {line}"),
-            None => assert!(!line.contains(" reason="), "expected no reason: {line}"),
-        }
+        assert_eq!(report.status(), status, "status: {report}");
+        assert_eq!(report.reason(), reason, "reason: {report}");
     }
 
-    /// The report line: the logged one, else the last `ts=` line of stderr.
-    pub fn report(&self) -> &str {
+    /// The report line, parsed.
+    pub fn report(&self) -> Report {
+        Report::of(self.line())
+    }
+
+    /// The report line as written: the logged one, else the last `ts=` line of stderr.
+    pub fn line(&self) -> &str {
         if let Some(l) = &self.logged {
             return l;
         }
