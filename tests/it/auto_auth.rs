@@ -25,6 +25,19 @@ fn config(dir: &Path, addr: &str) -> AgentConfig {
 const ALICE_POLICIES: &[&str] = &["claude-auth-sync-alice"];
 const ALICE_META: &[(&str, &str)] = &[("os_user", "alice")];
 
+/// A config logging in with `token` from a file, expecting alice, with a file sink:
+/// the config's path and the sink's.
+fn as_alice_with_a_sink(dir: &Path, addr: &str, token: &str) -> (PathBuf, PathBuf) {
+    let token_file = write_file(dir, "vault-token", token, 0o600);
+    let sink = dir.join("agent-token");
+    let cfg = config(dir, addr)
+        .method(Method::token_file(&token_file))
+        .expect(ALICE_POLICIES, ALICE_META)
+        .sink(&sink)
+        .write(dir, "config.hcl");
+    (cfg, sink)
+}
+
 fn alice_token(b: &Bao) -> (String, String) {
     b.user_policy("alice");
     b.token(json!({
@@ -41,13 +54,7 @@ fn token_file_login_renews_the_token_and_writes_the_sink_0600() {
     let b = bao();
     let dir = tempfile::tempdir().unwrap();
     let (token, _) = alice_token(b);
-    let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
-    let sink_path = dir.path().join("agent-token");
-    let cfg = config(dir.path(), &b.addr)
-        .method(Method::token_file(&token_file))
-        .expect(ALICE_POLICIES, ALICE_META)
-        .sink(&sink_path)
-        .write(dir.path(), "config.hcl");
+    let (cfg, sink_path) = as_alice_with_a_sink(dir.path(), &b.addr, &token);
 
     std::thread::sleep(Duration::from_millis(2100));
     let ttl_before = b.lookup(&token)["ttl"].as_u64().unwrap();
@@ -172,13 +179,7 @@ fn assert_drift_refused(token_spec: serde_json::Value, why: &str) {
     }
     let dir = tempfile::tempdir().unwrap();
     let (token, accessor) = b.token(token_spec);
-    let token_file = write_file(dir.path(), "vault-token", &token, 0o600);
-    let sink_path = dir.path().join("agent-token");
-    let cfg = config(dir.path(), &b.addr)
-        .method(Method::token_file(&token_file))
-        .expect(ALICE_POLICIES, ALICE_META)
-        .sink(&sink_path)
-        .write(dir.path(), "config.hcl");
+    let (cfg, sink_path) = as_alice_with_a_sink(dir.path(), &b.addr, &token);
 
     std::thread::sleep(Duration::from_millis(2100));
     let ttl_before = b.lookup(&token)["ttl"].as_u64().unwrap();

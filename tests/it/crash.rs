@@ -16,7 +16,7 @@ use crate::common::agent::config::{AgentConfig, Method, Probe, Template};
 use crate::common::bao::bao;
 use crate::common::claude::stand_in::{FakeClaude, HOUR_MS, now_ms, oauth};
 use crate::common::files::write_file;
-use crate::common::hooks::Steps;
+use crate::common::hooks::{Pause, Steps};
 use crate::common::secrets::{assert_no_leaks, random_secret};
 use serde_json::{Value, json};
 
@@ -97,12 +97,12 @@ fn sigkill_at_every_step_of_the_write_path_never_leaves_a_broken_file() {
     let known: Arc<Mutex<HashSet<String>>> = Arc::new(Mutex::new(HashSet::from([login(0)["accessToken"].to_string()])));
     let reader = Reader::start(claude.creds(), mcp.clone(), known.clone());
 
-    let spawn = |pause_at: Option<&str>| {
+    let spawn = |pause: Pause| {
         Command::new(env!("CARGO_BIN_EXE_claude-auth-sync"))
             .args(["run", "--once", "--config", cfg.to_str().unwrap()])
             .env_clear()
             .envs(claude.env())
-            .envs(steps.env(pause_at, false))
+            .envs(steps.env(pause))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -117,7 +117,7 @@ fn sigkill_at_every_step_of_the_write_path_never_leaves_a_broken_file() {
         l
     };
     let undisturbed = |want: &Value| {
-        let out = spawn(None).wait_with_output().unwrap();
+        let out = spawn(Pause::Never).wait_with_output().unwrap();
         assert_no_leaks("agent stderr", &String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "an undisturbed run: {}", String::from_utf8_lossy(&out.stderr));
         assert_same!(claude.read_doc()["claudeAiOauth"], *want, "an undisturbed run restores Vault's copy");
@@ -135,7 +135,7 @@ fn sigkill_at_every_step_of_the_write_path_never_leaves_a_broken_file() {
         for (i, step) in STEPS.iter().enumerate() {
             let old = claude.read_doc()["claudeAiOauth"].clone();
             let new = offer();
-            let mut child = spawn(Some(step));
+            let mut child = spawn(Pause::UntilKilled(step));
             assert!(
                 steps.wait_for(step, || child.try_wait().unwrap().is_some()),
                 "the run never reached {step}: {:?}",

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use crate::common::agent::user::Agent;
 use crate::common::bao::fault_proxy::{Fault, FaultProxy, Rule};
 use crate::common::bao::{Bao, bao};
-use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
-use crate::common::net::http;
+use crate::common::claude::stand_in::{HOUR_MS, blanked, now_ms, oauth};
 use crate::common::secrets::random_secret;
 use serde_json::json;
 
@@ -61,39 +60,25 @@ fn expected(scenario: Scenario, step: &str, fault: &str) -> (&'static str, Optio
 }
 
 fn run_row(b: &Bao, scenario: Scenario, step: &Step, fault: &'static str) -> Row {
-    // The proxy is started on a placeholder rule, then the Agent points the agent at it.
+    // The proxy is started first, then the user's agent is pointed at it; the user is
+    // known to the proxy's action once it exists.
     let holder: Arc<std::sync::Mutex<Option<(String, String)>>> = Arc::new(std::sync::Mutex::new(None));
-    let action = {
-        let holder = holder.clone();
-        let root = b.root.clone();
-        let addr = b.addr.clone();
-        move |what: &'static str| {
-            let holder = holder.clone();
-            let (root, addr) = (root.clone(), addr.clone());
-            Arc::new(move || {
-                let (name, accessor) = holder.lock().unwrap().clone().unwrap();
-                let host = addr.trim_start_matches("http://");
-                match what {
-                    "revoke" => {
-                        http(
-                            host,
-                            "POST",
-                            "/v1/auth/token/revoke-accessor",
-                            Some(&root),
-                            Some(&json!({ "accessor": accessor })),
-                        )
-                        .unwrap();
-                    }
-                    _ => {
-                        let newer =
-                            oauth("sk-ant-oat01-other-writer", "sk-ant-ort01-other-writer", now_ms() + 20 * HOUR_MS);
-                        let path = format!("/v1/secret/data/workstation/claude-users/{name}");
-                        http(host, "POST", &path, Some(&root), Some(&json!({ "data": { "claudeAiOauth": newer } })))
-                            .unwrap();
-                    }
+    let action = |what: &'static str| {
+        let (holder, admin) = (holder.clone(), b.handle());
+        Arc::new(move || {
+            let (name, accessor) = holder.lock().unwrap().clone().unwrap();
+            match what {
+                "revoke" => {
+                    admin.api(&admin.root, "POST", "auth/token/revoke-accessor", Some(json!({ "accessor": accessor })));
                 }
-            }) as Arc<dyn Fn() + Send + Sync>
-        }
+                _ => {
+                    let newer =
+                        oauth("sk-ant-oat01-other-writer", "sk-ant-ort01-other-writer", now_ms() + 20 * HOUR_MS);
+                    let path = format!("secret/data/workstation/claude-users/{name}");
+                    admin.api(&admin.root, "POST", &path, Some(json!({ "data": { "claudeAiOauth": newer } })));
+                }
+            }
+        }) as Arc<dyn Fn() + Send + Sync>
     };
     let f = match fault {
         "stopped" => Fault::Drop,
@@ -120,8 +105,7 @@ fn run_row(b: &Bao, scenario: Scenario, step: &Step, fault: &'static str) -> Row
             // the run ends with a write-back.
             let (good, _) = s.good_login(now_ms() - HOUR_MS);
             b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
-            s.claude
-                .write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &random_secret("mcp-"));
+            s.claude.write_login(&blanked(), &random_secret("mcp-"));
         }
     }
     let before = std::fs::read(s.claude.creds()).unwrap();

@@ -9,7 +9,7 @@ use crate::common::agent::user::Agent;
 use crate::common::bao::bao;
 use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
 use crate::common::files::{mode_of, tree, write_file};
-use crate::common::secrets::{claude_token, random_secret};
+use crate::common::secrets::{access_token, random_secret, refresh_token};
 use serde_json::json;
 
 /// Every file under `dir` with a digest of its bytes (symlinks as their target), to
@@ -172,10 +172,7 @@ fn restore_always_on_a_login_whose_refresh_token_rotates_is_refused() {
     let b = bao();
     let s = Agent::new(b).configure(|c| c.login(|t| t.restore("always")));
     let (good, _) = s.good_login(now_ms() + HOUR_MS);
-    b.kv_put(
-        &s.name,
-        json!({ "claudeAiOauth": oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + 9 * HOUR_MS) }),
-    );
+    b.kv_put(&s.name, json!({ "claudeAiOauth": oauth(&access_token(), &refresh_token(), now_ms() + 9 * HOUR_MS) }));
     refused(&s, |c| c, &["block template #1, key restore: = \"always\"", "rotates", "on_failure"]);
     assert_same!(s.claude.read_doc()["claudeAiOauth"], good, "the working login stays");
     // Another tool's secret says whether it rotates; declared so, it is refused too.

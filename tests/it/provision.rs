@@ -15,16 +15,11 @@ use std::sync::Mutex;
 use crate::common::agent::run::{Run, agent};
 use crate::common::bao::server::cleartext_listener;
 use crate::common::bao::{Bao, bao};
-use crate::common::files::{mode_of, write_file};
+use crate::common::files::{mode_of, uid_of, write_file};
 use crate::common::net::{free_port, non_loopback_ipv4};
 use crate::common::secrets::{assert_no_leaks, random_secret, secret};
 use crate::common::users::{TestUser, UserExe};
 use serde_json::{Value, json};
-
-fn owner(p: &Path) -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(p).unwrap().uid()
-}
 
 /// The agent run as `u` with a clean environment and `args`; asserts no leak in its output.
 fn as_user(u: &TestUser, args: &[&str]) -> std::process::Output {
@@ -79,6 +74,56 @@ fn kv(mount: &str, what: &str, user: &str) -> String {
     format!("{mount}/{what}/workstation/claude-users/{user}")
 }
 
+/// A roster's `vault:` section, key by key, in order.
+struct Roster(Vec<(&'static str, String)>);
+
+impl Roster {
+    /// `address` only.
+    fn at(address: &str) -> Roster {
+        Roster(vec![("address", address.to_string())])
+    }
+
+    /// No `address`: it comes from VAULT_ADDR or BAO_ADDR.
+    fn without_address() -> Roster {
+        Roster(Vec::new())
+    }
+
+    /// `b`'s address, `auth: token` and `token_period: 32d`: what most tests provision.
+    fn token(b: &Bao) -> Roster {
+        Roster::at(&b.addr).auth("token").token_period("32d")
+    }
+
+    /// [`Roster::token`] with `auth: approle`.
+    fn approle(b: &Bao) -> Roster {
+        Roster::token(b).auth("approle")
+    }
+
+    /// `auth`: `token` or `approle`.
+    fn auth(self, mode: &str) -> Roster {
+        self.set("auth", mode)
+    }
+
+    fn token_period(self, period: &str) -> Roster {
+        self.set("token_period", period)
+    }
+
+    fn kv_mount(self, mount: &str) -> Roster {
+        self.set("kv_mount", mount)
+    }
+
+    fn allow_cleartext_tokens(self) -> Roster {
+        self.set("allow_cleartext_tokens", "true")
+    }
+
+    fn set(mut self, key: &'static str, value: &str) -> Roster {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value.to_string(),
+            None => self.0.push((key, value.to_string())),
+        }
+        self
+    }
+}
+
 struct Provisioner {
     dir: tempfile::TempDir,
     state: PathBuf,
@@ -91,13 +136,13 @@ impl Provisioner {
         Provisioner { dir, state }
     }
 
-    fn roster(&self, b: &Bao, auth: &str, period: &str, users: &[&str]) -> PathBuf {
-        self.roster_with(&format!("  address: {}\n  auth: {auth}\n  token_period: {period}\n", b.addr), users)
-    }
-
-    /// A roster with `vault` as its vault section's lines.
-    fn roster_with(&self, vault: &str, users: &[&str]) -> PathBuf {
-        let mut text = format!("vault:\n{vault}users:\n");
+    /// Writes a roster with `vault` as its `vault:` section and `users`, each with an email.
+    fn roster(&self, vault: Roster, users: &[&str]) -> PathBuf {
+        let mut text = String::from("vault:\n");
+        for (key, value) in &vault.0 {
+            text.push_str(&format!("  {key}: {value}\n"));
+        }
+        text.push_str("users:\n");
         for u in users {
             text.push_str(&format!("  - name: {u}\n    email: {u}@example.com\n"));
         }
@@ -106,10 +151,22 @@ impl Provisioner {
         write_file(self.dir.path(), &format!("roster-{n}.yaml"), &text, 0o600)
     }
 
-    /// `provision` with the admin token (or without, for the routine run) and `extra` flags.
-    fn run(&self, b: &Bao, roster: &Path, admin: bool, extra: &[&str]) -> Run {
-        let token = admin.then(|| admin_token(b, "secret"));
-        self.run_env(roster, token.iter().map(|t| ("VAULT_TOKEN", t.as_str())).collect::<Vec<_>>().as_slice(), extra)
+    /// A roster ([`Provisioner::roster`]) that an admin run has provisioned.
+    fn provisioned(&self, b: &Bao, vault: Roster, users: &[&str]) -> PathBuf {
+        let roster = self.roster(vault, users);
+        let run = self.admin_run(b, &roster, &[]);
+        assert_eq!(run.code, 0, "provision:\n{}\n{}", run.stdout, run.stderr);
+        roster
+    }
+
+    /// `provision` with the shipped admin policy's token and `extra` flags.
+    fn admin_run(&self, b: &Bao, roster: &Path, extra: &[&str]) -> Run {
+        self.run_env(roster, &[("VAULT_TOKEN", &admin_token(b, "secret"))], extra)
+    }
+
+    /// `provision` without an admin token: the routine check.
+    fn routine_run(&self, roster: &Path) -> Run {
+        self.run_env(roster, &[], &[])
     }
 
     /// `provision` with exactly `env` (an admin token, VAULT_ADDR, ...).
@@ -171,15 +228,12 @@ fn two_users_get_isolated_periodic_tokens_and_a_second_run_mints_nothing() {
     let b = bao();
     let (alice, bob) = (TestUser::new(), TestUser::new());
     let p = Provisioner::new();
-    let roster = p.roster(b, "token", "32d", &[&alice.name, &bob.name]);
-
-    let run = p.run(b, &roster, true, &[]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let roster = p.provisioned(b, Roster::token(b), &[&alice.name, &bob.name]);
     for u in [&alice, &bob] {
         let token_file = u.file("vault-token");
-        assert_eq!((mode_of(&token_file), owner(&token_file)), (0o600, u.uid));
-        assert_eq!((mode_of(&u.agent_dir()), owner(&u.agent_dir())), (0o700, u.uid));
-        assert_eq!(owner(&u.file("config.hcl")), u.uid);
+        assert_eq!((mode_of(&token_file), uid_of(&token_file)), (0o600, u.uid));
+        assert_eq!((mode_of(&u.agent_dir()), uid_of(&u.agent_dir())), (0o700, u.uid));
+        assert_eq!(uid_of(&u.file("config.hcl")), u.uid);
         let token = secret(std::fs::read_to_string(&token_file).unwrap());
         let info = b.lookup(&token);
         assert_eq!(info["policies"], json!([format!("claude-auth-sync-{}", u.name)]), "that policy only");
@@ -201,7 +255,7 @@ fn two_users_get_isolated_periodic_tokens_and_a_second_run_mints_nothing() {
 
     // Idempotent: nothing minted, nothing rewritten.
     let config_before = std::fs::read(alice.file("config.hcl")).unwrap();
-    let run = p.run(b, &roster, true, &["--json"]);
+    let run = p.admin_run(b, &roster, &["--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = report_json(&run);
     for u in [&alice, &bob] {
@@ -213,7 +267,7 @@ fn two_users_get_isolated_periodic_tokens_and_a_second_run_mints_nothing() {
     assert_eq!(std::fs::read(alice.file("config.hcl")).unwrap(), config_before);
 
     // --rotate mints a new one and revokes the old.
-    let run = p.run(b, &roster, true, &["--rotate", &alice.name]);
+    let run = p.admin_run(b, &roster, &["--rotate", &alice.name]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let rotated = secret(std::fs::read_to_string(alice.file("vault-token")).unwrap());
     assert_ne!(rotated, alice_token);
@@ -227,12 +281,10 @@ fn two_users_get_isolated_approles() {
     let b = bao();
     let (alice, bob) = (TestUser::new(), TestUser::new());
     let p = Provisioner::new();
-    let roster = p.roster(b, "approle", "32d", &[&alice.name, &bob.name]);
-    let run = p.run(b, &roster, true, &[]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let roster = p.provisioned(b, Roster::approle(b), &[&alice.name, &bob.name]);
     for u in [&alice, &bob] {
         for f in ["role-id", "secret-id"] {
-            assert_eq!((mode_of(&u.file(f)), owner(&u.file(f))), (0o600, u.uid), "{f}");
+            assert_eq!((mode_of(&u.file(f)), uid_of(&u.file(f))), (0o600, u.uid), "{f}");
         }
         check_config_as(u);
     }
@@ -242,7 +294,7 @@ fn two_users_get_isolated_approles() {
     assert_isolated(b, &tb, &bob.name, &alice.name);
 
     let secret_before = std::fs::read(alice.file("secret-id")).unwrap();
-    let run = p.run(b, &roster, true, &["--json"]);
+    let run = p.admin_run(b, &roster, &["--json"]);
     assert_eq!(run.code, 0);
     assert_eq!(user_entry(&report_json(&run), &alice.name)["status"], "ok");
     assert_same!(std::fs::read(alice.file("secret-id")).unwrap(), secret_before, "no new secret-id");
@@ -283,8 +335,8 @@ fn symlink_and_hard_link_attacks_fail_that_user_only_and_touch_nothing() {
 
     let p = Provisioner::new();
     let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
-    let roster = p.roster(b, "token", "32d", &names);
-    let run = p.run(b, &roster, true, &["--json"]);
+    let roster = p.roster(Roster::token(b), &names);
+    let run = p.admin_run(b, &roster, &["--json"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     let report = report_json(&run);
 
@@ -308,11 +360,11 @@ fn symlink_and_hard_link_attacks_fail_that_user_only_and_touch_nothing() {
     assert_eq!(std::fs::read_to_string(&link_target).unwrap(), "root's content");
     assert_eq!(std::fs::read_to_string(&hard_target).unwrap(), "root's content");
     assert_eq!(std::fs::read_dir(foreign_dir.agent_dir()).unwrap().count(), 0);
-    assert_eq!(owner(&foreign_dir.agent_dir()), other.uid);
+    assert_eq!(uid_of(&foreign_dir.agent_dir()), other.uid);
 
     let e = user_entry(&report, &clean.name);
     assert_eq!(e["status"], "changed", "the other users are still provisioned: {e}");
-    assert_eq!(owner(&clean.file("vault-token")), clean.uid);
+    assert_eq!(uid_of(&clean.file("vault-token")), clean.uid);
 }
 
 #[test]
@@ -330,7 +382,7 @@ fn a_hostile_roster_is_rejected_before_any_change() {
     ] {
         let text = format!("vault:\n  address: {}\nusers:\n  - name: {}\n  - name: {bad}\n", b.addr, sentinel.name);
         let roster = write_file(p.dir.path(), "hostile.yaml", &text, 0o600);
-        let run = p.run(b, &roster, true, &[]);
+        let run = p.admin_run(b, &roster, &[]);
         assert_eq!(run.code, 78, "{bad}: {}", run.stderr);
         assert!(run.stderr.contains("users[1]") && run.stderr.contains(why), "{bad}: {}", run.stderr);
         assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
@@ -346,17 +398,15 @@ fn the_routine_run_reports_revoked_and_expired_credentials_without_an_admin_toke
     let b = bao();
     let (revoked, expired, fine) = (TestUser::new(), TestUser::new(), TestUser::new());
     let p = Provisioner::new();
-    let long = p.roster(b, "token", "1h", &[&revoked.name, &fine.name]);
-    assert_eq!(p.run(b, &long, true, &[]).code, 0);
-    let short = p.roster(b, "token", "2s", &[&expired.name]);
-    assert_eq!(p.run(b, &short, true, &[]).code, 0);
+    p.provisioned(b, Roster::token(b).token_period("1h"), &[&revoked.name, &fine.name]);
+    p.provisioned(b, Roster::token(b).token_period("2s"), &[&expired.name]);
     b.revoke(&std::fs::read_to_string(revoked.file("vault-token")).unwrap());
     std::thread::sleep(std::time::Duration::from_millis(3500));
     // A mode that needs no admin to fix.
     std::fs::set_permissions(fine.file("vault-token"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
 
-    let all = p.roster(b, "token", "1h", &[&revoked.name, &expired.name, &fine.name]);
-    let run = p.run(b, &all, false, &[]);
+    let all = p.roster(Roster::token(b).token_period("1h"), &[&revoked.name, &expired.name, &fine.name]);
+    let run = p.routine_run(&all);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(&format!("  {}: credential revoked", revoked.name)), "{}", run.stdout);
     assert!(run.stdout.contains(&format!("  {}: credential expired", expired.name)), "{}", run.stdout);
@@ -370,14 +420,13 @@ fn prune_revokes_a_removed_users_credential_and_keeps_the_data() {
     let b = bao();
     let (stay, leave) = (TestUser::new(), TestUser::new());
     let p = Provisioner::new();
-    let both = p.roster(b, "token", "32d", &[&stay.name, &leave.name]);
-    assert_eq!(p.run(b, &both, true, &[]).code, 0);
+    p.provisioned(b, Roster::token(b), &[&stay.name, &leave.name]);
     let leave_token = secret(std::fs::read_to_string(leave.file("vault-token")).unwrap());
     b.kv_put(&leave.name, json!({ "claudeAiOauth": { "kept": true } }));
     let stay_token = std::fs::read_to_string(stay.file("vault-token")).unwrap();
 
-    let only_stay = p.roster(b, "token", "32d", &[&stay.name]);
-    let run = p.run(b, &only_stay, true, &["--prune", "--json"]);
+    let only_stay = p.roster(Roster::token(b), &[&stay.name]);
+    let run = p.admin_run(b, &only_stay, &["--prune", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let report = report_json(&run);
     assert_eq!(report["pruned"][0]["user"], leave.name.as_str());
@@ -396,8 +445,8 @@ fn a_dry_run_plans_and_changes_nothing() {
     let b = bao();
     let u = TestUser::new();
     let p = Provisioner::new();
-    let roster = p.roster(b, "token", "32d", &[&u.name]);
-    let run = p.run(b, &roster, true, &["--dry-run"]);
+    let roster = p.roster(Roster::token(b), &[&u.name]);
+    let run = p.admin_run(b, &roster, &["--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout.contains("would write policy") && run.stdout.contains("would mint a new token"),
@@ -469,12 +518,11 @@ fn a_remint_revokes_the_remembered_token_whatever_the_home_holds() {
     let b = bao();
     let u = TestUser::new();
     let p = Provisioner::new();
-    let roster = p.roster(b, "token", "32d", &[&u.name]);
-    assert_eq!(p.run(b, &roster, true, &[]).code, 0);
+    let roster = p.provisioned(b, Roster::token(b), &[&u.name]);
     let first = read_secret(&u.file("vault-token"));
 
     user_file(&u, "vault-token", "not-a-token-at-all");
-    let run = p.run(b, &roster, true, &[]);
+    let run = p.admin_run(b, &roster, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(!alive(b, &first), "the token the garbled file no longer held is revoked");
     assert!(run.stdout.contains("vault-token holds no token Vault knows"), "{}", run.stdout);
@@ -483,7 +531,7 @@ fn a_remint_revokes_the_remembered_token_whatever_the_home_holds() {
     assert!(alive(b, &second));
 
     std::fs::remove_file(u.file("vault-token")).unwrap();
-    let run = p.run(b, &roster, true, &["--rotate", &u.name]);
+    let run = p.admin_run(b, &roster, &["--rotate", &u.name]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(!alive(b, &second), "a missing vault-token does not keep the old token alive");
     let third = read_secret(&u.file("vault-token"));
@@ -497,13 +545,12 @@ fn a_new_secret_id_leaves_the_role_with_that_one_only() {
     let b = bao();
     let u = TestUser::new();
     let p = Provisioner::new();
-    let roster = p.roster(b, "approle", "32d", &[&u.name]);
-    assert_eq!(p.run(b, &roster, true, &[]).code, 0);
+    let roster = p.provisioned(b, Roster::approle(b), &[&u.name]);
     let role_id = std::fs::read_to_string(u.file("role-id")).unwrap();
     let first = read_secret(&u.file("secret-id"));
 
     user_file(&u, "secret-id", "garbled");
-    let run = p.run(b, &roster, true, &[]);
+    let run = p.admin_run(b, &roster, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(secret_ids(b, &u).len(), 1, "the role lists one secret-id");
     assert_ne!(approle_login(b, &role_id, &first), 200, "the old secret-id no longer logs in");
@@ -513,7 +560,7 @@ fn a_new_secret_id_leaves_the_role_with_that_one_only() {
     // The agent's kept login, from the current secret-id.
     let kept = approle_token(b, &u);
     user_file(&u, "approle-token", &kept);
-    let run = p.run(b, &roster, true, &["--rotate", &u.name]);
+    let run = p.admin_run(b, &roster, &["--rotate", &u.name]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.stdout.contains("revoked the AppRole token the agent kept"), "{}", run.stdout);
     assert_eq!(secret_ids(b, &u).len(), 1);
@@ -529,8 +576,7 @@ fn a_user_cannot_shorten_the_version_history() {
     let b = bao();
     let u = TestUser::new();
     let p = Provisioner::new();
-    let roster = p.roster(b, "token", "32d", &[&u.name]);
-    assert_eq!(p.run(b, &roster, true, &[]).code, 0);
+    let roster = p.provisioned(b, Roster::token(b), &[&u.name]);
     let token = read_secret(&u.file("vault-token"));
     let meta = kv("secret", "metadata", &u.name);
     let (s, v) = b.api(&token, "POST", &kv("secret", "data", &u.name), Some(json!({ "data": { "x": 1 } })));
@@ -548,7 +594,7 @@ fn a_user_cannot_shorten_the_version_history() {
 
     // Settings changed behind the provisioner's back (an older policy allowed it): reset.
     b.root("POST", &meta, Some(json!({ "max_versions": 1, "delete_version_after": "1h", "cas_required": true })));
-    let run = p.run(b, &roster, true, &[]);
+    let run = p.admin_run(b, &roster, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(run.stdout.contains("set max_versions=10, delete_version_after=0s, cas_required=false"), "{}", run.stdout);
     let m = b.root("GET", &meta, None)["data"].clone();
@@ -557,7 +603,7 @@ fn a_user_cannot_shorten_the_version_history() {
         (&json!(10), &json!("0s"), &json!(false))
     );
     assert_eq!(m["custom_metadata"]["host"], "ws1", "the agent's facts are kept");
-    let run = p.run(b, &roster, true, &[]);
+    let run = p.admin_run(b, &roster, &[]);
     assert!(!run.stdout.contains("set max_versions"), "nothing to reset: {}", run.stdout);
 }
 
@@ -572,7 +618,7 @@ fn an_admin_token_that_lacks_a_capability_stops_the_run_and_names_it() {
     let lookup_block = "path \"auth/token/lookup\" {\n  capabilities = [\"update\"]\n}\n";
     assert!(ADMIN_POLICY.contains(lookup_block));
     let weak = token_with_policy(b, &format!("provision-weak-{}", u.name), &ADMIN_POLICY.replace(lookup_block, ""));
-    let roster = p.roster(b, "token", "32d", &[&u.name, &later.name]);
+    let roster = p.roster(Roster::token(b), &[&u.name, &later.name]);
     for i in 0..3 {
         let run = p.run_env(&roster, &[("VAULT_TOKEN", &weak)], &[]);
         if i == 0 {
@@ -588,7 +634,7 @@ fn an_admin_token_that_lacks_a_capability_stops_the_run_and_names_it() {
     assert_eq!(b.live_tokens("os_user", &u.name).len(), 1, "three runs, one token");
 
     let nobody = Provisioner::new();
-    let roster = nobody.roster(b, "token", "32d", &[&untouched.name]);
+    let roster = nobody.roster(Roster::token(b), &[&untouched.name]);
     let unknown = random_secret("s.unknown-admin-");
     let run = nobody.run_env(&roster, &[("VAULT_TOKEN", &unknown)], &[]);
     assert_eq!(run.code, 1);
@@ -608,15 +654,15 @@ fn an_auth_mode_switch_retires_the_old_credential_and_rewrites_the_auth_block() 
     let b = bao();
     let u = TestUser::new();
     let p = Provisioner::new();
-    let as_token = p.roster(b, "token", "32d", &[&u.name]);
-    let as_approle = p.roster(b, "approle", "32d", &[&u.name]);
-    assert_eq!(p.run(b, &as_token, true, &[]).code, 0);
+    let as_token = p.roster(Roster::token(b), &[&u.name]);
+    let as_approle = p.roster(Roster::approle(b), &[&u.name]);
+    assert_eq!(p.admin_run(b, &as_token, &[]).code, 0);
     let token = read_secret(&u.file("vault-token"));
     let mut edited = std::fs::read_to_string(u.file("config.hcl")).unwrap();
     edited.push_str("\n# my own setting\nenv_shadowing = \"fail\"\n");
     user_file(&u, "config.hcl", &edited);
 
-    let run = p.run(b, &as_approle, true, &[]);
+    let run = p.admin_run(b, &as_approle, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(!alive(b, &token), "the periodic token is revoked");
     assert!(!u.file("vault-token").exists());
@@ -635,7 +681,7 @@ fn an_auth_mode_switch_retires_the_old_credential_and_rewrites_the_auth_block() 
     let secret_id = read_secret(&u.file("secret-id"));
     let kept = approle_token(b, &u);
     user_file(&u, "approle-token", &kept);
-    let run = p.run(b, &as_token, true, &[]);
+    let run = p.admin_run(b, &as_token, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     let (s, _) = b.api(&b.root, "GET", &format!("auth/approle/role/claude-auth-sync-{}", u.name), None);
     assert_eq!(s, 404, "the role is deleted");
@@ -652,8 +698,8 @@ fn an_auth_mode_switch_retires_the_old_credential_and_rewrites_the_auth_block() 
     user_file(&u, "role-id", "stale-role-id");
     user_file(&u, "secret-id", "stale-secret-id");
     let token = read_secret(&u.file("vault-token"));
-    let nobody = p.roster(b, "token", "32d", &[]);
-    let run = p.run(b, &nobody, true, &["--prune"]);
+    let nobody = p.roster(Roster::token(b), &[]);
+    let run = p.admin_run(b, &nobody, &["--prune"]);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(!alive(b, &token));
     for f in ["vault-token", "role-id", "secret-id"] {
@@ -672,13 +718,14 @@ fn a_cleartext_address_to_another_machine_is_refused_unless_opted_in() {
     let u = TestUser::new();
     let p = Provisioner::new();
     let admin = admin_token(&b, "secret");
-    let remote = format!("  address: http://{ip}:{port}\n  auth: token\n");
-    let run = p.run_env(&p.roster_with(&remote, &[&u.name]), &[("VAULT_TOKEN", &admin)], &[]);
+    let remote = Roster::at(&format!("http://{ip}:{port}")).auth("token");
+    let run = p.run_env(&p.roster(remote, &[&u.name]), &[("VAULT_TOKEN", &admin)], &[]);
     assert_eq!(run.code, 78, "{}", run.stdout);
     assert!(run.stderr.contains("clear text") && run.stderr.contains("allow_cleartext_tokens: true"), "{}", run.stderr);
     assert!(!u.home.join(".config").exists() && !p.state.exists(), "nothing was changed");
 
-    let opted_in = p.roster_with(&format!("{remote}  allow_cleartext_tokens: true\n"), &[&u.name]);
+    let remote = Roster::at(&format!("http://{ip}:{port}")).auth("token");
+    let opted_in = p.roster(remote.allow_cleartext_tokens(), &[&u.name]);
     let run = p.run_env(&opted_in, &[("VAULT_TOKEN", &admin)], &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let config = std::fs::read_to_string(u.file("config.hcl")).unwrap();
@@ -696,7 +743,7 @@ fn the_kv_mount_is_checked_first_and_nested_mounts_work() {
     let tag = &random_secret("mount-")[6..14];
     let nested = format!("team{tag}/kv");
     b.root("POST", &format!("sys/mounts/{nested}"), Some(json!({ "type": "kv", "options": { "version": "2" } })));
-    let roster = p.roster_with(&format!("  address: {}\n  kv_mount: {nested}\n", b.addr), &[&u.name]);
+    let roster = p.roster(Roster::at(&b.addr).kv_mount(&nested), &[&u.name]);
     let run = p.run_env(&roster, &[("VAULT_TOKEN", &admin_token(b, &nested))], &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let token = read_secret(&u.file("vault-token"));
@@ -713,7 +760,7 @@ fn the_kv_mount_is_checked_first_and_nested_mounts_work() {
         (format!("none{tag}"), "has no mount there".to_string()),
         (format!("{nested}/sub"), format!("inside the mount {nested}/")),
     ] {
-        let roster = p.roster_with(&format!("  address: {}\n  kv_mount: {mount}\n", b.addr), &[&other.name]);
+        let roster = p.roster(Roster::at(&b.addr).kv_mount(&mount), &[&other.name]);
         let run = p.run_env(&roster, &[("VAULT_TOKEN", &admin_token(b, &mount))], &[]);
         assert_eq!(run.code, 1, "{mount}: {}", run.stdout);
         assert!(run.stderr.contains(&why) && run.stderr.contains("nothing was changed"), "{mount}: {}", run.stderr);
@@ -747,7 +794,7 @@ fn systemctl_runs_by_absolute_path_without_the_admin_token() {
     let real_path = recorder("systemctl-recorder", "ABSOLUTE");
     std::fs::create_dir(dir.join("bin")).unwrap();
     recorder("bin/systemctl", "FROM-PATH");
-    let roster = p.roster(b, "token", "32d", &[&u.name]);
+    let roster = p.roster(Roster::token(b), &[&u.name]);
     let admin = admin_token(b, "secret");
     let script = "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && mount --bind \"$1\" /usr/bin/systemctl && shift && exec \"$@\"";
     let out = Command::new("unshare")
@@ -779,8 +826,7 @@ fn the_repair_is_not_fooled_by_a_hard_link_swapped_in() {
     let b = bao();
     let u = TestUser::new();
     let p = Provisioner::new();
-    let roster = p.roster(b, "token", "32d", &[&u.name]);
-    assert_eq!(p.run(b, &roster, true, &[]).code, 0);
+    let roster = p.provisioned(b, Roster::token(b), &[&u.name]);
     std::fs::set_permissions(u.file("vault-token"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     // Outside the agent directory, on the same filesystem (a hard link cannot cross one).
     let target = u.home.with_file_name(format!("{}-root-file", u.name));
@@ -824,21 +870,20 @@ fn approle_checks_and_agent_runs_leave_one_live_token() {
     let b = bao();
     let u = TestUser::new();
     let p = Provisioner::new();
-    let roster = p.roster(b, "approle", "32d", &[&u.name]);
-    assert_eq!(p.run(b, &roster, true, &[]).code, 0);
+    let roster = p.provisioned(b, Roster::approle(b), &[&u.name]);
     let config = std::fs::read_to_string(u.file("config.hcl")).unwrap();
     let auth_only = user_file(&u, "auth-only.hcl", &format!("{config}\nexit_after_auth = true\n"));
     for _ in 0..4 {
         let out = as_user(&u, &["run", "--once", "--config", auth_only.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-        let routine = p.run(b, &roster, false, &[]);
+        let routine = p.routine_run(&roster);
         assert_eq!(routine.code, 0, "{}", routine.stdout);
         assert!(routine.stdout.contains("AppRole login works"), "{}", routine.stdout);
     }
     let live = b.live_tokens("role_name", &format!("claude-auth-sync-{}", u.name));
     assert_eq!(live.len(), 1, "4 agent runs and 4 routine checks leave {} live tokens", live.len());
     let kept = u.file("approle-token");
-    assert_eq!((mode_of(&kept), owner(&kept)), (0o600, u.uid));
+    assert_eq!((mode_of(&kept), uid_of(&kept)), (0o600, u.uid));
     assert_eq!(b.lookup(&read_secret(&kept))["accessor"], live[0].as_str(), "the live one is the agent's");
 }
 
@@ -854,7 +899,7 @@ fn an_email_that_would_inject_hcl_is_refused() {
         b.addr, u.name
     );
     let roster = write_file(p.dir.path(), "inject.yaml", &text, 0o600);
-    let run = p.run(b, &roster, true, &[]);
+    let run = p.admin_run(b, &roster, &[]);
     assert_eq!(run.code, 78, "{}", run.stdout);
     assert!(run.stderr.contains("users[0]") && run.stderr.contains("email"), "{}", run.stderr);
     assert!(!u.home.join(".config").exists(), "nothing written");
@@ -867,14 +912,13 @@ fn the_routine_run_finds_a_token_that_can_do_more_than_its_user() {
     let b = bao();
     let (u, other) = (TestUser::new(), TestUser::new());
     let p = Provisioner::new();
-    let roster = p.roster(b, "token", "32d", &[&u.name, &other.name]);
-    assert_eq!(p.run(b, &roster, true, &[]).code, 0);
+    let roster = p.provisioned(b, Roster::token(b), &[&u.name, &other.name]);
     let (wide, _) = b.token(json!({
         "policies": [format!("claude-auth-sync-{}", u.name), format!("claude-auth-sync-{}", other.name)],
         "no_default_policy": true, "period": "1h", "meta": { "os_user": u.name }
     }));
     user_file(&u, "vault-token", &wide);
-    let run = p.run(b, &roster, false, &[]);
+    let run = p.routine_run(&roster);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(
         run.stdout.contains(&format!("  {}: drift: policies also grant claude-auth-sync-{}", u.name, other.name)),
@@ -890,7 +934,7 @@ fn the_address_falls_back_to_vault_addr_and_bao_addr() {
     let b = bao();
     let u = TestUser::new();
     let p = Provisioner::new();
-    let roster = p.roster_with("  auth: token\n", &[&u.name]);
+    let roster = p.roster(Roster::without_address().auth("token"), &[&u.name]);
     let admin = admin_token(b, "secret");
     for var in ["VAULT_ADDR", "BAO_ADDR"] {
         let run = p.run_env(&roster, &[("VAULT_TOKEN", &admin), (var, &b.addr)], &[]);

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use crate::common::agent::config::Probe;
 use crate::common::agent::report::Report;
-use crate::common::agent::user::Agent;
+use crate::common::agent::run::pairs;
+use crate::common::agent::user::{Agent, Started};
 use crate::common::bao::{Bao, bao};
-use crate::common::claude::stand_in::{HOUR_MS, now_ms};
+use crate::common::claude::stand_in::{HOUR_MS, blanked, now_ms};
 use crate::common::files::tree;
-use crate::common::hooks::Steps;
+use crate::common::hooks::{Pause, Steps};
 use serde_json::Value;
 
 const RACE: Duration = Duration::from_secs(20);
@@ -26,17 +27,6 @@ fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
     s.good_login(now_ms() + 8 * HOUR_MS);
     s.run().assert_outcome(0, "OK", None);
     let stop = Instant::now() + RACE;
-
-    let cli_call = |env: &[(&str, &str)]| {
-        std::process::Command::new(s.claude.bin.join("claude"))
-            .args(["-p", "--output-format", "json", "hi"])
-            .envs(s.claude.env())
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
-            .status
-            .success()
-    };
 
     let (refreshes, blanks, waits, runs, reads) = std::thread::scope(|scope| {
         // The CLI: refresh, and every third turn blank the login if Vault holds it; for
@@ -58,9 +48,9 @@ fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
                     }
                 }
                 if turn.is_multiple_of(3) && backed_up() {
-                    cli_call(&[("FAKE_CLAUDE_BLANK", "1")]);
+                    s.claude.call(&[("FAKE_CLAUDE_BLANK", "1")]);
                     blanks += 1;
-                } else if cli_call(&[("FAKE_CLAUDE_FORCE_REFRESH", "1")]) {
+                } else if s.claude.call(&[("FAKE_CLAUDE_FORCE_REFRESH", "1")]) {
                     refreshes += 1;
                 } else {
                     // Blanked and not restored yet: what a user would see for a moment.
@@ -82,12 +72,7 @@ fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
         });
         let mut runs = 0u32;
         while Instant::now() < stop {
-            let (r1, r2) = std::thread::scope(|inner| {
-                let a = inner.spawn(|| s.run());
-                let b2 = inner.spawn(|| s.run());
-                (a.join().unwrap(), b2.join().unwrap())
-            });
-            for r in [r1, r2] {
+            for r in s.run_two_at_once() {
                 // DEGRADED is a fair answer when the file was clobbered right after a good
                 // probe; a FAIL would page someone for a login that is fine.
                 if r.code != 0 && r.code != 75 {
@@ -126,11 +111,6 @@ fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
 
 // ------------------------------------------------------------- the locks, step by step
 
-/// The environment pairs as `Agent::run_with` takes them.
-fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
-    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
-}
-
 fn mtime(p: &std::path::Path) -> std::time::SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }
@@ -140,8 +120,16 @@ fn restoring(b: &Bao) -> (Agent<'_>, Value) {
     let s = Agent::new(b);
     let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
     b.kv_put(&s.name, serde_json::json!({ "claudeAiOauth": good }));
-    s.claude.write_login(&serde_json::json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), "mcp-kept-1");
+    s.claude.write_login(&blanked(), "mcp-kept-1");
     (s, good)
+}
+
+/// Starts `s`'s run stopped at `step` (until [`Steps::resume`]); returns once it is there.
+fn stopped_at(s: &Agent, step: &str) -> (Steps, Started) {
+    let steps = Steps::new(s.dir.path());
+    let mut run = s.start(&pairs(&steps.env(Pause::UntilResumed(step))));
+    assert!(steps.wait_for(step, || run.agent.exited()), "never stopped at {step}: {:?}", steps.reached());
+    (steps, run)
 }
 
 /// Claude Code's lock directories for a write, in its order: what a restoring agent holds.
@@ -157,11 +145,8 @@ fn cli_locks(s: &Agent) -> [std::path::PathBuf; 3] {
 fn locks_held_by_a_stalled_write_are_kept_fresh() {
     let b = bao();
     let (s, good) = restoring(b);
-    let steps = Steps::new(s.dir.path());
-    let env = steps.env(Some("half_written"), true);
     let locks = cli_locks(&s);
-    let mut run = s.start(&pairs(&env));
-    assert!(steps.wait_for("half_written", || run.agent.exited()), "never stopped mid-write: {:?}", steps.reached());
+    let (steps, mut run) = stopped_at(&s, "half_written");
     // The write is stalled: however long, its locks must not look abandoned. Two rounds
     // of the keeper later (the first may have begun before), each was touched again.
     let stalled_at: Vec<_> = locks.iter().map(|l| mtime(l)).collect();
@@ -185,11 +170,8 @@ fn locks_held_by_a_stalled_write_are_kept_fresh() {
 fn a_write_whose_lock_was_taken_over_while_it_stalled_never_lands() {
     let b = bao();
     let (s, _) = restoring(b);
-    let steps = Steps::new(s.dir.path());
-    let env = steps.env(Some("synced"), true);
     let write_lock = s.claude.config_dir.join(".storage-write.lock");
-    let mut run = s.start(&pairs(&env));
-    assert!(steps.wait_for("synced", || run.agent.exited()), "never stopped before the rename: {:?}", steps.reached());
+    let (steps, run) = stopped_at(&s, "synced");
     // What the CLI does once the lock has gone 15 s without a touch (a suspend stops the
     // keeper too): take it over, write its fresh rotation, release it.
     std::fs::remove_dir(&write_lock).unwrap();
@@ -215,7 +197,7 @@ fn a_restore_waits_for_the_lock_beside_the_config_dir_in_the_clis_order() {
     std::fs::create_dir(&legacy_lock).unwrap();
     let holding = std::sync::atomic::AtomicBool::new(true);
     let steps = Steps::new(s.dir.path());
-    let env = steps.env(None, false);
+    let env = steps.env(Pause::Never);
     std::thread::scope(|scope| {
         scope.spawn(|| {
             while holding.load(std::sync::atomic::Ordering::Relaxed) {
@@ -248,7 +230,7 @@ fn under_a_read_only_home_the_lock_beside_the_config_dir_is_left_out() {
     let s = Agent::new(b).configure(|c| c.login(|t| t.probe(Probe::none())));
     let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
     b.kv_put(&s.name, serde_json::json!({ "claudeAiOauth": good }));
-    s.claude.write_login(&serde_json::json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), "mcp-kept-2");
+    s.claude.write_login(&blanked(), "mcp-kept-2");
     std::fs::create_dir_all(s.log().parent().unwrap()).unwrap();
     // As the unit's ProtectHome=read-only with ReadWritePaths= for ~/.claude and the state dir.
     let d = s.dir.path().display().to_string();

@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::common::agent::config::{Probe, Template};
-use crate::common::agent::run::Run;
+use crate::common::agent::run::{Run, pairs};
 use crate::common::agent::user::Agent;
 use crate::common::bao::{Bao, bao};
 use crate::common::claude::real::{RealCli, claude_bin, issue};
-use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
+use crate::common::claude::stand_in::{HOUR_MS, blanked, now_ms, oauth};
 use crate::common::secrets::{assert_no_leaks, random_secret};
 use serde_json::{Value, json};
 
@@ -21,20 +21,11 @@ struct World<'b> {
     cli: RealCli,
 }
 
-/// A world whose agent probes with the real CLI; `edit` edits the login's template.
+/// A world whose agent probes with the real CLI, the `claude` on its PATH, with the
+/// default command (`claude -p --model haiku ...`); `edit` edits the login's template.
 fn world<'b>(b: &'b Bao, edit: impl FnOnce(Template) -> Template) -> World<'b> {
-    let claude = claude_bin().display().to_string();
-    let argv = [
-        &claude,
-        "-p",
-        "--model",
-        "haiku",
-        "--no-session-persistence",
-        "--output-format",
-        "json",
-        "Reply with the single word OK",
-    ];
-    let s = Agent::new(b).configure(|c| c.login(|t| edit(t.probe(Probe::command().argv(&argv).timeout("90s")))));
+    let s = Agent::new(b).configure(|c| c.login(|t| edit(t.probe(Probe::command().timeout("90s")))));
+    s.claude.replace_with(&claude_bin());
     let cli = RealCli::start(s.dir.path());
     World { s, cli }
 }
@@ -55,8 +46,7 @@ impl World<'_> {
 
     fn run(&self) -> Run {
         let env = self.env();
-        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        self.s.run_with(&pairs)
+        self.s.run_with(&pairs(&env))
     }
 
     fn login(&self, access: &str, refresh: &str, expires_at: u64) -> Value {
@@ -64,6 +54,14 @@ impl World<'_> {
         let mut l = oauth(access, refresh, expires_at);
         l["scopes"] = json!(["user:inference"]);
         l
+    }
+
+    /// A login the mock API accepts, expiring in 8 h, as Vault's copy: its (access, refresh).
+    fn good_login_in_vault(&self) -> (String, String) {
+        let (access, refresh) = issue(&self.cli.backend, "good");
+        let good = self.login(&access, &refresh, now_ms() + 8 * HOUR_MS);
+        self.s.b.kv_put(&self.s.name, json!({ "claudeAiOauth": good }));
+        (access, refresh)
     }
 
     fn doc(&self) -> Value {
@@ -75,11 +73,9 @@ impl World<'_> {
 fn a_restored_file_is_what_the_real_cli_uses_next() {
     let b = bao();
     let w = world(b, |t| t);
-    let (access, refresh) = issue(&w.cli.backend, "good");
-    let good = w.login(&access, &refresh, now_ms() + 8 * HOUR_MS);
-    b.kv_put(&w.s.name, json!({ "claudeAiOauth": good }));
+    let (access, _) = w.good_login_in_vault();
     let mcp = random_secret("mcp-real-");
-    w.s.claude.write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &mcp);
+    w.s.claude.write_login(&blanked(), &mcp);
 
     let run = w.run();
     run.assert_outcome(0, "OK", None);
@@ -172,9 +168,7 @@ fn a_refused_refresh_is_recovered_from_a_good_copy_or_is_login_required() {
     let b = bao();
     // Vault holds a good login: the CLI's 401, refused refresh and blanking are mended.
     let w = world(b, |t| t);
-    let (ga, gr) = issue(&w.cli.backend, "good");
-    let good = w.login(&ga, &gr, now_ms() + 8 * HOUR_MS);
-    b.kv_put(&w.s.name, json!({ "claudeAiOauth": good }));
+    let (ga, _) = w.good_login_in_vault();
     let dead = w.login(&random_secret("sk-ant-oat01-dead-"), &random_secret("sk-ant-ort01-dead-"), now_ms() + HOUR_MS);
     let mcp = random_secret("mcp-real-");
     w.s.claude.write_login(&dead, &mcp);

@@ -8,9 +8,9 @@ use crate::common::agent::config::{Probe, Template};
 use crate::common::agent::report::Report;
 use crate::common::agent::user::Agent;
 use crate::common::bao::{Bao, bao};
-use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
-use crate::common::files::{mode_of, tree};
-use crate::common::secrets::{assert_no_leaks, claude_token, random_secret};
+use crate::common::claude::stand_in::{HOUR_MS, blanked, now_ms, oauth};
+use crate::common::files::{mode_of, owner_of, tree};
+use crate::common::secrets::{access_token, assert_no_leaks, random_secret, refresh_token};
 use serde_json::{Value, json};
 
 fn local_obj(s: &Agent) -> Value {
@@ -109,7 +109,7 @@ fn a_broken_local_file_is_recovered_from_vault_keeping_every_other_key() {
         let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
         b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
         let mcp = random_secret("mcp-token-");
-        s.claude.write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &mcp);
+        s.claude.write_login(&blanked(), &mcp);
         match case {
             "deleted" => std::fs::remove_file(s.claude.creds()).unwrap(),
             "not JSON" => std::fs::write(s.claude.creds(), b"{\"claudeAiOauth\": {\"accessTo").unwrap(),
@@ -144,7 +144,7 @@ fn a_restored_login_that_the_cli_refreshes_is_written_back() {
     b.kv_put(&s.name, json!({ "claudeAiOauth": expired_good }));
     // An older, dead login: the stand-in's refresh is refused and it blanks the file,
     // as Claude Code does on invalid_grant; the agent restores over the blanked file.
-    let dead = oauth(&claude_token("access"), &claude_token("refresh"), now_ms() - 2 * HOUR_MS);
+    let dead = oauth(&access_token(), &refresh_token(), now_ms() - 2 * HOUR_MS);
     let mcp = random_secret("mcp-token-");
     s.claude.write_login(&dead, &mcp);
 
@@ -239,7 +239,7 @@ fn shadowing_variables_are_kept_from_the_probe_and_can_fail_the_run() {
 
     let strict = Agent::new(b).configure(|c| c.env_shadowing("fail"));
     strict.good_login(now_ms() + 8 * HOUR_MS);
-    let run = strict.run_with(&[("CLAUDE_CODE_OAUTH_TOKEN", &claude_token("access"))]);
+    let run = strict.run_with(&[("CLAUDE_CODE_OAUTH_TOKEN", &access_token())]);
     run.assert_outcome(1, "FAIL", Some("env_shadowing"));
     assert_eq!(strict.vault_copy(), None, "nothing else happened");
 }
@@ -256,13 +256,7 @@ fn two_agents_and_a_refreshing_cli_lose_no_update() {
         let cli = scope.spawn(|| {
             let (mut ok, mut failed) = (0, 0);
             while Instant::now() < stop {
-                let out = std::process::Command::new(s.claude.bin.join("claude"))
-                    .args(["-p", "--output-format", "json", "hi"])
-                    .envs(s.claude.env())
-                    .env("FAKE_CLAUDE_FORCE_REFRESH", "1")
-                    .output()
-                    .unwrap();
-                if out.status.success() {
+                if s.claude.call(&[("FAKE_CLAUDE_FORCE_REFRESH", "1")]) {
                     ok += 1
                 } else {
                     failed += 1
@@ -287,12 +281,7 @@ fn two_agents_and_a_refreshing_cli_lose_no_update() {
         // Two agents at once, again and again.
         let mut runs = 0;
         while Instant::now() < stop {
-            let (a, b2) = std::thread::scope(|inner| {
-                let a = inner.spawn(|| s.run());
-                let b2 = inner.spawn(|| s.run());
-                (a.join().unwrap(), b2.join().unwrap())
-            });
-            for r in [a, b2] {
+            for r in s.run_two_at_once() {
                 assert_eq!(r.code, 0, "{}", r.stderr);
             }
             runs += 2;
@@ -386,10 +375,10 @@ impl MockApi {
 #[test]
 fn the_http_probe_calls_the_messages_api_like_claude_code_and_drives_recovery() {
     let b = bao();
-    let good_access = claude_token("access");
+    let good_access = access_token();
     let api = MockApi::start(good_access.clone());
     let s = Agent::new(b).configure(|c| c.login(|t| t.probe(Probe::http(&api.url).timeout("5s"))));
-    let good = oauth(&good_access, &claude_token("refresh"), now_ms() + 8 * HOUR_MS);
+    let good = oauth(&good_access, &refresh_token(), now_ms() + 8 * HOUR_MS);
     s.claude.write_login(&good, &random_secret("mcp-token-"));
 
     let run = s.run();
@@ -408,7 +397,7 @@ fn the_http_probe_calls_the_messages_api_like_claude_code_and_drives_recovery() 
 
     // The API rejects the local token: Vault's copy (which it accepts) is restored.
     b.kv_put(&s.name, json!({ "claudeAiOauth": good }));
-    let older_dead = oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + HOUR_MS);
+    let older_dead = oauth(&access_token(), &refresh_token(), now_ms() + HOUR_MS);
     s.claude.write_login(&older_dead, &random_secret("mcp-token-"));
     let run = s.run();
     run.assert_outcome(0, "OK", None);
@@ -461,12 +450,6 @@ fn as_nobody(s: &Agent) -> std::process::Command {
     cmd
 }
 
-fn owner_of(p: &std::path::Path) -> (u32, u32) {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(p).unwrap();
-    (m.uid(), m.gid())
-}
-
 #[test]
 fn files_whose_group_is_not_the_users_are_replaced_all_the_same() {
     let b = bao();
@@ -480,7 +463,7 @@ fn files_whose_group_is_not_the_users_are_replaced_all_the_same() {
     let (good, _) = s.good_login(now_ms() + 8 * HOUR_MS);
     b.kv_put(&s.name, json!({ "claudeAiOauth": good, "user": "svc" }));
     let mcp = random_secret("mcp-token-");
-    s.claude.write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &mcp);
+    s.claude.write_login(&blanked(), &mcp);
     std::fs::write(&sink, "old").unwrap();
     std::fs::write(&rendered, "old").unwrap();
     let cmd = as_nobody(&s);
@@ -531,8 +514,7 @@ fn a_credentials_file_that_is_not_strict_json_keeps_every_key_and_its_bytes() {
                 format!("{},}}", &strict[..strict.len() - 1])
             }
             "BOM and comments, blanked login" => {
-                let blanked = json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 });
-                let strict = String::from_utf8(s.claude.write_login(&blanked, &mcp)).unwrap();
+                let strict = String::from_utf8(s.claude.write_login(&blanked(), &mcp)).unwrap();
                 format!("\u{feff}// written by hand\n{} /* done */\n", strict.replacen("{", "{\n  // mine\n", 1))
             }
             _ => String::from_utf8_lossy(&bytes[..bytes.len() / 3]).into_owned() + "\u{0}garbage",
@@ -582,7 +564,7 @@ fn a_refresh_seen_during_the_probe_is_backed_up_even_after_a_clock_step() {
     assert_no_leaks("Vault custom_metadata", &meta.to_string());
 
     // A later blank restores the rotation, not the copy from before the step.
-    s.claude.write_login(&json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }), &random_secret("mcp-"));
+    s.claude.write_login(&blanked(), &random_secret("mcp-"));
     s.run().assert_outcome(0, "OK", None);
     assert_same!(local_obj(&s), rotated);
     assert_eq!(s.claude.state().get("refused"), None, "no refresh token was ever refused");
@@ -595,10 +577,8 @@ fn a_vault_copy_only_expires_at_calls_newer_is_degraded_never_silent() {
     let (_, before) = s.good_login(now_ms() + 8 * HOUR_MS);
     s.run().assert_outcome(0, "OK", None);
     // Someone puts another login there by hand, with a later expiresAt.
-    let version = b.kv_put(
-        &s.name,
-        json!({ "claudeAiOauth": oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + 20 * HOUR_MS) }),
-    );
+    let version = b
+        .kv_put(&s.name, json!({ "claudeAiOauth": oauth(&access_token(), &refresh_token(), now_ms() + 20 * HOUR_MS) }));
 
     let run = s.run();
     run.assert_outcome(75, "DEGRADED", Some("backup_undecided"));

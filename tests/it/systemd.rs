@@ -17,8 +17,8 @@ use crate::common::agent::report::Report;
 use crate::common::alerting;
 use crate::common::bao::Bao;
 use crate::common::claude::real::{RealCli, claude_bin, issue};
-use crate::common::claude::stand_in::{HOUR_MS, now_ms, oauth};
-use crate::common::files::mode_of;
+use crate::common::claude::stand_in::{HOUR_MS, blanked, now_ms, oauth};
+use crate::common::files::{mode_of, uid_of};
 use crate::common::machine::{Machine, Out};
 use crate::common::secrets::{assert_no_leaks, random_secret, secret};
 use crate::common::users::TestUser;
@@ -353,7 +353,11 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     let line = ws.sync(bob, "1", "FAIL", Some("login_required"));
     assert!(line.msg().contains("not logged in"), "{line}");
     let state_dir = bob.home.join(".local/state/claude-auth-sync");
-    assert_eq!((mode_of(&state_dir), owner(&state_dir)), (0o700, bob.uid), "the unit made the log's directory, as bob");
+    assert_eq!(
+        (mode_of(&state_dir), uid_of(&state_dir)),
+        (0o700, bob.uid),
+        "the unit made the log's directory, as bob"
+    );
     eprintln!("--- a user who has not logged in:\n{line}");
 
     // ---- The user logs in, starts the first sync, checks it.
@@ -406,7 +410,7 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     );
 
     // ---- A blanked file (what a refused refresh leaves): the unit restores Vault's copy.
-    ws.log_in(alice, &json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 }));
+    ws.log_in(alice, &blanked());
     let line = ws.sync(alice, "0", "OK", None);
     assert_eq!(line.action(), Some("recovered"), "{line}");
     assert_same!(ws.creds(alice)["claudeAiOauth"]["refreshToken"], new_refresh.as_str(), "restored");
@@ -505,11 +509,6 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     eprintln!("--- four runs without Vault:\n{}", last_four.join("\n"));
     let state = std::fs::read_to_string(alice.home.join(".local/state/claude-auth-sync/state.json")).unwrap();
     assert_no_leaks("state.json", &state);
-}
-
-fn owner(p: &Path) -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(p).unwrap().uid()
 }
 
 fn check_the_alerts(journal: &[Value], host: &str, alice: &TestUser, bob: &TestUser, carol: &TestUser) {

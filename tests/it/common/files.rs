@@ -1,7 +1,7 @@
-//! Files as the tests make and inspect them: written with a mode, their mode, and a
-//! directory's whole tree.
+//! Files as the tests make and inspect them: written with a mode, their mode and
+//! owner, and a directory's whole tree.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Writes `text` to `dir/name` with `mode` and returns the path.
@@ -15,6 +15,17 @@ pub fn write_file(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
 /// The permission bits of `p` (following a symlink).
 pub fn mode_of(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// The owner's uid of `p` itself (a symlink's own, not its target's).
+pub fn uid_of(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).unwrap().uid()
+}
+
+/// The (uid, gid) of `p` itself.
+pub fn owner_of(p: &Path) -> (u32, u32) {
+    let m = std::fs::symlink_metadata(p).unwrap();
+    (m.uid(), m.gid())
 }
 
 /// Every file under `dir`, recursively, as sorted relative paths.

@@ -9,6 +9,17 @@ use std::time::{Duration, Instant};
 /// Generous: only a bug (an agent stuck elsewhere) ever gets near it.
 const STUCK: Duration = Duration::from_secs(120);
 
+/// Where the agent stops on its write path.
+#[derive(Clone, Copy, Debug)]
+pub enum Pause<'a> {
+    /// Nowhere: the steps are only recorded.
+    Never,
+    /// At this step, until the test kills it.
+    UntilKilled(&'a str),
+    /// At this step, until [`Steps::resume`].
+    UntilResumed(&'a str),
+}
+
 /// The agent's step file, and where to stop it.
 pub struct Steps {
     pub file: PathBuf,
@@ -20,15 +31,14 @@ impl Steps {
         Steps { file: dir.join("steps"), resume: dir.join("resume.fifo") }
     }
 
-    /// The environment that records the steps and stops the agent at `pause_at`: until
-    /// it is killed, or, with `resumable`, until [`Steps::resume`].
-    pub fn env(&self, pause_at: Option<&str>, resumable: bool) -> Vec<(String, String)> {
+    /// The environment that records the steps and stops the agent as `pause` says.
+    pub fn env(&self, pause: Pause) -> Vec<(String, String)> {
         let _ = std::fs::remove_file(&self.file);
         let mut env = vec![("CLAUDE_AUTH_SYNC_TEST_STEP_FILE".to_string(), self.file.display().to_string())];
-        if let Some(step) = pause_at {
+        if let Pause::UntilKilled(step) | Pause::UntilResumed(step) = pause {
             env.push(("CLAUDE_AUTH_SYNC_TEST_PAUSE_AT".into(), step.into()));
         }
-        if resumable {
+        if let Pause::UntilResumed(_) = pause {
             let _ = std::fs::remove_file(&self.resume);
             let c = std::ffi::CString::new(self.resume.to_str().unwrap()).unwrap();
             assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", self.resume.display());
@@ -63,7 +73,7 @@ impl Steps {
         }
     }
 
-    /// Lets an agent stopped with `resumable` go on.
+    /// Lets an agent stopped [`Pause::UntilResumed`] go on.
     pub fn resume(&self) {
         // Opening blocks until the agent has opened its end; closing ends its wait.
         drop(std::fs::OpenOptions::new().write(true).open(&self.resume).unwrap());

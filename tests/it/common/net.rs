@@ -3,7 +3,7 @@
 //! local OpenBao through its API.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -36,37 +36,35 @@ pub fn non_loopback_ipv4() -> std::net::Ipv4Addr {
     found.expect("this test needs a network interface with an IPv4 address other than loopback (`ip -4 addr`)")
 }
 
-/// A minimal HTTP/1.0 client: enough for a local OpenBao, no TLS, no redirects.
-pub fn http(
-    host_port: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> std::io::Result<(u16, Value)> {
-    http_within(Duration::from_secs(30), host_port, method, path, token, body)
+/// One request: `method path` with an optional `X-Vault-Token` and JSON body.
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub token: Option<&'a str>,
+    pub body: Option<&'a Value>,
 }
 
-/// [`http`] that gives up after `timeout` for connecting and for each read (a stopped
-/// server's kernel still accepts connections, but nothing answers).
-pub fn http_within(
-    timeout: Duration,
-    host_port: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> std::io::Result<(u16, Value)> {
-    use std::net::ToSocketAddrs;
+impl<'a> Call<'a> {
+    /// `GET path` without a token.
+    pub fn get(path: &'a str) -> Call<'a> {
+        Call { method: "GET", path, token: None, body: None }
+    }
+}
+
+/// Sends `call` to `host_port`, giving up after `timeout` for connecting and for each
+/// read (a stopped server's kernel still accepts connections, but nothing answers);
+/// returns the status and the JSON body (`Null` when there is none).
+pub fn http(host_port: &str, call: Call, timeout: Duration) -> std::io::Result<(u16, Value)> {
     let addr = host_port
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host_port}: no address")))?;
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host_port}\r\nContent-Length: {}\r\n", body.len());
-    if let Some(t) = token {
+    let body = call.body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req =
+        format!("{} {} HTTP/1.0\r\nHost: {host_port}\r\nContent-Length: {}\r\n", call.method, call.path, body.len());
+    if let Some(t) = call.token {
         req.push_str(&format!("X-Vault-Token: {t}\r\n"));
     }
     req.push_str("\r\n");

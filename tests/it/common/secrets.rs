@@ -45,10 +45,14 @@ pub fn assert_no_leaks(what: &str, text: &str) {
     assert_eq!(hits, 0, "LEAK: {hits} fixture secret value(s) found in {what}");
 }
 
-/// A Claude-shaped OAuth token (`access` or `refresh`), registered as a secret.
-pub fn claude_token(kind: &str) -> String {
-    let prefix = if kind == "access" { "sk-ant-oat01-test-" } else { "sk-ant-ort01-test-" };
-    random_secret(prefix)
+/// A Claude-shaped OAuth access token, registered as a secret.
+pub fn access_token() -> String {
+    random_secret("sk-ant-oat01-test-")
+}
+
+/// A Claude-shaped OAuth refresh token, registered as a secret.
+pub fn refresh_token() -> String {
+    random_secret("sk-ant-ort01-test-")
 }
 
 /// A random hex string after `prefix`, registered as a secret.

@@ -272,11 +272,6 @@ impl Probe {
         Probe(Block::new("probe", &["none"]))
     }
 
-    /// The probe's `command`: its argv.
-    pub fn argv(self, argv: &[&str]) -> Probe {
-        Probe(self.0.attr("command", argv))
-    }
-
     pub fn timeout(self, timeout: &str) -> Probe {
         Probe(self.0.attr("timeout", timeout))
     }

@@ -72,6 +72,11 @@ pub fn agent_start(mut cmd: Command, args: &[&str], env: impl IntoIterator<Item 
     Running { child: Some(child), what: args.join(" "), start }
 }
 
+/// Owned environment pairs as [`agent`] and `Agent::run_with` take them.
+pub fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// A running agent; killed when dropped unfinished, so that a failed test never waits
 /// for an agent it stopped.
 pub struct Running {

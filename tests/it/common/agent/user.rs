@@ -17,7 +17,7 @@ use super::run::{Run, Running, agent_start};
 use crate::common::bao::{Bao, user_policy_name};
 use crate::common::claude::stand_in::{FakeClaude, HOUR_MS, now_ms, oauth};
 use crate::common::files::write_file;
-use crate::common::secrets::{assert_no_leaks, claude_token, random_secret};
+use crate::common::secrets::{access_token, assert_no_leaks, random_secret, refresh_token};
 
 /// How the user's agent logs in to Vault.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -171,6 +171,15 @@ impl Agent<'_> {
         self.run_with(&[])
     }
 
+    /// Two runs at once, as two timers firing together would.
+    pub fn run_two_at_once(&self) -> [Run; 2] {
+        std::thread::scope(|scope| {
+            let first = scope.spawn(|| self.run());
+            let second = scope.spawn(|| self.run());
+            [first.join().unwrap(), second.join().unwrap()]
+        })
+    }
+
     /// Runs `run --once` with `extra_env`; leak-checks the private log and the journal capture as well.
     pub fn run_with(&self, extra_env: &[(&str, &str)]) -> Run {
         self.run_cmd(Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), extra_env)
@@ -232,7 +241,7 @@ impl Agent<'_> {
 
     /// A login the stand-in accepts, written with siblings; returns (login, file bytes).
     pub fn good_login(&self, expires_at: u64) -> (Value, Vec<u8>) {
-        let (a, r) = (claude_token("access"), claude_token("refresh"));
+        let (a, r) = (access_token(), refresh_token());
         self.claude.accept(&a, &r);
         let login = oauth(&a, &r, expires_at);
         let bytes = self.claude.write_login(&login, &random_secret("mcp-token-"));
@@ -241,7 +250,7 @@ impl Agent<'_> {
 
     /// A login the stand-in does not know (and that is not expired: it answers 401).
     pub fn dead_login(&self) -> Value {
-        oauth(&claude_token("access"), &claude_token("refresh"), now_ms() + 8 * HOUR_MS)
+        oauth(&access_token(), &refresh_token(), now_ms() + 8 * HOUR_MS)
     }
 
     pub fn vault_copy(&self) -> Option<(u64, Value)> {

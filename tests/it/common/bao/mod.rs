@@ -10,18 +10,22 @@ pub mod server;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::net::http;
+use super::net::{Call, http};
 use super::secrets::secret;
+
+/// How long a request to a server may take before the harness calls it down.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 pub struct Bao {
     /// `http://127.0.0.1:PORT`
     pub addr: String,
     pub root: String,
     pub audit_log: PathBuf,
-    /// The dev server this handle started; `None` for a handle on a cluster (raft.rs).
+    /// The dev server this handle started; `None` for a handle that does not own one.
     pid: Option<u32>,
 }
 
@@ -46,6 +50,12 @@ pub fn user_policy_name(name: &str) -> String {
 }
 
 impl Bao {
+    /// A root handle on this server that does not own it (it cannot stop it), e.g. for
+    /// a thread that outlives a borrow.
+    pub fn handle(&self) -> Bao {
+        Bao { addr: self.addr.clone(), root: self.root.clone(), audit_log: self.audit_log.clone(), pid: None }
+    }
+
     pub fn host_port(&self) -> &str {
         self.addr.trim_start_matches("http://")
     }
@@ -57,7 +67,7 @@ impl Bao {
         path: &str,
         body: Option<&Value>,
     ) -> std::io::Result<(u16, Value)> {
-        http(self.host_port(), method, &format!("/v1/{path}"), token, body)
+        http(self.host_port(), Call { method, path: &format!("/v1/{path}"), token, body }, PATIENCE)
     }
 
     /// A request with `token`; panics on a network error, returns status and JSON.

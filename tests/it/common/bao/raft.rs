@@ -41,7 +41,7 @@ use serde_json::json;
 use super::Bao;
 use super::server::{audit_device, cleartext_listener, spawn_server};
 use crate::common::hcl::{Block, Body};
-use crate::common::net::{free_port, http_within};
+use crate::common::net::{Call, free_port, http};
 use crate::common::secrets::{rand64, secret};
 
 /// How long any readiness wait of the harness may take (a loaded 2-core machine).
@@ -117,7 +117,7 @@ impl Node {
     }
 
     pub fn health(&self) -> Health {
-        match http_within(HEALTH_TIMEOUT, self.api.host_port(), "GET", "/v1/sys/health", None, None) {
+        match http(self.api.host_port(), Call::get("/v1/sys/health"), HEALTH_TIMEOUT) {
             Ok((200, _)) => Health::Active,
             Ok((429, _)) => Health::Standby,
             Ok((503, _)) => Health::Sealed,
@@ -374,9 +374,9 @@ impl Balancer {
 
 /// The first upstream from the `n`th on that passes the health check.
 fn pick(upstreams: &[(String, String)], n: usize) -> Option<&(String, String)> {
-    (0..upstreams.len()).map(|k| &upstreams[(n + k) % upstreams.len()]).find(|(_, hp)| {
-        matches!(http_within(HEALTH_TIMEOUT, hp, "GET", "/v1/sys/health?standbyok=true", None, None), Ok((200, _)))
-    })
+    (0..upstreams.len())
+        .map(|k| &upstreams[(n + k) % upstreams.len()])
+        .find(|(_, hp)| matches!(http(hp, Call::get("/v1/sys/health?standbyok=true"), HEALTH_TIMEOUT), Ok((200, _))))
 }
 
 /// Copies both ways until both sides are done; a half-close is passed on.

@@ -27,6 +27,11 @@ pub fn oauth(access: &str, refresh: &str, expires_at_ms: u64) -> Value {
     })
 }
 
+/// The login as Claude Code leaves it after a refused refresh: tokens blanked.
+pub fn blanked() -> Value {
+    json!({ "accessToken": "", "refreshToken": "", "expiresAt": 0 })
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
@@ -45,6 +50,13 @@ impl FakeClaude {
         let state = root.join("fake-claude-state.json");
         std::fs::write(&state, r#"{"access": [], "refresh": [], "mode": "normal"}"#).unwrap();
         FakeClaude { config_dir, state, bin }
+    }
+
+    /// Puts another CLI (the real one) where `bin/claude` is, in the stand-in's place.
+    pub fn replace_with(&self, cli: &Path) {
+        let link = self.bin.join("claude");
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(cli, link).unwrap();
     }
 
     pub fn creds(&self) -> PathBuf {
@@ -89,6 +101,19 @@ impl FakeClaude {
         let mut s = self.state();
         f(&mut s);
         std::fs::write(&self.state, s.to_string()).unwrap();
+    }
+
+    /// `claude -p --output-format json hi` with `env`, as a user's session runs it:
+    /// whether it succeeded.
+    pub fn call(&self, env: &[(&str, &str)]) -> bool {
+        std::process::Command::new(self.bin.join("claude"))
+            .args(["-p", "--output-format", "json", "hi"])
+            .envs(self.env())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+            .status
+            .success()
     }
 
     /// The environment the agent (and through it the stand-in) needs.
