@@ -1,7 +1,7 @@
 //! The alert rules of deploy/alerting/: every LogQL expression parses with Grafana's
 //! own parser (@grafana/lezer-logql), the rules carry what the runbook promises, and
 //! the Alloy config gives them their labels. What the rules match is proven on a real
-//! journal in tests/systemd.rs; here, a synthetic one checks the evaluator's reading of
+//! journal in systemd.rs; here, a synthetic one checks the evaluator's reading of
 //! each construct the rules use, so that a mistake in it cannot hide there.
 
 use crate::common::alerting::{self, rule, rules, syntax_errors};

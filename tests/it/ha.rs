@@ -1,4 +1,4 @@
-//! Against a real 3-node OpenBao Raft cluster (tests/common/raft.rs): a secret written
+//! Against a real 3-node OpenBao Raft cluster (common::bao::raft): a secret written
 //! through a standby survives the leader's death, and the agent as it is (`run --once`
 //! through the load balancer an operator would configure, with a token file and with
 //! AppRole) reports a leader loss as DEGRADED, never FAIL, leaves the credentials file

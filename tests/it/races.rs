@@ -22,7 +22,7 @@ const RACE: Duration = Duration::from_secs(20);
 fn agents_restoring_while_the_cli_refreshes_lose_no_update() {
     let b = bao();
     // A run clobbered after its probe is DEGRADED; a streak of them is what this race is
-    // made of, not a fault that lasts (tests/degraded.rs tests the escalation).
+    // made of, not a fault that lasts (degraded.rs tests the escalation).
     let s = Agent::new(b).configure(|c| c.fail_after_degraded_runs(10000));
     s.good_login(now_ms() + 8 * HOUR_MS);
     s.run().assert_outcome(0, "OK", None);

@@ -184,7 +184,7 @@ fn the_units_say_what_the_product_needs() {
 
     let provision = unit_text("claude-auth-provision.service");
     assert!(provision.contains("provision --roster") && provision.contains("UnsetEnvironment=VAULT_TOKEN BAO_TOKEN"));
-    // The polkit rule: the caller's own instance, start and restart only (tests/systemd.rs
+    // The polkit rule: the caller's own instance, start and restart only (systemd.rs
     // proves what polkitd makes of it).
     let rule = unit_text("polkit/10-claude-auth-sync.rules");
     for want in [
