@@ -66,3 +66,14 @@ pub fn rand64() -> u64 {
     h.write_u128(Instant::now().elapsed().as_nanos());
     h.finish()
 }
+
+mod tests {
+    use super::{assert_no_leaks, random_secret};
+
+    #[test]
+    #[should_panic(expected = "LEAK")]
+    fn the_leak_check_catches_a_planted_secret() {
+        let planted = random_secret("s.planted-");
+        assert_no_leaks("a planted string", &format!("status=OK msg=\"{planted}\""));
+    }
+}
