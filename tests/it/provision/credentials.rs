@@ -8,8 +8,8 @@ use crate::common::users::TestUser;
 use serde_json::json;
 
 use super::{
-    Provisioner, Roster, alive, approle_login, approle_token, check_config_as, read_secret, report_json, secret_ids,
-    user_file,
+    Provisioner, Roster, alive, approle_login, approle_token, check_config_as, provisioned_users, read_secret,
+    report_json, secret_ids, user_file,
 };
 
 #[test]
@@ -42,9 +42,7 @@ fn prune_revokes_a_removed_users_credential_and_keeps_the_data() {
 #[test]
 fn a_remint_revokes_the_remembered_token_whatever_the_home_holds() {
     let b = bao();
-    let u = TestUser::new();
-    let p = Provisioner::new();
-    let roster = p.provisioned(b, Roster::token(b), &[&u.name]);
+    let ([u], p, roster) = provisioned_users(b, Roster::token(b));
     let first = read_secret(&u.file("vault-token"));
 
     user_file(&u, "vault-token", "not-a-token-at-all");
@@ -69,9 +67,7 @@ fn a_remint_revokes_the_remembered_token_whatever_the_home_holds() {
 #[test]
 fn a_new_secret_id_leaves_the_role_with_that_one_only() {
     let b = bao();
-    let u = TestUser::new();
-    let p = Provisioner::new();
-    let roster = p.provisioned(b, Roster::approle(b), &[&u.name]);
+    let ([u], p, roster) = provisioned_users(b, Roster::approle(b));
     let role_id = std::fs::read_to_string(u.file("role-id")).unwrap();
     let first = read_secret(&u.file("secret-id"));
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-use super::{Provisioner, Roster, admin_token, report_json, user_entry};
+use super::{Provisioner, Roster, admin_token, provisioned_users, report_json, user_entry};
 
 #[test]
 fn symlink_and_hard_link_attacks_fail_that_user_only_and_touch_nothing() {
@@ -158,9 +158,7 @@ fn systemctl_runs_by_absolute_path_without_the_admin_token() {
 #[test]
 fn the_repair_is_not_fooled_by_a_hard_link_swapped_in() {
     let b = bao();
-    let u = TestUser::new();
-    let p = Provisioner::new();
-    let roster = p.provisioned(b, Roster::token(b), &[&u.name]);
+    let ([u], p, roster) = provisioned_users(b, Roster::token(b));
     std::fs::set_permissions(u.file("vault-token"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     // Outside the agent directory, on the same filesystem (a hard link cannot cross one).
     let target = u.home.with_file_name(format!("{}-root-file", u.name));

@@ -6,10 +6,9 @@
 use crate::common::bao::{Bao, bao};
 use crate::common::files::{mode_of, uid_of};
 use crate::common::secrets::secret;
-use crate::common::users::TestUser;
 use serde_json::json;
 
-use super::{Provisioner, Roster, approle_token, check_config_as, kv, read_secret, report_json, user_entry};
+use super::{Roster, approle_token, check_config_as, kv, provisioned_users, read_secret, report_json, user_entry};
 
 /// Every check of the isolation promise, with `token` (alice's) against alice's and bob's paths.
 fn assert_isolated(b: &Bao, token: &str, alice: &str, bob: &str) {
@@ -39,9 +38,7 @@ fn assert_isolated(b: &Bao, token: &str, alice: &str, bob: &str) {
 #[test]
 fn two_users_get_isolated_periodic_tokens_and_a_second_run_mints_nothing() {
     let b = bao();
-    let (alice, bob) = (TestUser::new(), TestUser::new());
-    let p = Provisioner::new();
-    let roster = p.provisioned(b, Roster::token(b), &[&alice.name, &bob.name]);
+    let ([alice, bob], p, roster) = provisioned_users(b, Roster::token(b));
     for u in [&alice, &bob] {
         let token_file = u.file("vault-token");
         assert_eq!((mode_of(&token_file), uid_of(&token_file)), (0o600, u.uid));
@@ -92,9 +89,7 @@ fn two_users_get_isolated_periodic_tokens_and_a_second_run_mints_nothing() {
 #[test]
 fn two_users_get_isolated_approles() {
     let b = bao();
-    let (alice, bob) = (TestUser::new(), TestUser::new());
-    let p = Provisioner::new();
-    let roster = p.provisioned(b, Roster::approle(b), &[&alice.name, &bob.name]);
+    let ([alice, bob], p, roster) = provisioned_users(b, Roster::approle(b));
     for u in [&alice, &bob] {
         for f in ["role-id", "secret-id"] {
             assert_eq!((mode_of(&u.file(f)), uid_of(&u.file(f))), (0o600, u.uid), "{f}");
@@ -118,9 +113,7 @@ fn two_users_get_isolated_approles() {
 #[test]
 fn a_user_cannot_shorten_the_version_history() {
     let b = bao();
-    let u = TestUser::new();
-    let p = Provisioner::new();
-    let roster = p.provisioned(b, Roster::token(b), &[&u.name]);
+    let ([u], p, roster) = provisioned_users(b, Roster::token(b));
     let token = read_secret(&u.file("vault-token"));
     let meta = kv("secret", "metadata", &u.name);
     let (s, v) = b.api(&token, "POST", &kv("secret", "data", &u.name), Some(json!({ "data": { "x": 1 } })));

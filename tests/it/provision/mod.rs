@@ -57,6 +57,16 @@ fn check_config_as(u: &TestUser) -> String {
 /// The admin policy operators install.
 const ADMIN_POLICY: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/vault/provisioner-admin.hcl"));
 
+/// `N` throwaway users whom an admin run has provisioned from `vault`: the users, the
+/// provisioner (its state file) and the roster.
+fn provisioned_users<const N: usize>(b: &Bao, vault: Roster) -> ([TestUser; N], Provisioner, PathBuf) {
+    let users: [TestUser; N] = std::array::from_fn(|_| TestUser::new());
+    let p = Provisioner::new();
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    let roster = p.provisioned(b, vault, &names);
+    (users, p, roster)
+}
+
 /// A token with only `policy` (named `name`, outside claude-auth-sync-*); registered as a secret.
 fn token_with_policy(b: &Bao, name: &str, policy: &str) -> String {
     b.root("PUT", &format!("sys/policies/acl/{name}"), Some(json!({ "policy": policy })));

@@ -7,7 +7,7 @@ use crate::common::files::{mode_of, uid_of};
 use crate::common::users::TestUser;
 use serde_json::json;
 
-use super::{Provisioner, Roster, as_user, read_secret, user_file};
+use super::{Provisioner, Roster, as_user, provisioned_users, read_secret, user_file};
 
 #[test]
 fn the_routine_run_reports_revoked_and_expired_credentials_without_an_admin_token() {
@@ -36,9 +36,7 @@ fn the_routine_run_reports_revoked_and_expired_credentials_without_an_admin_toke
 #[test]
 fn approle_checks_and_agent_runs_leave_one_live_token() {
     let b = bao();
-    let u = TestUser::new();
-    let p = Provisioner::new();
-    let roster = p.provisioned(b, Roster::approle(b), &[&u.name]);
+    let ([u], p, roster) = provisioned_users(b, Roster::approle(b));
     let config = std::fs::read_to_string(u.file("config.hcl")).unwrap();
     let auth_only = user_file(&u, "auth-only.hcl", &format!("{config}\nexit_after_auth = true\n"));
     for _ in 0..4 {
@@ -60,9 +58,7 @@ fn approle_checks_and_agent_runs_leave_one_live_token() {
 #[test]
 fn the_routine_run_finds_a_token_that_can_do_more_than_its_user() {
     let b = bao();
-    let (u, other) = (TestUser::new(), TestUser::new());
-    let p = Provisioner::new();
-    let roster = p.provisioned(b, Roster::token(b), &[&u.name, &other.name]);
+    let ([u, other], p, roster) = provisioned_users(b, Roster::token(b));
     let (wide, _) = b.token(json!({
         "policies": [format!("claude-auth-sync-{}", u.name), format!("claude-auth-sync-{}", other.name)],
         "no_default_policy": true, "period": "1h", "meta": { "os_user": u.name }
