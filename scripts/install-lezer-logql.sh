@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Grafana's LogQL parser (@grafana/lezer-logql, pinned) from the npm registry
 # into a cache directory outside the repository and prints that directory. The tests
-# parse deploy/alerting/'s LogQL with it (tests/alerting/logql.mjs).
+# parse deploy/alerting/'s LogQL with it (tests/it/common/logql.mjs).
 set -euo pipefail
 
 VERSION="${LEZER_LOGQL_VERSION:-0.4.2}"

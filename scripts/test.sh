@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, then runs every test.
-#   scripts/test.sh                 # everything
-#   scripts/test.sh --test auto_auth  # extra arguments go to cargo test (and skip the fuzz run)
+#   scripts/test.sh                       # everything
+#   scripts/test.sh --test it sync::      # one topic of the integration tests (tests/it/sync.rs)
+#   scripts/test.sh --test it -- --exact sync::a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object
+#   scripts/test.sh --lib                 # the unit tests only
+# Extra arguments go to cargo test (and skip the fuzz run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: systemd (systemd-analyze for the unit checks, and the systemd that
-# tests/systemd.rs boots in namespaces), dbus, polkitd (the polkit rule) and
+# tests/it/systemd.rs boots in namespaces), dbus, polkitd (the polkit rule) and
 # libpam-systemd (user managers for linger) for that boot, sudo (the runbook's command).
 packages=(systemd dbus polkitd libpam-systemd sudo)
 missing=()
