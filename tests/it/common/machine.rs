@@ -92,6 +92,13 @@ ln -s pts/ptmx $D/ptmx
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs $D/shm
 ln -s /proc/self/fd $D/fd; ln -s /proc/self/fd/0 $D/stdin; ln -s /proc/self/fd/1 $D/stdout; ln -s /proc/self/fd/2 $D/stderr
 mount --move $D /dev || die "no private /dev"
+# What the test needs from under /tmp or /var/tmp (a checkout there, say) is held here,
+# before the private tmpfs mounts hide it, and put back read-only afterwards.
+i=0
+for k in $CAS_KEEP; do
+  mkdir -p $S/keep/$i && mount --bind "$k" $S/keep/$i || die "cannot keep $k"
+  i=$((i+1))
+done
 mount --bind /home /home
 mount -o remount,bind,ro / || die "cannot make the host's tree read-only"
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
@@ -102,6 +109,11 @@ mount -t tmpfs -o mode=2755 tmpfs /var/log/journal || die "no private /var/log/j
 mount -t tmpfs -o mode=0755 tmpfs /etc/systemd/system || die "no private /etc/systemd/system"
 mount -t tmpfs -o mode=0755 tmpfs /usr/local/bin || die "no private /usr/local/bin"
 mount -t tmpfs -o mode=0755 tmpfs /usr/local/lib || die "no private /usr/local/lib"
+i=0
+for k in $CAS_KEEP; do
+  mkdir -p "$k" && mount --bind $S/keep/$i "$k" && mount -o remount,bind,ro "$k" || die "cannot put back $k"
+  i=$((i+1))
+done
 for b in $CAS_BINDS; do
   mkdir -p "${b#*=}" && mount --bind "${b%%=*}" "${b#*=}" && mount -o remount,bind,ro "${b#*=}" || die "cannot bind $b"
 done
@@ -179,6 +191,7 @@ impl Machine {
         let cgroup = cgroup2_root().join(format!("claude-auth-sync-test-{}-{hostname}", std::process::id()));
         std::fs::create_dir(&cgroup)
             .unwrap_or_else(|e| panic!("systemd cannot boot here: mkdir {}: {e}", cgroup.display()));
+        let binds_src: Vec<&Path> = binds.iter().map(|(src, _)| *src).collect();
         let binds: Vec<String> = binds
             .iter()
             .map(|(src, dst)| {
@@ -187,6 +200,15 @@ impl Machine {
                 format!("{src}={dst}")
             })
             .collect();
+        // The checkout and the test binary's directory may lie under /tmp, which the
+        // machine mounts privately: the boot script keeps them visible.
+        let exe_dir = Path::new(env!("CARGO_BIN_EXE_claude-auth-sync")).parent().unwrap().to_path_buf();
+        let keep: Vec<String> = [Path::new(env!("CARGO_MANIFEST_DIR")), exe_dir.as_path()]
+            .into_iter()
+            .chain(binds_src.iter().copied())
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(keep.iter().all(|k| !k.contains(' ')), "kept paths without spaces: {keep:?}");
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = Command::new("sh");
         cmd.args([
@@ -199,6 +221,7 @@ impl Machine {
         .env("CAS_CGROUP", &cgroup)
         .env("CAS_BOOT", BOOT)
         .env("CAS_BINDS", binds.join(" "))
+        .env("CAS_KEEP", keep.join(" "))
         .env("CAS_HOSTNAME", hostname)
         .env("CAS_MASK", MASKED.join(" "))
         .stdin(Stdio::null())
