@@ -65,7 +65,11 @@ impl UserExe {
         let dir = tempfile::Builder::new().prefix("claude-auth-sync-exe-").tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.path().join("claude-auth-sync");
-        std::fs::copy(env!("CARGO_BIN_EXE_claude-auth-sync"), &path).unwrap();
+        // Copied by another process: a write descriptor of ours, inherited by a child that
+        // another test thread forks meanwhile, would make executing the copy fail with
+        // "Text file busy" (ETXTBSY).
+        let cp = Command::new("cp").arg(env!("CARGO_BIN_EXE_claude-auth-sync")).arg(&path).status().unwrap();
+        assert!(cp.success(), "cp the agent binary to {}", path.display());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         UserExe { _dir: dir, path }
     }
