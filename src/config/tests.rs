@@ -1,3 +1,5 @@
+//! The config as parsed and printed: every block, every default, every refusal, on config texts.
+
 use std::path::Path;
 use std::time::Duration;
 
