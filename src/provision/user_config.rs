@@ -188,7 +188,10 @@ mod tests {
 
     fn alice() -> (OsUser, RosterUser) {
         let os = OsUser { name: "alice".into(), uid: 1001, gid: 1001, home: "/home/alice".into() };
-        (os.clone(), RosterUser { name: "alice".into(), email: Some("alice@example.com".into()), os })
+        (
+            os.clone(),
+            RosterUser { name: "alice".into(), email: Some("alice@example.com".into()), os, secrets: Vec::new() },
+        )
     }
 
     fn load(text: &str, os: &OsUser) -> config::Config {

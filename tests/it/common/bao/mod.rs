@@ -136,7 +136,7 @@ impl Bao {
 
     /// [`Bao::user_policy`] for a secret on the KV mount `mount`.
     pub fn user_policy_on(&self, mount: &str, name: &str) -> String {
-        let policy = claude_auth_sync::provision::policy::hcl(mount, "workstation/claude-users", name);
+        let policy = claude_auth_sync::provision::policy::hcl(mount, "workstation/claude-users", name, &[]);
         let policy_name = user_policy_name(name);
         self.root("PUT", &format!("sys/policies/acl/{policy_name}"), Some(json!({ "policy": policy })));
         policy_name
