@@ -179,6 +179,19 @@ fn codex_a_login_vault_cannot_mend_names_the_codex_file_not_claude() {
     assert_same!(e.tools.read(&e.tools.codex_auth())["tokens"], dead, "the rejected restore is undone");
 }
 
+#[test]
+fn codex_without_the_roster_grant_is_denied_and_the_file_left_alone() {
+    let b = bao();
+    let e = Example::new(b, "codex.hcl", &[]);
+    let tokens = codex_tokens(&e.tools.endpoint, true);
+    e.tools.write(&e.tools.codex_auth(), &codex_auth_json(&tokens));
+    let before = std::fs::read(e.tools.codex_auth()).unwrap();
+    let run = e.run();
+    assert_eq!(run.report().status(), "FAIL", "{}", run.line());
+    assert_eq!(run.report().reason(), Some("vault_permission_denied"), "{}", run.line());
+    assert_eq!(std::fs::read(e.tools.codex_auth()).unwrap(), before);
+}
+
 // ------------------------------------------------------------------ gcloud-adc.hcl
 
 #[test]
