@@ -52,7 +52,7 @@ template {
 
   # A real request through the CLI, never a status command.
   probe "command" {
-    command = ["codex", "exec", "--skip-git-repo-check", "--sandbox", "read-only", "Reply with the single word OK"]
+    command = ["codex", "exec", "--ephemeral", "--skip-git-repo-check", "--sandbox", "read-only", "Reply with the single word OK"]
     timeout = "120s"
   }
 }

@@ -46,7 +46,7 @@ template {
   refresh_token_rotates = true
   restore               = "on_failure"
 
-  # Codex takes no lock on auth.json that the agent could join (Claude Code's
+  # Codex takes no lock on auth.json that the agent knows how to join (Claude Code's
   # directory locks mean nothing to it): agents serialise among themselves with a
   # flock, and a restore re-reads the file under it and merges into what is there.
   lock = "flock"
@@ -54,9 +54,11 @@ template {
   # The proof: one real request through the CLI (`codex exec` sends a prompt to the
   # model with the file's access token), never a status command, which reads local
   # state only. Its exit code and its "unexpected status 401" say whether the login
-  # works. Under systemd give the absolute path of `codex`.
+  # works. --ephemeral leaves no session file behind, --skip-git-repo-check lets it
+  # run outside a repository, and the read-only sandbox lets the model change
+  # nothing. Under systemd give the absolute path of `codex`.
   probe "command" {
-    command = ["codex", "exec", "--skip-git-repo-check", "--sandbox", "read-only", "Reply with the single word OK"]
+    command = ["codex", "exec", "--ephemeral", "--skip-git-repo-check", "--sandbox", "read-only", "Reply with the single word OK"]
     timeout = "120s"
   }
 }
