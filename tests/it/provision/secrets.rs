@@ -61,6 +61,11 @@ fn extra_secrets_are_the_users_alone_kept_by_every_admin_run_and_revoked_when_re
     let policy = agent(&["policy", "--user", a, "--roster", roster.to_str().unwrap()], &[]);
     assert!(policy.stdout.contains(&format!("path \"{}\"", data(a, "gcloud"))), "{}", policy.stdout);
 
+    // The routine run (no admin token) checks each grant with the user's own token.
+    let routine = p.routine_run(&roster);
+    assert_eq!(routine.code, 0, "{}\n{}", routine.stdout, routine.stderr);
+    assert!(routine.stdout.contains("grants codex, gcloud"), "{}", routine.stdout);
+
     // The next admin run keeps the grant: the policy is already what it wants.
     let run = p.admin_run(b, &roster, &["--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -71,6 +76,10 @@ fn extra_secrets_are_the_users_alone_kept_by_every_admin_run_and_revoked_when_re
     let bare = claude_auth_sync::provision::policy::hcl("secret", "workstation/claude-users", a, &[]);
     b.root("PUT", &format!("sys/policies/acl/claude-auth-sync-{a}"), Some(json!({ "policy": bare })));
     assert_eq!(write_read(b, &alice_token, &data(a, "codex")), (403, 403), "the drifted policy lacks it");
+    let routine = p.routine_run(&roster);
+    assert_eq!(routine.code, 1, "{}", routine.stdout);
+    let lost = format!("  {a}: the user's policy does not grant secret/workstation/claude-users/{a}/codex");
+    assert!(routine.stdout.contains(&lost), "the routine run lists it for an admin:\n{}", routine.stdout);
     let run = p.admin_run(b, &roster, &["--json"]);
     assert_eq!(policy_actions(&report_json(&run), a).len(), 1, "{}", run.stdout);
     assert!(policy_actions(&report_json(&run), a)[0].contains("granting"), "{}", run.stdout);
@@ -103,4 +112,25 @@ fn a_bad_secret_name_is_refused_before_anything_changes() {
     assert!(run.stderr.contains("secrets: each name is one path segment"), "{}", run.stderr);
     let (s, _) = b.api(&b.root, "GET", &format!("sys/policies/acl/claude-auth-sync-{}", alice.name), None);
     assert_eq!(s, 404, "no policy was written");
+}
+
+#[test]
+fn the_routine_check_of_an_approle_user_finds_a_lost_grant_and_still_ends_its_login() {
+    let b = bao();
+    let u = TestUser::new();
+    let p = Provisioner::new();
+    let roster = p.roster_with_secrets(Roster::approle(b), &[(&u.name, &["codex"])]);
+    let run = p.admin_run(b, &roster, &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let routine = p.routine_run(&roster);
+    assert_eq!(routine.code, 0, "{}", routine.stdout);
+    assert!(routine.stdout.contains("AppRole login works; grants codex"), "{}", routine.stdout);
+
+    let bare = claude_auth_sync::provision::policy::hcl("secret", "workstation/claude-users", &u.name, &[]);
+    b.root("PUT", &format!("sys/policies/acl/claude-auth-sync-{}", u.name), Some(json!({ "policy": bare })));
+    let routine = p.routine_run(&roster);
+    assert_eq!(routine.code, 1, "{}", routine.stdout);
+    assert!(routine.stdout.contains("does not grant secret/workstation/claude-users/"), "{}", routine.stdout);
+    let live = b.live_tokens("role_name", &format!("claude-auth-sync-{}", u.name));
+    assert!(live.is_empty(), "the check's logins ended themselves: {} live", live.len());
 }
