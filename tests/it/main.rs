@@ -23,6 +23,7 @@ mod kv;
 mod provision;
 mod races;
 mod real_cli;
+mod status;
 mod sync;
 mod systemd;
 mod units;

@@ -29,6 +29,12 @@ impl AgentConfig {
         }
     }
 
+    /// `vault.address`, replacing the one the config was made with.
+    pub fn address(mut self, address: &str) -> AgentConfig {
+        self.vault = self.vault.attr("address", address);
+        self
+    }
+
     /// No `vault.address`: it comes from VAULT_ADDR or BAO_ADDR.
     pub fn without_address(mut self) -> AgentConfig {
         self.vault = self.vault.without("address");
