@@ -152,6 +152,12 @@ impl AgentConfig {
         self
     }
 
+    /// `telemetry { textfile = ... }`.
+    pub fn telemetry_textfile(mut self, path: &Path) -> AgentConfig {
+        self.top = self.top.edit("telemetry", |t| t.attr("textfile", path));
+        self
+    }
+
     /// The HCL text.
     pub fn render(&self) -> String {
         let mut body = Body::default().block(self.vault.clone()).block(self.auto_auth.clone());
