@@ -61,6 +61,8 @@ pub struct TemplateStatus {
 /// The secret's latest version in Vault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Latest {
+    /// Vault could not be asked at all (see [`Status::vault`]).
+    NotAsked,
     /// No version at all.
     None,
     Deleted(u64),
@@ -104,7 +106,7 @@ pub async fn gather(cfg: &Config) -> Status {
     for (t, local) in cfg.templates.iter().zip(locals) {
         let latest = match &client {
             Some(v) => latest(v, t, &local).await.map_err(|e| e.to_string()),
-            None => Err("not asked: Vault could not be asked (see vault)".into()),
+            None => Ok(Latest::NotAsked),
         };
         templates.push(TemplateStatus {
             name: t.name.clone(),

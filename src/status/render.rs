@@ -87,6 +87,7 @@ pub(super) fn table(s: &Status, now: SystemTime) -> String {
         }
         let copy = match &t.vault {
             Err(e) => format!("unknown: {e}"),
+            Ok(Latest::NotAsked) => "not asked (see vault)".into(),
             Ok(Latest::None) => "none yet".into(),
             Ok(Latest::Deleted(v)) => format!("version {v}, deleted"),
             Ok(Latest::Version { version, matches }) => match matches {
@@ -141,6 +142,7 @@ pub(super) fn json(s: &Status, now: SystemTime) -> Value {
             };
             let (copy_state, version, matches, copy_detail) = match &t.vault {
                 Err(e) => ("error", None, None, Some(e.clone())),
+                Ok(Latest::NotAsked) => ("not_asked", None, None, None),
                 Ok(Latest::None) => ("none", None, None, None),
                 Ok(Latest::Deleted(v)) => ("deleted", Some(*v), None, None),
                 Ok(Latest::Version { version, matches }) => ("ok", Some(*version), *matches, None),

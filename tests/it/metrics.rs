@@ -1,7 +1,8 @@
 //! The metrics file for node_exporter's textfile collector (`telemetry { textfile }`):
 //! written after every run, 0644, in the exposition format `promtool check metrics`
 //! accepts, with no secret in it; its counters grow across runs (totals kept in the
-//! state file); a FAIL sets the status and relogin series, and the alert rules of
+//! state file; the Vault requests counted are exactly those in Vault's audit log); a
+//! FAIL sets the status and relogin series, and the alert rules of
 //! deploy/alerting/prometheus-rules.yml fire on the very file the agent wrote. The rules
 //! pass `promtool check rules` and their own tests (`promtool test rules`), which a
 //! broken rule fails. A metrics file that cannot be written is warned about and leaves
@@ -171,14 +172,16 @@ fn an_ok_run_writes_metrics_promtool_accepts_and_the_counters_grow_across_runs()
     assert_eq!(value(&m, "claude_auth_sync_runs_total", &[u]), Some(1.0));
     assert_eq!(value(&m, "claude_auth_sync_probes_total", &[u]), Some(1.0));
     let requests = value(&m, "claude_auth_sync_vault_requests_total", &[u]).unwrap();
-    assert!(requests >= 2.0, "at least renew-self and the read: {requests}");
+    let audited = b.requests_by(&s.accessor).len();
+    assert_eq!(requests, audited as f64, "every request Vault's audit log saw with the token, no more");
 
     // The next run adds to the totals kept in the state file.
     s.run().assert_outcome(0, "OK", None);
     let (_, m2) = read_checked(&file);
     assert_eq!(value(&m2, "claude_auth_sync_runs_total", &[u]), Some(2.0));
     assert_eq!(value(&m2, "claude_auth_sync_probes_total", &[u]), Some(2.0));
-    assert!(value(&m2, "claude_auth_sync_vault_requests_total", &[u]).unwrap() > requests);
+    let requests2 = value(&m2, "claude_auth_sync_vault_requests_total", &[u]).unwrap();
+    assert!(requests2 > requests && requests2 == b.requests_by(&s.accessor).len() as f64, "{requests2}");
 
     // An OK file fires no alert.
     let r = rules_over(&m2, &[]);
