@@ -62,7 +62,8 @@ pub fn write(cfg: &Config, outcome: &Outcome, now: SystemTime) {
             let facts = file.facts();
             Login {
                 template: t.destination.display().to_string(),
-                expires_at_ms: facts.and_then(|f| f.expires_at_ms),
+                // 0 is what the CLI leaves in a login it blanked: no expiry at all.
+                expires_at_ms: facts.and_then(|f| f.expires_at_ms).filter(|ms| *ms > 0),
                 refresh_expires_at_ms: facts.and_then(|f| f.refresh_expires_at_ms),
             }
         })

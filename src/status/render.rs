@@ -103,7 +103,8 @@ pub(super) fn table(s: &Status, now: SystemTime) -> String {
 }
 
 fn expiries(row: &mut impl FnMut(&str, String), f: &Facts, now: SystemTime) {
-    if let Some(ms) = f.expires_at_ms {
+    // 0 is what the CLI leaves in a login it blanked: no expiry at all.
+    if let Some(ms) = f.expires_at_ms.filter(|ms| *ms > 0) {
         let t = at_ms(ms);
         let when =
             if t > now { format!("expires {}", relative(t, now)) } else { format!("expired {}", relative(t, now)) };
@@ -134,7 +135,7 @@ pub(super) fn json(s: &Status, now: SystemTime) -> Value {
         .iter()
         .map(|t| {
             let facts = t.local.facts();
-            let access = facts.and_then(|f| f.expires_at_ms).map(at_ms);
+            let access = facts.and_then(|f| f.expires_at_ms).filter(|ms| *ms > 0).map(at_ms);
             let hard_end = facts.and_then(|f| f.refresh_expires_at_ms).map(at_ms);
             let local_detail = match &t.local {
                 LocalFile::Unreadable(e) => Some(e.clone()),
@@ -281,6 +282,29 @@ mod tests {
                 "exit_code"
             ]
         );
+        let mut blank = status(VaultSide::Token {
+            ttl: Duration::ZERO,
+            renewable: false,
+            drift: Some("meta os_user is missing".into()),
+        });
+        let facts = Facts {
+            blank: true,
+            expires_at_ms: Some(0),
+            refresh_expires_at_ms: None,
+            refresh_fp: None,
+            missing: Vec::new(),
+        };
+        blank.templates[0].local = LocalFile::Blank(facts);
+        blank.templates[0].vault = Ok(Latest::Version { version: 4, matches: None });
+        let text = table(&blank, now());
+        assert!(text.contains("  local login   BLANK or incomplete") && !text.contains("access token"), "{text}");
+        assert!(
+            text.contains("vault identity  DRIFTED: meta os_user is missing") && text.contains("NOT renewable"),
+            "{text}"
+        );
+        assert!(text.contains("  vault copy    version 4\n"), "{text}");
+        let local = &json(&blank, now())["templates"][0]["local"];
+        assert_eq!((local["state"].as_str(), &local["access_token_expires_at"]), (Some("blank"), &Value::Null));
         let refused = status(VaultSide::Unusable("token_invalid", "Vault denied token lookup-self (HTTP 403)".into()));
         assert_eq!(refused.exit_code().code(), 1);
         assert!(table(&refused, now()).contains("cannot ask: Vault denied"));

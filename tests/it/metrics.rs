@@ -250,3 +250,24 @@ fn a_metrics_file_that_cannot_be_written_is_warned_about_and_changes_no_outcome(
     run.assert_outcome(0, "OK", None);
     assert!(run.stderr.contains("no metrics for this run"), "{}", run.stderr);
 }
+
+#[test]
+fn vault_agents_telemetry_keys_are_a_config_error_that_says_so_and_status_refuses_them_too() {
+    let b = bao();
+    let (s, _) = with_metrics(Agent::new(b));
+    s.reconfigure(|c| c.telemetry_textfile(Path::new("/x/a.prom")).telemetry_key("prometheus_retention_time", "24h"));
+    s.good_login(now_ms() + 8 * HOUR_MS);
+    let before = std::fs::read(s.claude.creds()).unwrap();
+    for run in [s.run(), s.status(false)] {
+        assert_eq!(run.code, 78, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("telemetry")
+                && run.stderr.contains("prometheus_retention_time")
+                && run.stderr.contains("does not support"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(std::fs::read(s.claude.creds()).unwrap(), before, "nothing touched");
+    assert!(s.vault_copy().is_none(), "nothing sent to Vault");
+}

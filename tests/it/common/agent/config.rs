@@ -158,6 +158,12 @@ impl AgentConfig {
         self
     }
 
+    /// Any other key of the `telemetry` block (Vault Agent's, which the agent refuses).
+    pub fn telemetry_key(mut self, key: &str, value: &str) -> AgentConfig {
+        self.top = self.top.edit("telemetry", |t| t.attr(key, value));
+        self
+    }
+
     /// The HCL text.
     pub fn render(&self) -> String {
         let mut body = Body::default().block(self.vault.clone()).block(self.auto_auth.clone());
