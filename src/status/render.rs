@@ -60,6 +60,8 @@ pub(super) fn table(s: &Status, now: SystemTime) -> String {
             if let Some(d) = &state.degraded {
                 row("degraded", format!("{} runs in a row since {} ({})", d.runs, ago(&d.since, now), d.reason));
             }
+            let t = state.totals;
+            row("runs", format!("{} recorded: {} probes, {} Vault requests", t.runs, t.probes, t.vault_requests));
         }
     }
     let vault = match &s.vault {
@@ -177,6 +179,7 @@ pub(super) fn json(s: &Status, now: SystemTime) -> Value {
         "last_success_at": state.and_then(|st| st.last_ok_at.clone()),
         "degraded": state.and_then(|st| st.degraded.as_ref()).map(|d| json!({ "runs": d.runs, "since": d.since, "reason": d.reason })),
         "state_error": state_error,
+        "totals": state.map(|st| json!({ "runs": st.totals.runs, "probes": st.totals.probes, "vault_requests": st.totals.vault_requests })),
         "vault": {
             "address": s.address,
             "state": vault_state,
@@ -277,6 +280,7 @@ mod tests {
                 "last_success_at",
                 "degraded",
                 "state_error",
+                "totals",
                 "vault",
                 "templates",
                 "exit_code"

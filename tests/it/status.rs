@@ -96,6 +96,7 @@ fn after_an_ok_run_status_shows_the_run_the_token_the_login_and_vault_holding_it
     assert_eq!((v["last_run"]["status"].as_str(), v["last_run"]["action"].as_str()), (Some("OK"), Some("backed_up")));
     assert_eq!(v["last_run"]["reason"], Value::Null);
     assert_eq!(v["last_success_at"], v["last_run"]["at"]);
+    assert_eq!((v["totals"]["runs"].as_u64(), v["totals"]["probes"].as_u64()), (Some(1), Some(1)));
     assert_eq!((v["vault"]["state"].as_str(), v["vault"]["identity_drift"].as_str()), (Some("ok"), None));
     let ttl = v["vault"]["token_ttl_seconds"].as_u64().unwrap();
     assert!(ttl > 0 && ttl <= 32 * 86_400, "{ttl}");
