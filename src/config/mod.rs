@@ -1,9 +1,9 @@
 //! The HCL config, in Vault Agent's vocabulary: `vault`, `auto_auth` (`method`,
-//! `sink`, and this agent's `expect`), `template`, `log`, plus Vault Agent's
-//! `pid_file` and `exit_after_auth`, and this agent's `degraded` and `telemetry`. One file per block,
-//! which owns the block's keys, its keyword tables ([`keyword`]), its defaults (named
-//! constants) and its printing (through the one [`hcl_writer`]); this file owns the
-//! top-level keys.
+//! `sink`, and this agent's `expect`), `template`, `log`, `telemetry` (with a
+//! textfile sink), plus Vault Agent's `pid_file` and `exit_after_auth`, and this
+//! agent's `degraded`. One file per block, which owns the block's keys, its keyword
+//! tables ([`keyword`]), its defaults (named constants) and its printing (through the
+//! one [`hcl_writer`]); this file owns the top-level keys.
 //!
 //! Loading reads the whole file, interpolates `${user}` and `~` from the passwd
 //! entry, and validates every key before anything else happens ([`parse`], the text

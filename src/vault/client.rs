@@ -86,17 +86,19 @@ impl Vault {
         let client = &self.client;
         let timeout = self.timeout;
         let request = &request;
-        (move || async move {
+        // Every attempt is one request to Vault, counted for the metrics.
+        let attempt = move || async move {
             crate::report::counters::vault_request();
             request(client).await.map_err(|e| classify(op, timeout, e))
-        })
-        .retry(policy)
-        .sleep(tokio::time::sleep)
-        .when(VaultError::is_retryable)
-        // backon's jitter can add up to the whole delay; keep every pause within max.
-        .adjust(move |_, pause| pause.map(|p| p.min(backoff.max)))
-        .notify(|e, pause| tracing::warn!("{e}; retrying in {}", humantime::format_duration(round_ms(pause))))
-        .await
+        };
+        attempt
+            .retry(policy)
+            .sleep(tokio::time::sleep)
+            .when(VaultError::is_retryable)
+            // backon's jitter can add up to the whole delay; keep every pause within max.
+            .adjust(move |_, pause| pause.map(|p| p.min(backoff.max)))
+            .notify(|e, pause| tracing::warn!("{e}; retrying in {}", humantime::format_duration(round_ms(pause))))
+            .await
     }
 }
 
