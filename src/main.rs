@@ -50,6 +50,22 @@ enum Command {
         after_help = "Examples:\n  claude-auth-sync check-config\n  claude-auth-sync check-config --config ./config.hcl"
     )]
     CheckConfig(ConfigArg),
+    /// Show the last run, the Vault token's time left, the login's expiry and Vault's copy; writes nothing.
+    #[command(after_help = "Examples:\n  claude-auth-sync status\n  claude-auth-sync status --json\n\n\
+        Reads the state file, the local files and, with the token the agent already holds, \
+        Vault (lookup-self and the secret's latest version). It never logs in, renews or writes.\n\
+        Exit codes: 0 everything read, 75 Vault unreachable (local facts still shown), \
+        1 Vault could not be asked (no token kept yet, token refused, access denied), 78 config error.")]
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// Print one JSON object (stable keys, null when unknown) instead of the table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 #[derive(clap::Args)]
@@ -88,6 +104,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(cfg) = load(&config, &user) else { return Ok(ExitCode::Config) };
             print!("{}", cfg.to_hcl());
             Ok(ExitCode::Ok)
+        }
+        Command::Status(args) => {
+            let Some(cfg) = load(&args.config, &user) else { return Ok(ExitCode::Config) };
+            Ok(claude_auth_sync::status::show(&cfg, args.json)?)
         }
         Command::Run(args) => {
             if !args.once {

@@ -1,9 +1,9 @@
 //! The HCL config, in Vault Agent's vocabulary: `vault`, `auto_auth` (`method`,
-//! `sink`, and this agent's `expect`), `template`, `log`, plus Vault Agent's
-//! `pid_file` and `exit_after_auth`, and this agent's `degraded`. One file per block,
-//! which owns the block's keys, its keyword tables ([`keyword`]), its defaults (named
-//! constants) and its printing (through the one [`hcl_writer`]); this file owns the
-//! top-level keys.
+//! `sink`, and this agent's `expect`), `template`, `log`, `telemetry` (with a
+//! textfile sink), plus Vault Agent's `pid_file` and `exit_after_auth`, and this
+//! agent's `degraded`. One file per block, which owns the block's keys, its keyword
+//! tables ([`keyword`]), its defaults (named constants) and its printing (through the
+//! one [`hcl_writer`]); this file owns the top-level keys.
 //!
 //! Loading reads the whole file, interpolates `${user}` and `~` from the passwd
 //! entry, and validates every key before anything else happens ([`parse`], the text
@@ -22,6 +22,7 @@ mod log;
 mod probe;
 mod reader;
 mod secret_path;
+mod telemetry;
 mod template;
 mod vault;
 
@@ -33,6 +34,7 @@ pub use error::ConfigError;
 pub use log::{Journald, LogConfig};
 pub use probe::Probe;
 pub use secret_path::SecretPath;
+pub use telemetry::TelemetryConfig;
 pub use template::{
     JsonTemplate, Lock, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind, claude_credentials_path,
     read_source,
@@ -69,6 +71,8 @@ pub struct Config {
     pub env_shadowing: EnvShadowing,
     /// When a DEGRADED that keeps coming back becomes a FAIL.
     pub degraded: DegradedPolicy,
+    /// Where the metrics go (`telemetry { textfile }`).
+    pub telemetry: TelemetryConfig,
 }
 
 /// `env_shadowing`: such a variable outranks the per-user login in Claude Code.
@@ -93,7 +97,6 @@ const VAULT_AGENT_ONLY: &[&str] = &[
     "cache",
     "listener",
     "api_proxy",
-    "telemetry",
     "template_config",
     "env_template",
     "exec",
@@ -188,6 +191,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         .collect::<Result<Vec<_>, _>>()?;
     let log = log::parse(top.single_block("log")?, user)?;
     let degraded = degraded::parse(top.single_block("degraded")?)?;
+    let telemetry = telemetry::parse(top.single_block("telemetry")?)?;
     let pid_file = top.path("pid_file")?;
     let exit_after_auth = top.bool("exit_after_auth")?.unwrap_or(false);
     let env_shadowing = top.keyword("env_shadowing", &ENV_SHADOWING)?.unwrap_or(DEFAULT_ENV_SHADOWING);
@@ -204,6 +208,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         exit_after_auth,
         env_shadowing,
         degraded,
+        telemetry,
     })
 }
 
@@ -228,6 +233,7 @@ impl Config {
         }
         self.log.print(&mut w);
         self.degraded.print(&mut w);
+        self.telemetry.print(&mut w);
         if let Some(p) = &self.pid_file {
             w.path("pid_file", p);
         }

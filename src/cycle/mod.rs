@@ -83,8 +83,10 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
 
     // Auth: this user's own token, renewed and identity-checked. Trouble here does not
     // stop the local check: each template decides what it means.
+    let mut token_ttl = None;
     let (vault, mut outcome) = match authenticate(cfg).await {
         Ok((vault, authed)) => {
+            token_ttl = Some(authed.ttl);
             let o = Outcome::ok(Action::Authenticated)
                 .fact("auth", authed.method)
                 .fact("token_ttl", report::duration(authed.ttl))
@@ -122,6 +124,7 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
     if !shadowing.is_empty() {
         outcome = outcome.fact("env_shadowing", shadowing.join(","));
     }
+    outcome.token_ttl = token_ttl;
     outcome
 }
 

@@ -6,7 +6,9 @@
 //! Every reporter consumes an `Outcome`, which holds statuses, reasons, times and
 //! fingerprints only: it has no field that could carry a secret.
 
+pub mod counters;
 mod journal;
+pub mod metrics;
 pub mod state;
 
 use std::fmt::Write;
@@ -170,11 +172,20 @@ pub struct Outcome {
     pub facts: Vec<(&'static str, String)>,
     /// A sentence for the person reading the log; built from typed errors, never from a secret.
     pub message: Option<String>,
+    /// The Vault token's time to live after this run's renewal (for the metrics).
+    pub token_ttl: Option<std::time::Duration>,
 }
 
 impl Outcome {
     pub fn ok(action: Action) -> Self {
-        Outcome { status: Status::Ok, reason: None, action: Some(action), facts: Vec::new(), message: None }
+        Outcome {
+            status: Status::Ok,
+            reason: None,
+            action: Some(action),
+            facts: Vec::new(),
+            message: None,
+            token_ttl: None,
+        }
     }
 
     pub fn degraded(reason: Reason, message: impl Into<String>) -> Self {
@@ -184,6 +195,7 @@ impl Outcome {
             action: None,
             facts: Vec::new(),
             message: Some(message.into()),
+            token_ttl: None,
         }
     }
 
@@ -194,6 +206,7 @@ impl Outcome {
             action: None,
             facts: Vec::new(),
             message: Some(message.into()),
+            token_ttl: None,
         }
     }
 

@@ -229,6 +229,15 @@ impl Agent<'_> {
         run
     }
 
+    /// `status` (with `--json`: parsed) with the stand-in's environment; output leak-checked.
+    pub fn status(&self, json: bool) -> Run {
+        let mut args = vec!["status", "--config", self.cfg.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        agent_start(Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), &args, self.claude.env()).finish()
+    }
+
     pub fn log(&self) -> PathBuf {
         self.log.clone()
     }
