@@ -23,6 +23,7 @@ mod probe;
 mod reader;
 mod secret_path;
 mod template;
+mod toml_writer;
 mod vault;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,23 @@ pub enum EnvShadowing {
 const ENV_SHADOWING: Keywords<EnvShadowing> =
     Keywords::either(&[("warn", EnvShadowing::Warn), ("fail", EnvShadowing::Fail)]);
 const DEFAULT_ENV_SHADOWING: EnvShadowing = EnvShadowing::Warn;
+
+/// A config file's language, told by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Hcl,
+    Toml,
+}
+
+impl Format {
+    /// TOML for a name ending in `.toml`, else HCL (`.hcl`, and any other name, as before).
+    pub fn of(file: &Path) -> Format {
+        match file.extension() {
+            Some(ext) if ext == "toml" => Format::Toml,
+            _ => Format::Hcl,
+        }
+    }
+}
 
 /// `~/.config/claude-auth-sync/config.hcl` of the given user.
 pub fn default_path(user: &OsUser) -> PathBuf {
@@ -149,23 +167,25 @@ fn check_files(cfg: &Config, env: &Env<'_>) -> Result<(), ConfigError> {
     template::check_files(cfg, env)
 }
 
-/// Parses config text; `file` is used for messages only.
+/// Parses config text; `file` is used for messages and for the format: a name ending in
+/// `.toml` is TOML ([`reader::toml`]), anything else HCL. Both are read by the one schema.
 pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Config, ConfigError> {
-    let body = hcl::parse(text).map_err(|e| ConfigError {
-        file: file.to_path_buf(),
-        block: None,
-        key: None,
-        problem: match e {
-            // The offending line is not quoted: it may hold a secret.
-            hcl::Error::Parse(p) => format!(
-                "HCL syntax error at line {}, column {}: {}",
-                p.location().line(),
-                p.location().column(),
-                p.message()
-            ),
-            other => format!("HCL syntax error: {other}"),
-        },
-    })?;
+    let whole = |problem| ConfigError { file: file.to_path_buf(), block: None, key: None, problem };
+    let body = match Format::of(file) {
+        Format::Toml => reader::toml::parse(text).map_err(whole)?,
+        Format::Hcl => hcl::parse(text).map_err(|e| {
+            whole(match e {
+                // The offending line is not quoted: it may hold a secret.
+                hcl::Error::Parse(p) => format!(
+                    "HCL syntax error at line {}, column {}: {}",
+                    p.location().line(),
+                    p.location().column(),
+                    p.message()
+                ),
+                other => format!("HCL syntax error: {other}"),
+            })
+        })?,
+    };
     let src = Source { file, user };
     let top = Table::top(&src, &body);
 
@@ -220,7 +240,7 @@ impl Config {
     /// prints a secret-bearing value (inline template `contents` show only their size).
     pub fn to_hcl(&self) -> String {
         let mut w = Hcl::default();
-        w.comment(&format!("{} for user {} (uid {})", self.file.display(), self.user.name, self.user.uid));
+        w.comment(&self.header());
         self.vault.print(&mut w);
         self.auto_auth.print(&mut w);
         for t in &self.templates {
@@ -235,6 +255,33 @@ impl Config {
         w.keyword("env_shadowing", ENV_SHADOWING.word(self.env_shadowing));
         w.finish()
     }
+
+    /// The same config in TOML (`check-config --print-as toml`), which loads back to it.
+    pub fn to_toml(&self) -> String {
+        let body = hcl::parse(&self.to_hcl()).expect("the HCL printer writes HCL that parses");
+        toml_writer::print(&self.header(), &body, REPEATABLE).expect("the HCL printer writes only literal values")
+    }
+
+    /// In `format`, as check-config prints it.
+    pub fn print_as(&self, format: Format) -> String {
+        match format {
+            Format::Hcl => self.to_hcl(),
+            Format::Toml => self.to_toml(),
+        }
+    }
+
+    fn header(&self) -> String {
+        format!("{} for user {} (uid {})", self.file.display(), self.user.name, self.user.uid)
+    }
+}
+
+/// The blocks a config may repeat: TOML prints them as arrays of tables (`[[template]]`).
+const REPEATABLE: &[&str] = &["template", "sink"];
+
+/// HCL config text as TOML, key for key, as written (nothing interpolated or defaulted):
+/// the TOML reads back to the same config. `None` for text that is not HCL of literals.
+pub fn hcl_to_toml(text: &str, header: &str) -> Option<String> {
+    toml_writer::print(header, &hcl::parse(text).ok()?, REPEATABLE).ok()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! It must never skip a key silently and never quote a value in an error: a secret
 //! pasted into the wrong key would end up in a log.
 
+pub(super) mod toml;
 mod values;
 
 use std::cell::{Cell, RefCell};
