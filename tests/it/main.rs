@@ -14,6 +14,7 @@ mod common;
 mod alerting;
 mod auto_auth;
 mod config_errors;
+mod config_toml;
 mod crash;
 mod degraded;
 mod faults;
