@@ -26,6 +26,7 @@ mod template;
 mod toml_writer;
 mod vault;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 pub use auto_auth::{AutoAuthConfig, Expect, FileSink, Method};
@@ -46,7 +47,9 @@ pub(crate) use hcl_writer::{Hcl, label as hcl_label};
 
 use crate::os_user::OsUser;
 use keyword::Keywords;
-use reader::{Source, Table};
+#[cfg(test)]
+pub(crate) use reader::Shape;
+use reader::{Asked, Source, Table};
 
 /// Reads an environment variable; injected so that tests need not touch the process's.
 pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
@@ -170,6 +173,29 @@ fn check_files(cfg: &Config, env: &Env<'_>) -> Result<(), ConfigError> {
 /// Parses config text; `file` is used for messages and for the format: a name ending in
 /// `.toml` is TOML ([`reader::toml`]), anything else HCL. Both are read by the one schema.
 pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Config, ConfigError> {
+    read(text, file, user, env, None)
+}
+
+/// [`parse`], noting every key the reader asks for in `trace`: the schema as the one
+/// reader walks it, for checking the reference (docs/config.md) against.
+#[cfg(test)]
+pub(crate) fn parse_traced(
+    text: &str,
+    file: &Path,
+    user: &OsUser,
+    env: &Env<'_>,
+    trace: &RefCell<Vec<Asked>>,
+) -> Result<Config, ConfigError> {
+    read(text, file, user, env, Some(trace))
+}
+
+fn read(
+    text: &str,
+    file: &Path,
+    user: &OsUser,
+    env: &Env<'_>,
+    trace: Option<&RefCell<Vec<Asked>>>,
+) -> Result<Config, ConfigError> {
     let whole = |problem| ConfigError { file: file.to_path_buf(), block: None, key: None, problem };
     let body = match Format::of(file) {
         Format::Toml => reader::toml::parse(text).map_err(whole)?,
@@ -186,7 +212,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
             })
         })?,
     };
-    let src = Source { file, user };
+    let src = Source { file, user, trace };
     let top = Table::top(&src, &body);
 
     let vault = vault::parse(top.single_block("vault")?, &top, env)?;

@@ -26,6 +26,35 @@ pub use values::OneOrMany;
 pub struct Source<'a> {
     pub file: &'a Path,
     pub user: &'a OsUser,
+    /// When set, every key a getter asks for is noted here: the schema as the reader
+    /// walks it, which docs/config.md is checked against (see [`Asked`]).
+    pub trace: Option<&'a RefCell<Vec<Asked>>>,
+}
+
+/// One key the reader asked for, in which block, as what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asked {
+    /// The block's display name (`auto_auth.method "approle"`, `template #1`); `None` at the top level.
+    pub block: Option<String>,
+    /// The key, with its prefix inside the block (`config.path`).
+    pub key: String,
+    pub shape: Shape,
+    /// At [`Table::finish`]: the Vault Agent keys refused here (`key` is empty then).
+    pub vault_agent_only: Vec<String>,
+}
+
+/// What a key holds, as the getter that asked for it reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Value,
+    /// A nested table (`retry { }`, `config = { }`), whose keys are asked with a prefix.
+    Table,
+    /// A table of free-form keys (`meta = { ... }`).
+    Map,
+    /// Blocks of their own (`template { }`, `method "approle" { }`).
+    Blocks,
+    /// Not a key: the end of a block, carrying its Vault Agent keys.
+    Finish,
 }
 
 enum Item<'a> {
@@ -113,7 +142,8 @@ impl<'a> Table<'a> {
         self.src.user
     }
 
-    fn take(&self, key: &'static str) -> Vec<(usize, &Item<'a>)> {
+    fn take(&self, key: &'static str, shape: Shape) -> Vec<(usize, &Item<'a>)> {
+        self.note(format!("{}{key}", self.prefix), shape, &[]);
         self.asked.borrow_mut().push(key);
         let found: Vec<_> =
             self.entries.iter().enumerate().filter(|(_, (k, _))| k == key).map(|(i, (_, v))| (i, v)).collect();
@@ -123,8 +153,15 @@ impl<'a> Table<'a> {
         found
     }
 
+    fn note(&self, key: String, shape: Shape, vault_agent_only: &[&str]) {
+        if let Some(trace) = self.src.trace {
+            let vault_agent_only = vault_agent_only.iter().map(|k| k.to_string()).collect();
+            trace.borrow_mut().push(Asked { block: self.block.clone(), key, shape, vault_agent_only });
+        }
+    }
+
     fn value(&self, key: &'static str) -> Result<Option<&'a Expression>, ConfigError> {
-        let found = self.take(key);
+        let found = self.take(key, Shape::Value);
         match found.as_slice() {
             [] => Ok(None),
             [(_, Item::Value(expr))] => Ok(Some(*expr)),
@@ -135,7 +172,11 @@ impl<'a> Table<'a> {
 
     /// A nested table written either `key = { ... }` or `key { ... }`.
     pub fn table(&self, key: &'static str) -> Result<Option<Table<'a>>, ConfigError> {
-        let found = self.take(key);
+        self.table_as(key, Shape::Table)
+    }
+
+    fn table_as(&self, key: &'static str, shape: Shape) -> Result<Option<Table<'a>>, ConfigError> {
+        let found = self.take(key, shape);
         let prefix = format!("{}{key}.", self.prefix);
         match found.as_slice() {
             [] => Ok(None),
@@ -153,7 +194,7 @@ impl<'a> Table<'a> {
 
     /// Every block named `key`, in file order, with its labels.
     pub fn blocks(&self, key: &'static str) -> Result<Vec<LabeledBlock<'a>>, ConfigError> {
-        let found = self.take(key);
+        let found = self.take(key, Shape::Blocks);
         found
             .into_iter()
             .map(|(_, item)| match item {
@@ -163,7 +204,12 @@ impl<'a> Table<'a> {
                         Some(parent) => format!("{parent}.{key}"),
                         None => key.to_string(),
                     };
-                    for l in &labels {
+                    // Vault Agent's other spelling, `method { type = "approle" }`, gets the same name.
+                    let typed = b.body.attributes().find(|a| a.key.as_str() == "type").and_then(|a| match &a.expr {
+                        Expression::String(ty) if labels.is_empty() => Some(ty.clone()),
+                        _ => None,
+                    });
+                    for l in labels.iter().chain(&typed) {
                         name.push_str(&format!(" \"{l}\""));
                     }
                     Ok(LabeledBlock { labels, table: Table::from_body(self.src, Some(name), String::new(), &b.body) })
@@ -200,6 +246,7 @@ impl<'a> Table<'a> {
     /// Fails on the first key that no getter asked for. `vault_agent_only` lists keys
     /// that Vault Agent knows at this place but this agent does not implement.
     pub fn finish(self, vault_agent_only: &[&str]) -> Result<(), ConfigError> {
+        self.note(self.prefix.clone(), Shape::Finish, vault_agent_only);
         for (i, (key, _)) in self.entries.iter().enumerate() {
             if self.used[i].get() {
                 continue;

@@ -200,3 +200,4 @@ fn every_keyword_prints_as_a_word_that_parses_back() {
 }
 
 mod format_parity;
+mod reference;

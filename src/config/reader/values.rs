@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hcl::{Expression, TemplateExpr};
 
-use super::{Item, Table};
+use super::{Item, Shape, Table};
 use crate::config::error::ConfigError;
 use crate::config::interpolate;
 use crate::config::keyword::Keywords;
@@ -166,7 +166,7 @@ impl<'a> Table<'a> {
 
     /// An object of string values, each interpolated.
     pub fn string_map(&self, key: &'static str) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
-        let Some(table) = self.table(key)? else { return Ok(None) };
+        let Some(table) = self.table_as(key, Shape::Map)? else { return Ok(None) };
         let mut out = BTreeMap::new();
         for (i, (k, item)) in table.entries.iter().enumerate() {
             table.used[i].set(true);

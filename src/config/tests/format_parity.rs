@@ -12,7 +12,7 @@ fn load_as(text: &str, name: &str) -> Result<Config, ConfigError> {
 
 /// Every config the project ships or tests with: docs/examples/*.hcl (whatever is there),
 /// config.hcl.example and the config fuzz seeds.
-fn every_example() -> Vec<PathBuf> {
+pub(super) fn every_example() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![root.join("config.hcl.example")];
     for dir in ["docs/examples", "fuzz/seeds/config_parse"] {
