@@ -19,6 +19,7 @@ mod crash;
 mod degraded;
 mod faults;
 mod ha;
+mod help;
 mod hostile;
 mod kv;
 mod provision;
