@@ -179,7 +179,7 @@ pub(super) fn parse(t: Table<'_>, retry: &Retry) -> Result<AutoAuthConfig, Confi
     let max_backoff = pick(&t, "max_backoff", t.duration("max_backoff")?, method_backoff.1)?
         .unwrap_or(retry.max_backoff.max(min_backoff));
     if min_backoff > max_backoff {
-        return Err(t.err("min_backoff", "is larger than max_backoff"));
+        return Err(t.err("min_backoff", "is larger than max_backoff; make min_backoff the smaller of the two"));
     }
 
     let expect = match t.table("expect")? {
@@ -220,7 +220,7 @@ fn block_type(kind: &str, labels: Vec<String>, t: &Table<'_>) -> Result<String, 
         ([], Some(ty)) => Ok(ty),
         ([], None) => Err(t.block_err(format!("has no type; write {kind} \"<type>\" {{ ... }}"))),
         ([_], Some(_)) => Err(t.err("type", "repeats the block label; keep one")),
-        _ => Err(t.block_err("takes exactly one label")),
+        _ => Err(t.block_err(format!("takes exactly one label, its type; write {kind} \"<type>\" {{ ... }}"))),
     }
 }
 
@@ -253,14 +253,14 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
                 )
             })?;
             let role_id_file_path =
-                c.path("role_id_file_path")?.ok_or_else(|| c.block_err("has no role_id_file_path"))?;
+                c.path("role_id_file_path")?.ok_or_else(|| c.block_err("has no role_id_file_path; name the file that holds your AppRole role-id (the provisioner writes ~/.config/claude-auth-sync/role-id)"))?;
             let secret_id_file_path =
-                c.path("secret_id_file_path")?.ok_or_else(|| c.block_err("has no secret_id_file_path"))?;
+                c.path("secret_id_file_path")?.ok_or_else(|| c.block_err("has no secret_id_file_path; name the file that holds your AppRole secret-id (the provisioner writes ~/.config/claude-auth-sync/secret-id)"))?;
             // Vault Agent defaults to true; a oneshot timer needs the secret-id again next run.
             let remove = c.bool("remove_secret_id_file_after_reading")?.unwrap_or(false);
             let token_cache_path = match c.path("token_cache_path")? {
                 Some(p) if p == secret_id_file_path || p == role_id_file_path => {
-                    return Err(c.err("token_cache_path", "must not be the role-id or the secret-id file"));
+                    return Err(c.err("token_cache_path", "must not be the role-id or the secret-id file; give the kept token a file of its own, such as ~/.config/claude-auth-sync/approle-token"));
                 }
                 Some(p) => p,
                 None => {
@@ -291,10 +291,14 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
 fn parse_sink(labels: Vec<String>, t: Table<'_>) -> Result<FileSink, ConfigError> {
     let ty = block_type("sink", labels, &t)?;
     if ty != FILE {
-        return Err(t.block_err(format!("only {} is supported", label("sink", FILE))));
+        return Err(t.block_err(format!(
+            "only {} is supported; write {} {{ config = {{ path = \"...\" }} }}",
+            label("sink", FILE),
+            label("sink", FILE)
+        )));
     }
     let c = t.table("config")?.ok_or_else(|| t.err("config", "is missing; add config = { path = \"...\" }"))?;
-    let path = c.path("path")?.ok_or_else(|| c.block_err("has no path"))?;
+    let path = c.path("path")?.ok_or_else(|| c.block_err("has no path; name the file the token is written to, such as path = \"~/.config/claude-auth-sync/agent-token\""))?;
     let mode = c.mode("mode")?.unwrap_or(DEFAULT_SINK_MODE);
     if mode & 0o007 != 0 {
         return Err(

@@ -136,16 +136,17 @@ pub fn load(file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Config, ConfigE
         std::io::ErrorKind::NotFound => {
             whole("does not exist; copy config.hcl.example there and edit it, or pass --config PATH".into())
         }
-        _ => whole(format!("cannot be read: {e}")),
+        _ => whole(format!("cannot be read: {e}; check its permissions (the agent runs as you)")),
     })?;
     if !meta.is_file() {
-        return Err(whole("is not a regular file".into()));
+        return Err(whole("is not a regular file; point --config at the config file itself".into()));
     }
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(whole(format!("is {} bytes; a config file is at most 1 MiB", meta.len())));
     }
-    let bytes = std::fs::read(file).map_err(|e| whole(format!("cannot be read: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| whole("is not UTF-8 text".into()))?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| whole(format!("cannot be read: {e}; check its permissions (the agent runs as you)")))?;
+    let text = String::from_utf8(bytes).map_err(|_| whole("is not UTF-8 text; save it as UTF-8".into()))?;
     let cfg = parse(&text, file, user, env)?;
     check_files(&cfg, env)?;
     Ok(cfg)

@@ -89,7 +89,7 @@ pub(super) fn parse(block: LabeledBlock<'_>) -> Result<Probe, ConfigError> {
     };
     let timeout = t.duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
-        return Err(t.err("timeout", "must be more than zero"));
+        return Err(t.err("timeout", "must be more than zero, such as \"120s\""));
     }
     let probe = match kind {
         COMMAND => {
@@ -98,16 +98,18 @@ pub(super) fn parse(block: LabeledBlock<'_>) -> Result<Probe, ConfigError> {
                 return Err(t.err("command", "is empty; give the program and its arguments as a list"));
             }
             if command.iter().any(|a| a == "--bare") {
-                return Err(t.err("command", "uses --bare, which ignores the OAuth login the probe must prove"));
+                return Err(
+                    t.err("command", "uses --bare, which ignores the OAuth login the probe must prove; remove --bare")
+                );
             }
             Probe::Command { command, timeout }
         }
         HTTP => {
             let raw = t.string("url")?.unwrap_or_else(|| DEFAULT_HTTP_URL.into());
-            let url = url::Url::parse(&raw)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| t.err("url", "is not an http(s) URL"))?;
+            let url =
+                url::Url::parse(&raw).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
+                    t.err("url", "is not an http(s) URL; write one such as \"https://api.anthropic.com\"")
+                })?;
             let model = t.string("model")?.unwrap_or_else(|| DEFAULT_HTTP_MODEL.into());
             Probe::Http { url, model, timeout }
         }

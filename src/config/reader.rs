@@ -165,7 +165,10 @@ impl<'a> Table<'a> {
         match found.as_slice() {
             [] => Ok(None),
             [(_, Item::Value(expr))] => Ok(Some(*expr)),
-            [(_, Item::Block(_))] => Err(self.err(key, "expected `key = value`, found a block")),
+            [(_, Item::Block(_))] => {
+                Err(self
+                    .err(key, format!("expected `{key} = value`, found a block `{key} {{ ... }}`; write {key} = ...")))
+            }
             _ => Err(self.err(key, "is set more than once; keep one")),
         }
     }
@@ -187,7 +190,7 @@ impl<'a> Table<'a> {
             [(_, Item::Block(b))] if b.labels.is_empty() => {
                 Ok(Some(Table::from_body(self.src, self.block.clone(), prefix, &b.body)))
             }
-            [(_, Item::Block(_))] => Err(self.err(key, "takes no label")),
+            [(_, Item::Block(_))] => Err(self.err(key, format!("takes no label; write {key} {{ ... }}"))),
             _ => Err(self.err(key, "is set more than once; keep one")),
         }
     }
@@ -229,7 +232,7 @@ impl<'a> Table<'a> {
             1 => {
                 let b = blocks.remove(0);
                 if !b.labels.is_empty() {
-                    return Err(b.table.block_err("takes no label"));
+                    return Err(b.table.block_err(format!("takes no label; write {key} {{ ... }}")));
                 }
                 Ok(Some(b.table))
             }

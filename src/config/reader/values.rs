@@ -127,7 +127,7 @@ impl<'a> Table<'a> {
     pub fn path(&self, key: &'static str) -> Result<Option<PathBuf>, ConfigError> {
         let Some(s) = self.string(key)? else { return Ok(None) };
         if s.contains('\0') {
-            return Err(self.err(key, "contains a NUL byte, which no path can hold"));
+            return Err(self.err(key, "contains a NUL byte, which no path can hold; remove it"));
         }
         if s.trim().is_empty() {
             return Err(self.err(key, "is empty; give an absolute path (a leading ~ means your home)"));
@@ -171,14 +171,14 @@ impl<'a> Table<'a> {
         for (i, (k, item)) in table.entries.iter().enumerate() {
             table.used[i].set(true);
             let Item::Value(expr) = item else {
-                return Err(self.err(key, format!("{k} must be a string, not a block")));
+                return Err(self.err(key, format!("{k} must be a string, not a block; write {k} = \"...\"")));
             };
             if !matches!(expr, Expression::String(_) | Expression::TemplateExpr(_)) {
-                return Err(self.err(key, format!("{k} must be a string, found {}", kind(expr))));
+                return Err(self.err(key, format!("{k} must be a string, found {}; quote it", kind(expr))));
             }
             let v = self.text(key, expr, true)?;
             if out.insert(k.clone(), v).is_some() {
-                return Err(self.err(key, format!("{k} is set more than once")));
+                return Err(self.err(key, format!("{k} is set more than once; keep one")));
             }
         }
         Ok(Some(out))

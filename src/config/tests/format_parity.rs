@@ -186,6 +186,20 @@ fn cases() -> Vec<Case> {
             "block auto_auth.sink \"file\", key config.mode: lets every user on the machine read or write the token; use 0600 (or 0640 for a group)",
         ),
         both(
+            "a sink without a path",
+            &format!(
+                "{VAULT_HCL}auto_auth {{\n  method \"token_file\" {{\n    config = {{ token_file_path = \"~/t\" }}\n  }}\n  sink \"file\" {{\n    config = {{}}\n  }}\n}}\n"
+            ),
+            &format!("{VAULT_TOML}{METHOD_TOML}[[auto_auth.sink]]\ntype = \"file\"\nconfig = {{}}\n"),
+            "block auto_auth.sink \"file\", key config: has no path; name the file the token is written to, such as path = \"~/.config/claude-auth-sync/agent-token\"",
+        ),
+        both(
+            "a label where none belongs",
+            &format!("{VAULT_HCL}{METHOD_HCL}log \"main\" {{}}\n"),
+            &format!("{VAULT_TOML}{METHOD_TOML}[log]\ntype = \"main\"\n"),
+            "block log \"main\": takes no label; write log { ... }",
+        ),
+        both(
             "an unknown variable",
             &format!("{METHOD_HCL}vault {{ address = \"https://${{host}}:8200\" }}\n"),
             &format!("{METHOD_TOML}[vault]\naddress = \"https://${{host}}:8200\"\n"),
