@@ -117,11 +117,7 @@ impl Expect {
     fn print(&self, w: &mut Hcl) {
         w.open("expect");
         w.list("policies", &self.policies);
-        w.open("meta");
-        for (k, v) in &self.meta {
-            w.str(k, v);
-        }
-        w.close();
+        w.map("meta", &self.meta);
         w.close();
     }
 }

@@ -307,7 +307,8 @@ const REPEATABLE: &[&str] = &["template", "sink"];
 
 /// HCL config text as TOML, key for key, as written (nothing interpolated or defaulted):
 /// the TOML reads back to the same config. `None` for text that is not HCL of literals.
-pub fn hcl_to_toml(text: &str, header: &str) -> Option<String> {
+#[cfg(test)]
+pub(crate) fn hcl_to_toml(text: &str, header: &str) -> Option<String> {
     toml_writer::print(header, &hcl::parse(text).ok()?, REPEATABLE).ok()
 }
 

@@ -231,3 +231,22 @@ fn toml_syntax_errors_give_the_line_and_never_the_value() {
     let e = load_as(&format!("{VAULT_TOML}{VAULT_TOML}"), "/etc/c.toml").unwrap_err();
     assert!(e.problem.starts_with("TOML syntax error at line 3"), "{e}");
 }
+
+#[test]
+fn any_text_in_a_value_or_a_map_key_prints_back_in_both_languages() {
+    let text = format!("{VAULT_HCL}{METHOD_HCL}template {{\n  secret = \"secret/x/${{user}}\"\n}}\n");
+    let mut c = load_as(&text, "/etc/c.hcl").unwrap();
+    let tricky =
+        ["a b", "k\"q", "back\\slash", "line\nbreak\ttab", "$${not} ${user} %{x} %%{y}", "ctl\u{1}\u{7f}", "ünï 名"];
+    c.auto_auth.expect.meta = tricky.iter().map(|t| (t.to_string(), format!("v-{t}"))).collect();
+    c.auto_auth.expect.policies = tricky.iter().map(|t| t.to_string()).collect();
+    let TemplateKind::Json(j) = &mut c.templates[0].kind else { panic!("a JSON template") };
+    j.field = tricky.concat();
+    j.probe =
+        Probe::Command { command: tricky.iter().map(|t| t.to_string()).collect(), timeout: Duration::from_secs(9) };
+    let hcl = c.to_hcl();
+    assert_eq!(load_as(&hcl, "/etc/c.hcl").unwrap_or_else(|e| panic!("{e}\n{hcl}")), c, "{hcl}");
+    let toml = c.to_toml();
+    let from_toml = load_as(&toml, "/etc/c.toml").unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    assert_eq!(Config { file: c.file.clone(), ..from_toml }, c, "{toml}");
+}
