@@ -95,6 +95,12 @@ pub(crate) fn label(kind: &str, label: &str) -> String {
 
 /// An HCL string literal that reads back as `s` (`${` and `%{` escaped: nothing is a template).
 fn quote(s: &str) -> String {
+    escape_markers(&quote_text(s))
+}
+
+/// `s` in double quotes with `"`, `\` and control characters escaped, as HCL and TOML
+/// basic strings both write them.
+pub(super) fn quote_text(s: &str) -> String {
     let mut q = String::with_capacity(s.len() + 2);
     q.push('"');
     for ch in s.chars() {
@@ -111,5 +117,10 @@ fn quote(s: &str) -> String {
         }
     }
     q.push('"');
-    q.replace("${", "$${").replace("%{", "%%{")
+    q
+}
+
+/// `${` and `%{` as a literal is written in HCL (and read in TOML): `$${`, `%%{`.
+pub(super) fn escape_markers(s: &str) -> String {
+    s.replace("${", "$${").replace("%{", "%%{")
 }

@@ -11,6 +11,7 @@ use std::fmt::Write;
 
 use hcl::{Block, Body, Expression, ObjectKey, Structure, TemplateExpr};
 
+use super::hcl_writer::{escape_markers, quote_text as quote};
 use super::reader::toml::LABEL_KEY;
 
 /// Prints `body` as TOML under `header` (a comment); `repeatable`: the blocks a config
@@ -103,30 +104,4 @@ fn value(expr: &Expression) -> Result<String, String> {
 fn key(k: &str) -> String {
     let bare = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if bare { k.to_string() } else { quote(k) }
-}
-
-/// `${` and `%{` as HCL and the TOML reader write a literal one.
-fn escape_markers(s: &str) -> String {
-    s.replace("${", "$${").replace("%{", "%%{")
-}
-
-/// A TOML basic string that reads back as `s`.
-fn quote(s: &str) -> String {
-    let mut q = String::with_capacity(s.len() + 2);
-    q.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => q.push_str("\\\""),
-            '\\' => q.push_str("\\\\"),
-            '\n' => q.push_str("\\n"),
-            '\r' => q.push_str("\\r"),
-            '\t' => q.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(q, "\\u{:04X}", c as u32);
-            }
-            c => q.push(c),
-        }
-    }
-    q.push('"');
-    q
 }
