@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::format_parity::every_example;
+use super::format_parity::{every_example, example_env};
 use super::*;
 
 /// Configs that, with the examples, enter every block and every labelled kind: each
@@ -77,7 +77,7 @@ fn schema() -> (BTreeSet<(String, String)>, BTreeSet<String>) {
     let trace = RefCell::new(Vec::new());
     let examples: Vec<String> = every_example().iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
     for text in COVERAGE.iter().copied().chain(examples.iter().map(String::as_str)) {
-        parse_traced(text, Path::new("/etc/c.hcl"), &alice(), &no_env, &trace)
+        parse_traced(text, Path::new("/etc/c.hcl"), &alice(), &example_env, &trace)
             .unwrap_or_else(|e| panic!("a config the reference is traced over must load: {e}\n{text}"));
     }
     let asked = trace.into_inner();
