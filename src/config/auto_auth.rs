@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::hcl_writer::{Hcl, label};
 use super::keyword::either;
-use super::reader::Table;
+use super::reader::{LabeledBlock, Table};
 use super::vault::Retry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,13 +162,10 @@ pub(super) fn parse(t: Table<'_>, retry: &Retry) -> Result<AutoAuthConfig, Confi
     let mut methods = t.blocks("method")?;
     let method_block = match methods.len() {
         1 => methods.remove(0),
-        0 => {
-            let add = either(METHODS.map(|m| format!("{} {{ ... }}", label("method", m))));
-            return Err(t.block_err(format!("has no method block; add {add}")));
-        }
+        0 => return Err(t.block_err(format!("has no method block; add {}", method_kinds()))),
         n => return Err(t.err("method", format!("appears {n} times; exactly one method is allowed"))),
     };
-    let (method, method_backoff) = parse_method(method_block.labels, method_block.table)?;
+    let (method, method_backoff) = parse_method(method_block)?;
 
     let min_backoff =
         pick(&t, "min_backoff", t.duration("min_backoff")?, method_backoff.0)?.unwrap_or(retry.min_backoff);
@@ -190,7 +187,7 @@ pub(super) fn parse(t: Table<'_>, retry: &Retry) -> Result<AutoAuthConfig, Confi
         }
     };
 
-    let sinks = t.blocks("sink")?.into_iter().map(|b| parse_sink(b.labels, b.table)).collect::<Result<Vec<_>, _>>()?;
+    let sinks = t.blocks("sink")?.into_iter().map(parse_sink).collect::<Result<Vec<_>, _>>()?;
     t.finish(VAULT_AGENT_ONLY)?;
     Ok(AutoAuthConfig { method, min_backoff, max_backoff, expect, sinks })
 }
@@ -208,22 +205,15 @@ fn pick(
     }
 }
 
-/// The block's type: its label (`method "approle"`) or, as Vault Agent also allows, `type = "approle"`.
-fn block_type(kind: &str, labels: Vec<String>, t: &Table<'_>) -> Result<String, ConfigError> {
-    let typed = t.string("type")?;
-    match (labels.as_slice(), typed) {
-        ([label], None) => Ok(label.clone()),
-        ([], Some(ty)) => Ok(ty),
-        ([], None) => Err(t.block_err(format!("has no type; write {kind} \"<type>\" {{ ... }}"))),
-        ([_], Some(_)) => Err(t.err("type", "repeats the block label; keep one")),
-        _ => Err(t.block_err(format!("takes exactly one label, its type; write {kind} \"<type>\" {{ ... }}"))),
-    }
-}
-
 type MethodBackoff = (Option<Duration>, Option<Duration>);
 
-fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBackoff), ConfigError> {
-    let ty = block_type("method", labels, &t)?;
+/// `method "token_file" { ... } or method "approle" { ... }`, for messages.
+fn method_kinds() -> String {
+    either(METHODS.map(|m| format!("{} {{ ... }}", label("method", m))))
+}
+
+fn parse_method(block: LabeledBlock<'_>) -> Result<(Method, MethodBackoff), ConfigError> {
+    let (ty, t) = block.into_kind(&method_kinds())?;
     let backoff = (t.duration("min_backoff")?, t.duration("max_backoff")?);
     let method = match ty.as_str() {
         TOKEN_FILE => {
@@ -284,8 +274,8 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
     Ok((method, backoff))
 }
 
-fn parse_sink(labels: Vec<String>, t: Table<'_>) -> Result<FileSink, ConfigError> {
-    let ty = block_type("sink", labels, &t)?;
+fn parse_sink(block: LabeledBlock<'_>) -> Result<FileSink, ConfigError> {
+    let (ty, t) = block.into_kind(&format!("{} {{ ... }}", label("sink", FILE)))?;
     if ty != FILE {
         return Err(t.block_err(format!(
             "only {} is supported; write {} {{ config = {{ path = \"...\" }} }}",

@@ -82,11 +82,8 @@ fn kinds() -> String {
 }
 
 pub(super) fn parse(block: LabeledBlock<'_>) -> Result<Probe, ConfigError> {
-    let t = block.table;
-    let kind = match block.labels.as_slice() {
-        [k] => k.as_str(),
-        _ => return Err(t.block_err(format!("takes one label: {}", kinds()))),
-    };
+    let (kind, t) = block.into_kind(&kinds())?;
+    let kind = kind.as_str();
     let timeout = t.duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
         return Err(t.err("timeout", "must be more than zero, such as \"120s\""));

@@ -80,6 +80,31 @@ pub struct LabeledBlock<'a> {
     pub table: Table<'a>,
 }
 
+/// The key that may stand for a block's one label: `method { type = "approle" }`, as
+/// Vault Agent allows, and as TOML writes every labelled block.
+pub const TYPE_KEY: &str = "type";
+
+impl<'a> LabeledBlock<'a> {
+    /// The block's type, its label or its `type` key, and the block named by it
+    /// (`auto_auth.sink "file"` either way). `kinds` says what to write, for errors.
+    pub fn into_kind(self, kinds: &str) -> Result<(String, Table<'a>), ConfigError> {
+        let LabeledBlock { labels, mut table } = self;
+        let typed = table.peek(TYPE_KEY).and_then(values::as_str).map(str::to_string);
+        if let (true, Some(ty), Some(name)) = (labels.is_empty(), &typed, &table.block) {
+            table.block = Some(format!("{name} \"{ty}\""));
+        }
+        let typed = table.string(TYPE_KEY)?;
+        let kind = match (labels.as_slice(), typed) {
+            ([label], None) => label.clone(),
+            ([], Some(ty)) => ty,
+            ([], None) => return Err(table.block_err(format!("has no type; write {kinds}"))),
+            ([_], Some(_)) => return Err(table.err(TYPE_KEY, "repeats the block label; keep one")),
+            _ => return Err(table.block_err(format!("takes exactly one label, its type; write {kinds}"))),
+        };
+        Ok((kind, table))
+    }
+}
+
 impl<'a> Table<'a> {
     pub fn top(src: &'a Source<'a>, body: &'a Body) -> Self {
         Self::from_body(src, None, String::new(), body)
@@ -207,12 +232,7 @@ impl<'a> Table<'a> {
                         Some(parent) => format!("{parent}.{key}"),
                         None => key.to_string(),
                     };
-                    // Vault Agent's other spelling, `method { type = "approle" }`, gets the same name.
-                    let typed = b.body.attributes().find(|a| a.key.as_str() == "type").and_then(|a| match &a.expr {
-                        Expression::String(ty) if labels.is_empty() => Some(ty.clone()),
-                        _ => None,
-                    });
-                    for l in labels.iter().chain(&typed) {
+                    for l in &labels {
                         name.push_str(&format!(" \"{l}\""));
                     }
                     Ok(LabeledBlock { labels, table: Table::from_body(self.src, Some(name), String::new(), &b.body) })

@@ -1,7 +1,7 @@
 //! The TOML printer: `check-config --print-as toml`. It prints the tree the HCL printer's
 //! output parses to, in the shapes the TOML reader ([`super::reader::toml`]) lowers back
 //! to the same tree: a block is a table, a repeatable or repeated block an array of
-//! tables, a block's label its `type` key. So the TOML printed for a config loads back to
+//! tables, a block's label its `type` key (which the reader takes for the label). So the TOML printed for a config loads back to
 //! the same config, as the HCL does.
 //!
 //! It must never let a value become syntax: every string and every key that is not a
@@ -12,7 +12,7 @@ use std::fmt::Write;
 use hcl::{Block, Body, Expression, ObjectKey, Structure, TemplateExpr};
 
 use super::hcl_writer::{escape_markers, quote_text as quote};
-use super::reader::toml::LABEL_KEY;
+use super::reader::TYPE_KEY;
 
 /// Prints `body` as TOML under `header` (a comment); `repeatable`: the blocks a config
 /// may repeat, printed as arrays of tables (`[[template]]`) even when there is one.
@@ -54,7 +54,7 @@ fn table(out: &mut String, path: &[String], body: &Body, repeatable: &[&str]) ->
         match b.labels.as_slice() {
             [] => {}
             [label] => {
-                let _ = writeln!(out, "{LABEL_KEY} = {}", quote(label.as_str()));
+                let _ = writeln!(out, "{TYPE_KEY} = {}", quote(label.as_str()));
             }
             _ => return Err(format!("block {id} has more than one label, which TOML cannot hold")),
         }

@@ -4,8 +4,9 @@
 //!
 //! - a table (`[vault]`, `config = { ... }`) is a block without labels;
 //! - an array of tables (`[[template]]`, `[[auto_auth.sink]]`) is that block repeated;
-//! - a table's `type` string is the block's label: `[auto_auth.method]` with
-//!   `type = "approle"` is `method "approle" { ... }` (Vault Agent's JSON form);
+//! - a labelled block is a table with a `type` key: `[auto_auth.method]` with
+//!   `type = "approle"` is `method { type = "approle" }`, which the reader takes for
+//!   `method "approle"` as Vault Agent does ([`TYPE_KEY`](super::TYPE_KEY));
 //! - a string holding `${` or `%{` is a template string, read with the same
 //!   `${user}`/`$${` rules as in HCL; any other string is literal;
 //! - an octal integer (`mode = 0o600`) keeps its octal digits; TOML itself forbids `0600`.
@@ -13,13 +14,8 @@
 //! It must never quote a value in an error (a secret pasted into the wrong key would
 //! reach a log): errors give the line, the key and what kind of value was found.
 
-use hcl::{
-    Attribute, Block, BlockLabel, Body, Expression, Identifier, Number, Object, ObjectKey, Structure, TemplateExpr,
-};
+use hcl::{Attribute, Block, Body, Expression, Identifier, Number, Object, ObjectKey, Structure, TemplateExpr};
 use toml::de::{DeTable, DeValue};
-
-/// The key whose string becomes the label of the block its table is lowered to.
-pub(in crate::config) const LABEL_KEY: &str = "type";
 
 type Spanned<T> = toml::Spanned<T>;
 
@@ -57,18 +53,7 @@ impl Lower<'_> {
     }
 
     fn block(&self, key: &str, table: &DeTable<'_>) -> Result<Block, String> {
-        let label = table.get(LABEL_KEY).and_then(|v| v.get_ref().as_str());
-        let mut rest = DeTable::new();
-        for (k, v) in table {
-            if label.is_none() || k.get_ref() != LABEL_KEY {
-                rest.insert(k.clone(), v.clone());
-            }
-        }
-        Ok(Block {
-            identifier: ident(key),
-            labels: label.map(|l| BlockLabel::String(l.to_string())).into_iter().collect(),
-            body: self.body(&rest)?,
-        })
+        Ok(Block { identifier: ident(key), labels: Vec::new(), body: self.body(table)? })
     }
 
     fn expr(&self, key: &str, value: &Spanned<DeValue<'_>>) -> Result<Expression, String> {

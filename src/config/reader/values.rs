@@ -22,7 +22,7 @@ pub enum OneOrMany {
 }
 
 impl<'a> Table<'a> {
-    fn peek(&self, key: &str) -> Option<&'a Expression> {
+    pub(super) fn peek(&self, key: &str) -> Option<&'a Expression> {
         self.entries.iter().find_map(|(k, v)| match v {
             Item::Value(e) if k == key => Some(*e),
             _ => None,
@@ -209,7 +209,7 @@ impl<'a> Table<'a> {
     }
 }
 
-fn as_str(expr: &Expression) -> Option<&str> {
+pub(super) fn as_str(expr: &Expression) -> Option<&str> {
     match expr {
         Expression::String(s) => Some(s),
         Expression::TemplateExpr(t) => match t.as_ref() {

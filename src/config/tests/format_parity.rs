@@ -70,6 +70,9 @@ retry = { num_retries = 1 }
 type = "approle"
 config = { role_id_file_path = "~/role-id", secret_id_file_path = "~/secret-id" }
 
+[auto_auth.expect]
+meta = { type = "person", role_name = "claude-auth-sync-${user}" }
+
 [[auto_auth.sink]]
 type = "file"
 config = { path = "~/t1", mode = 0o640 }
@@ -93,6 +96,7 @@ destination = "~/cost-$${user}-100%%{x}.json"
     assert_eq!(c.pid_file.as_deref(), Some(Path::new("/home/alice/agent.pid")));
     assert_eq!(c.vault.retry.num_retries, 1);
     assert_eq!(c.auto_auth.method.kind(), "approle");
+    assert_eq!(c.auto_auth.expect.meta["type"], "person", "a map's `type` is just a key");
     assert_eq!(c.auto_auth.sinks.iter().map(|s| s.mode).collect::<Vec<_>>(), [0o640, 0o600]);
     assert_eq!(c.templates.len(), 2);
     assert_eq!(c.templates[0].secret.as_str(), "secret/workstation/claude-users/alice");
@@ -200,10 +204,16 @@ fn cases() -> Vec<Case> {
             "block auto_auth.sink \"file\", key config: has no path; name the file the token is written to, such as path = \"~/.config/claude-auth-sync/agent-token\"",
         ),
         both(
-            "a label where none belongs",
-            &format!("{VAULT_HCL}{METHOD_HCL}log \"main\" {{}}\n"),
+            "a type where the block has none",
+            &format!("{VAULT_HCL}{METHOD_HCL}log {{\n  type = \"main\"\n}}\n"),
             &format!("{VAULT_TOML}{METHOD_TOML}[log]\ntype = \"main\"\n"),
-            "block log \"main\": takes no label; write log { ... }",
+            "block log, key type: unknown key; known keys here: journald, journald_socket, level, path, state_file",
+        ),
+        both(
+            "a probe without a kind",
+            &format!("{VAULT_HCL}{METHOD_HCL}template {{\n  secret = \"secret/x\"\n  probe {{}}\n}}\n"),
+            &format!("{VAULT_TOML}{METHOD_TOML}[[template]]\nsecret = \"secret/x\"\n[template.probe]\n"),
+            "block template #1.probe: has no type; write probe \"command\", probe \"http\" or probe \"none\"",
         ),
         both(
             "an unknown variable",
