@@ -47,9 +47,10 @@ enum Command {
     Policy(provision::cli::PolicyArgs),
     /// Validate the config, then print it interpolated, with defaults and secrets redacted.
     #[command(
-        after_help = "Examples:\n  claude-auth-sync check-config\n  claude-auth-sync check-config --config ./config.hcl"
+        after_help = "Examples:\n  claude-auth-sync check-config\n  claude-auth-sync check-config --config ./config.hcl\n  \
+            claude-auth-sync check-config --config ./config.hcl --print-as toml > config.toml"
     )]
-    CheckConfig(ConfigArg),
+    CheckConfig(CheckConfigArgs),
     /// Show the last run, the Vault token's time left, the login's expiry and Vault's copy; writes nothing.
     #[command(after_help = "Examples:\n  claude-auth-sync status\n  claude-auth-sync status --json\n\n\
         Reads the state file, the local files and, with the token the agent already holds, \
@@ -78,6 +79,15 @@ struct RunArgs {
 }
 
 #[derive(clap::Args)]
+struct CheckConfigArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Print in this language [default: the config file's own, by its name: .toml or HCL]
+    #[arg(long, value_name = "FORMAT", value_parser = ["hcl", "toml"])]
+    print_as: Option<String>,
+}
+
+#[derive(clap::Args)]
 struct ConfigArg {
     /// The config file [default: ~/.config/claude-auth-sync/config.hcl]
     #[arg(long, value_name = "PATH", env = "CLAUDE_AUTH_SYNC_CONFIG")]
@@ -100,9 +110,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Provision(args) => Ok(provision::cli::provision(args)),
         Command::Policy(args) => Ok(provision::cli::policy(args)),
-        Command::CheckConfig(config) => {
-            let Some(cfg) = load(&config, &user) else { return Ok(ExitCode::Config) };
-            print!("{}", cfg.to_hcl());
+        Command::CheckConfig(args) => {
+            let Some(cfg) = load(&args.config, &user) else { return Ok(ExitCode::Config) };
+            let format = match args.print_as.as_deref() {
+                Some("toml") => config::Format::Toml,
+                Some(_) => config::Format::Hcl,
+                None => config::Format::of(&cfg.file),
+            };
+            print!("{}", cfg.print_as(format));
             Ok(ExitCode::Ok)
         }
         Command::Status(args) => {

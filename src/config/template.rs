@@ -179,7 +179,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     let name = format!("template #{}", index + 1);
     let t = block.table.with_block_name(name.clone());
     if !block.labels.is_empty() {
-        return Err(t.block_err("takes no label"));
+        return Err(t.block_err("takes no label; write template { ... }"));
     }
     let secret = t
         .string("secret")?
@@ -289,7 +289,7 @@ fn rendered(t: &Table<'_>, body: TemplateBody, k: KindKeys<'_>) -> Result<Render
 /// login by default.
 fn json(t: &Table<'_>, mut k: KindKeys<'_>) -> Result<JsonTemplate, ConfigError> {
     if k.command.is_some() {
-        return Err(t.err("command", "applies only to rendered templates (contents or source)"));
+        return Err(t.err("command", "applies only to rendered templates (contents or source); a JSON template's check goes in probe \"command\" { command = [...] }"));
     }
     let json_key = k.json_key.unwrap_or_else(|| DEFAULT_FIELD.into());
     if json_key.is_empty() {

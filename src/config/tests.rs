@@ -212,3 +212,6 @@ fn every_keyword_prints_as_a_word_that_parses_back() {
     each(&log::LEVELS, &[tracing::Level::ERROR, tracing::Level::WARN, tracing::Level::INFO, tracing::Level::DEBUG]);
     each(&ENV_SHADOWING, &[EnvShadowing::Warn, EnvShadowing::Fail]);
 }
+
+mod format_parity;
+mod reference;

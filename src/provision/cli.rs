@@ -24,7 +24,7 @@ use crate::vault::auth::credential_file::{self, ModeCheck};
         The admin token needs the policy in deploy/vault/provisioner-admin.hcl. Vault's address is the roster's \
         vault.address, else VAULT_ADDR, else BAO_ADDR. Children (systemctl) get none of this environment.\n\n\
         Examples:\n  \
-        sudo --preserve-env=VAULT_ADDR,VAULT_TOKEN claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml\n  \
+        sudo --preserve-env=VAULT_ADDR claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml --admin-token-file ~/.vault-token\n  \
         claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml --admin-token-file /root/.vault-admin --rotate alice\n  \
         claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml              # routine check\n  \
         claude-auth-sync provision --roster roster.yaml --dry-run --json")]
