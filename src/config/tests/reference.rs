@@ -39,6 +39,7 @@ template {
 }
 log {}
 degraded {}
+telemetry { textfile = "~/m.prom" }
 pid_file = "~/pid"
 "#,
     r#"
