@@ -4,8 +4,20 @@
 # routine run without an admin token; removes the users afterwards. Not a test: the
 # figures go into docs/provisioning.md by hand.
 #   sudo scripts/bench-provision.sh [N] [token|approle]
+# With --ha: the same three runs against a real 3-node OpenBao Raft cluster behind a
+# load balancer, N roster users (default 1000) without OS accounts (the debug build's
+# test-only CLAUDE_AUTH_SYNC_TEST_ONLY_FAKE_HOMES): tests/it/ha.rs's fleet test with
+# HA_FLEET_USERS=N, its figures printed (docs/performance.md, docs/reliability.md).
+#   sudo scripts/bench-provision.sh --ha [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --ha ]; then
+  N="${2:-1000}"
+  [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "bench-provision: --ha expects a number of users, got '$N'" >&2; exit 2; }
+  HA_FLEET_USERS="$N" scripts/test.sh --test it -- --exact ha::a_fleet_is_provisioned_through_the_balancer_of_an_ha_cluster \
+    --nocapture 2>&1 | grep -E '^ha fleet|^test result|panicked'
+  exit "${PIPESTATUS[0]}"
+fi
 N="${1:-200}"
 AUTH="${2:-token}"
 [ "$(id -u)" = 0 ] || { echo "bench-provision: run as root (it creates OS users)" >&2; exit 1; }
@@ -16,7 +28,7 @@ AGENT="$PWD/target/release/claude-auth-sync"
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 ROOT="bench-root-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')"
-PREFIX="cb$(od -An -tx4 -N2 /dev/urandom | tr -d ' ' | cut -c1-4)"
+PREFIX="cb$(od -An -tx2 -N2 /dev/urandom | tr -d ' ')"
 users=()
 cleanup() {
   [ -n "${BAO_PID:-}" ] && kill "$BAO_PID" 2>/dev/null || true

@@ -44,3 +44,10 @@ cargo test --locked "$@"
 if [ $# -eq 0 ]; then
   scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
+
+# A smoke run of the side-by-side benchmark (scripts/bench.sh --smoke, about 30 s): both
+# tools a few times against one dev server, the debug build, no thresholds; it fails
+# only when a tool fails or leaves the wrong file.
+if [ $# -eq 0 ]; then
+  scripts/bench.sh --smoke
+fi

@@ -40,8 +40,15 @@ impl<'a> VaultRemote<'a> {
 
 impl Remote for VaultRemote<'_> {
     async fn latest(&self) -> Result<Option<Versioned>, Trouble> {
-        let (vault, path) = self.located().await?;
-        vault.kv_read_latest(&path).await.map_err(Trouble::from)
+        let vault = self.vault.clone()?;
+        let known = self.path.borrow().clone();
+        if let Some(path) = known {
+            return vault.kv_read_latest(&path).await.map_err(Trouble::from);
+        }
+        // The first read usually finds the mount too: one request instead of two.
+        let (path, latest) = vault.kv_locate_and_read(&self.secret).await.map_err(Trouble::from)?;
+        *self.path.borrow_mut() = Some(path);
+        Ok(latest)
     }
 
     async fn write(&self, new: NewVersion<'_>) -> Result<Written, Trouble> {

@@ -10,7 +10,7 @@
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
-use super::{DEFAULT_STATE, Options, roster};
+use super::{DEFAULT_STATE, Options, fake_homes, roster};
 use crate::exit::ExitCode;
 use crate::runtime;
 use crate::secret::Secret;
@@ -82,6 +82,10 @@ pub fn provision(args: ProvisionArgs) -> ExitCode {
             return ExitCode::Config;
         }
     };
+    if std::env::var_os(fake_homes::VAR).is_some() {
+        // Only a debug build gets here with it set (a release build refused the roster).
+        eprintln!("claude-auth-sync: {}: roster users live under a scratch directory (test only)", fake_homes::VAR);
+    }
     let admin_token = match admin_token(args.admin_token_file.as_deref()) {
         Ok(t) => t,
         Err(e) => return error(e),

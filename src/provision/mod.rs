@@ -26,6 +26,7 @@ mod admin;
 pub mod cli;
 mod credentials;
 pub mod error;
+pub mod fake_homes;
 pub mod files;
 pub mod home;
 pub mod policy;

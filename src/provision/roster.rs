@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::fake_homes::FakeHomes;
 use crate::os_user::OsUser;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -241,7 +242,12 @@ pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
 pub fn load(file: &Path) -> Result<Roster, RosterError> {
     let err = |problem: String| RosterError { file: file.to_path_buf(), problem };
     let text = std::fs::read_to_string(file).map_err(|e| err(format!("cannot be read: {e}")))?;
-    parse(&text, file, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()), &|name| OsUser::by_name(name))
+    let fake = FakeHomes::from_env().map_err(err)?;
+    let lookup = |name: &str| match &fake {
+        Some(homes) => Ok(Some(homes.user(name))),
+        None => OsUser::by_name(name),
+    };
+    parse(&text, file, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()), &lookup)
 }
 
 /// Parses and checks the roster; `env` gives the address fallbacks, `lookup` finds a

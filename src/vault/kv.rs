@@ -1,5 +1,6 @@
 //! KV v2 for one secret: find its mount (nested mounts such as `team/kv` included; a
-//! KV v1 mount is refused), read the latest version (never an older one: refresh
+//! KV v1 mount is refused; usually found by the first read itself, so that a run that
+//! changes nothing costs one KV request), read the latest version (never an older one: refresh
 //! tokens rotate, and replaying an old one can revoke the live login), write with
 //! check-and-set against the version read, and set non-secret `custom_metadata`
 //! (with metadata check-and-set where the mount requires it).
@@ -28,6 +29,10 @@ impl KvPath {
     pub fn split(secret: &SecretPath, mount: &str) -> Option<KvPath> {
         let path = secret.within(mount)?;
         Some(KvPath { mount: mount.trim_matches('/').into(), path: path.into() })
+    }
+
+    fn data_path(&self) -> String {
+        format!("{}/data/{}", self.mount, self.path)
     }
 }
 
@@ -109,30 +114,38 @@ impl Vault {
     /// The latest version; `None` when the secret does not exist, `deleted` when its
     /// latest version is soft-deleted or destroyed.
     pub async fn kv_read_latest(&self, p: &KvPath) -> Result<Option<Versioned>, VaultError> {
-        let path = format!("{}/data/{}", p.mount, p.path);
-        let answer = self.get_or_not_found("KV read", &path).await?;
-        let not_found = matches!(answer, Answer::NotFound(_));
-        let body = answer.into_body().unwrap_or_default();
-        let version = body["data"]["metadata"]["version"].as_u64();
-        let custom_metadata = match &body["data"]["metadata"]["custom_metadata"] {
-            Value::Object(m) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect(),
-            _ => HashMap::new(),
-        };
-        let versioned = |data: Map<String, Value>, deleted| Versioned {
-            version: version.unwrap_or_default(),
-            data,
-            deleted,
-            custom_metadata,
-        };
-        match (not_found, &body["data"]["data"], version) {
-            (true, _, Some(_)) => Ok(Some(versioned(Map::new(), true))),
-            (true, _, None) => Ok(None),
-            (_, Value::Object(data), Some(_)) => Ok(Some(versioned(data.clone(), false))),
-            (_, Value::Null, Some(_)) => Ok(Some(versioned(Map::new(), true))),
-            _ => {
-                Err(VaultError::Protocol { op: "KV read", detail: "the answer has no data object and version".into() })
+        latest_from(self.get_or_not_found("KV read", &p.data_path()).await?)
+    }
+
+    /// Where `secret` lives and its latest version, in one request when the mount is
+    /// the first segment of the path (`secret/...`, the usual case): a KV v2 answer
+    /// names its version, which a KV v1 mount or any other engine never adds on its own.
+    /// Anything else (a nested mount such as `team/kv`, whose guess Vault denies; a bare
+    /// 404, which a KV v1 mount answers too; another shape) asks Vault for the mount
+    /// first, as [`Vault::kv_locate`] does, so a KV v1 mount is still refused with what
+    /// to do. Only a KV v1 secret stored at `data/<path>` that itself holds a KV v2
+    /// answer's shape could pass for one, and only its own writer can store it there.
+    pub async fn kv_locate_and_read(&self, secret: &SecretPath) -> Result<(KvPath, Option<Versioned>), VaultError> {
+        let guess = secret.as_str().split_once('/').and_then(|(mount, _)| KvPath::split(secret, mount));
+        let mut absent_at_guess = false;
+        if let Some(guess) = &guess {
+            match self.get_or_not_found("KV read", &guess.data_path()).await {
+                Ok(answer) => match latest_from(answer) {
+                    Ok(Some(latest)) => return Ok((guess.clone(), Some(latest))),
+                    Ok(None) => absent_at_guess = true,
+                    Err(_) => {}
+                },
+                // A mount lookup would meet the same trouble.
+                Err(e) if e.is_transient() => return Err(e),
+                Err(_) => {}
             }
         }
+        let located = self.kv_locate(secret).await?;
+        if absent_at_guess && guess.as_ref() == Some(&located) {
+            return Ok((located, None));
+        }
+        let latest = self.kv_read_latest(&located).await?;
+        Ok((located, latest))
     }
 
     /// Writes `data` as a new version if the latest is still `cas` (0: only if absent).
@@ -185,6 +198,32 @@ impl Vault {
     }
 }
 
+/// A read of `<mount>/data/<path>`: `None` for a bare 404 (no such secret), `deleted`
+/// for a soft-deleted or destroyed latest version; an answer without a version is no
+/// KV v2 answer.
+fn latest_from(answer: Answer) -> Result<Option<Versioned>, VaultError> {
+    let not_found = matches!(answer, Answer::NotFound(_));
+    let body = answer.into_body().unwrap_or_default();
+    let version = body["data"]["metadata"]["version"].as_u64();
+    let custom_metadata = match &body["data"]["metadata"]["custom_metadata"] {
+        Value::Object(m) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect(),
+        _ => HashMap::new(),
+    };
+    let versioned = |data: Map<String, Value>, deleted| Versioned {
+        version: version.unwrap_or_default(),
+        data,
+        deleted,
+        custom_metadata,
+    };
+    match (not_found, &body["data"]["data"], version) {
+        (true, _, Some(_)) => Ok(Some(versioned(Map::new(), true))),
+        (true, _, None) => Ok(None),
+        (_, Value::Object(data), Some(_)) => Ok(Some(versioned(data.clone(), false))),
+        (_, Value::Null, Some(_)) => Ok(Some(versioned(Map::new(), true))),
+        _ => Err(VaultError::Protocol { op: "KV read", detail: "the answer has no data object and version".into() }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +240,21 @@ mod tests {
         assert_eq!(split("kv/x", "/kv/").unwrap().to_string(), "kv/x");
         assert_eq!(split("secret/x", "secret/x"), None);
         assert_eq!(split("secretive/x", "secret"), None);
+    }
+
+    #[test]
+    fn only_an_answer_with_a_version_is_a_kv2_read() {
+        let found = |body: Value| latest_from(Answer::Found(Some(body)));
+        let v2 = found(
+            json!({ "data": { "data": { "k": 1 }, "metadata": { "version": 3, "custom_metadata": { "a": "b" } } } }),
+        );
+        let v2 = v2.unwrap().unwrap();
+        assert_eq!((v2.version, v2.deleted, v2.custom_metadata["a"].as_str()), (3, false, "b"));
+        // What a KV v1 mount answers for the key `data/<path>`: no version, no KV v2 read.
+        assert!(found(json!({ "data": { "k": 1 } })).is_err());
+        assert_eq!(latest_from(Answer::NotFound(Some(json!({ "errors": [] })))).unwrap(), None);
+        let deleted = json!({ "data": { "data": null, "metadata": { "version": 4 } } });
+        assert!(latest_from(Answer::NotFound(Some(deleted))).unwrap().unwrap().deleted);
     }
 
     #[test]

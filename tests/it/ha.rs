@@ -7,14 +7,27 @@
 //! The leader loss is held open by events, not timing: the leader is killed while one
 //! standby is frozen (SIGSTOP), so the last node cannot win an election until the test
 //! thaws the frozen one.
+//!
+//! And a fleet: the provisioner with a roster of [`FLEET`] users (`HA_FLEET_USERS=1000`
+//! for the issue's thousand; `scripts/bench-provision.sh --ha` runs that) through the
+//! balancer, its time and Vault requests per user printed for docs/performance.md. The
+//! users need no OS accounts: the debug build's test-only switch
+//! (`CLAUDE_AUTH_SYNC_TEST_ONLY_FAKE_HOMES`, src/provision/fake_homes.rs) resolves them
+//! to homes under a scratch directory.
 
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::time::Instant;
 
+use crate::common::agent::run::{Run, agent};
 use crate::common::agent::user::{Agent, Auth};
 use crate::common::bao::raft::Cluster;
+use crate::common::bao::user_policy_name;
 use crate::common::claude::stand_in::{HOUR_MS, now_ms};
+use crate::common::files::mode_of;
 use crate::common::secrets::random_secret;
-use serde_json::json;
+use crate::provision::admin_token;
+use serde_json::{Value, json};
 
 #[test]
 fn a_secret_written_through_a_standby_is_read_back_from_the_new_leader() {
@@ -113,4 +126,125 @@ fn assert_backed_up(s: &Agent, version: u64) {
         (Some("backed_up"), Some(version.to_string().as_str())),
         "{line}"
     );
+}
+
+/// The fleet's size in the suite; `HA_FLEET_USERS` overrides it.
+const FLEET: usize = 200;
+
+/// Who owns the fleet's scratch homes: `nobody`, never root (the roster refuses root).
+const FLEET_UID: u32 = 65534;
+
+/// Issue 12.6: the provisioner with a roster of [`FLEET`] users against the 3-node
+/// cluster, through the balancer an operator configures: every user minted and written
+/// on the first run, nothing minted on the second, every user's own token valid on the
+/// routine run (which checks each user with that user's credential), whichever node each
+/// request reached.
+#[test]
+fn a_fleet_is_provisioned_through_the_balancer_of_an_ha_cluster() {
+    let n: usize = std::env::var("HA_FLEET_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(FLEET);
+    let c = Cluster::start();
+    let lb = c.balancer();
+    let leader = c.wait_for_leader();
+    let admin = c.via(&c.nodes[leader].addr);
+    let token = admin_token(&admin, "secret");
+    c.settle();
+
+    let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let homes = scratch.path().join("homes");
+    let names: Vec<String> = (1..=n).map(|i| format!("fleet{i:04}")).collect();
+    for dir in std::iter::once(homes.clone()).chain(names.iter().map(|u| homes.join(u))) {
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(FLEET_UID), Some(FLEET_UID)).unwrap();
+    }
+    let mut roster = format!("vault:\n  address: {}\nusers:\n", lb.addr);
+    for u in &names {
+        roster.push_str(&format!("  - name: {u}\n"));
+    }
+    let roster_path = scratch.path().join("roster.yaml");
+    std::fs::write(&roster_path, roster).unwrap();
+    let state = scratch.path().join("state.json");
+    let provision = |env: &[(&str, &str)]| {
+        let args =
+            ["provision", "--roster", roster_path.to_str().unwrap(), "--state", state.to_str().unwrap(), "--json"];
+        let mut env = env.to_vec();
+        env.push(("CLAUDE_AUTH_SYNC_TEST_ONLY_FAKE_HOMES", homes.to_str().unwrap()));
+        let before = audit_requests(&c.audit_log).len();
+        let run = agent(&args, &env);
+        let requests = audit_requests(&c.audit_log).split_off(before);
+        (run, requests)
+    };
+
+    let (first, first_requests) = provision(&[("VAULT_TOKEN", &token)]);
+    assert_every_user(&first, &names, "changed");
+    for u in &names {
+        let dir = homes.join(u).join(".config/claude-auth-sync");
+        for file in ["config.hcl", "vault-token"] {
+            let path = dir.join(file);
+            let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!((mode_of(&path), meta.uid()), (0o600, FLEET_UID), "{}", path.display());
+        }
+    }
+    // A sample of the minted tokens, looked up on the leader: each is its user's alone.
+    c.settle();
+    for u in names.iter().step_by((n / 10).max(1)) {
+        let minted = crate::common::secrets::secret(
+            std::fs::read_to_string(homes.join(u).join(".config/claude-auth-sync/vault-token")).unwrap(),
+        );
+        let looked_up = admin.lookup(&minted);
+        assert_eq!(looked_up["policies"], json!([user_policy_name(u)]), "{u}: {looked_up}");
+        assert_eq!(looked_up["meta"]["os_user"], json!(u), "{u}: {looked_up}");
+    }
+
+    let (second, second_requests) = provision(&[("VAULT_TOKEN", &token)]);
+    assert_every_user(&second, &names, "ok");
+    let (routine, routine_requests) = provision(&[]);
+    assert_every_user(&routine, &names, "ok");
+
+    let per_user = |r: &[Value]| r.len() as f64 / n as f64;
+    let first_user: Vec<String> = first_requests
+        .iter()
+        .filter(|e| e["request"]["path"].as_str().is_some_and(|p| p.contains(&names[0])))
+        .map(|e| format!("{} {}", e["request"]["operation"].as_str().unwrap_or("?"), e["request"]["path"]))
+        .collect();
+    eprintln!("ha fleet: {n} users through the balancer of 3 Raft nodes (routed: {})", routed(&lb.routed));
+    for (what, run, requests) in [
+        ("first admin run (mints all)", &first, &first_requests),
+        ("second admin run (mints nothing)", &second, &second_requests),
+        ("routine run (no admin token)", &routine, &routine_requests),
+    ] {
+        eprintln!(
+            "ha fleet: {what}: {:.1?} ({:.1} ms per user), {} Vault requests ({:.1} per user)",
+            run.elapsed,
+            run.elapsed.as_secs_f64() * 1000.0 / n as f64,
+            requests.len(),
+            per_user(requests)
+        );
+    }
+    eprintln!("ha fleet: requests naming {} in the first run: {first_user:?}", names[0]);
+}
+
+/// Every request entry in the cluster's shared audit log.
+fn audit_requests(log: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|e| e["type"] == "request").collect()
+}
+
+/// How many connections the balancer sent to each node.
+fn routed(routed: &std::sync::Mutex<Vec<String>>) -> String {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for node in routed.lock().unwrap().iter() {
+        *counts.entry(node.clone()).or_default() += 1;
+    }
+    counts.iter().map(|(node, k)| format!("{node} {k}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The run's JSON summary lists every roster user, in order, with `status`.
+fn assert_every_user(run: &Run, names: &[String], status: &str) {
+    assert_eq!(run.code, 0, "provision:\n{}\n{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+    let users = report["users"].as_array().expect("users");
+    assert_eq!(users.len(), names.len(), "{report}");
+    for (entry, name) in users.iter().zip(names) {
+        assert_eq!((&entry["user"], &entry["status"]), (&json!(name), &json!(status)), "{entry}");
+    }
 }

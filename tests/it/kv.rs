@@ -26,7 +26,22 @@ fn a_secret_on_a_nested_mount_is_backed_up_there() {
     assert_eq!(run.report().action(), Some("backed_up"), "{}", run.line());
     let v = b.root("GET", &format!("{nested}/data/workstation/claude-users/{}", u.name), None);
     assert_same!(v["data"]["data"]["claudeAiOauth"], login, "Vault holds the login under the nested mount");
+
+    // The read at the first segment (`teamX/data/kv/...`) is denied, so the mount is
+    // looked up and the secret read where it is: one request more than on `secret/`.
+    let before = b.requests_by(&u.accessor).len();
     u.run().assert_outcome(0, "OK", None);
+    let paths = b.requests_by(&u.accessor).split_off(before);
+    let (team, kv) = nested.split_once('/').unwrap();
+    let inside = format!("workstation/claude-users/{}", u.name);
+    let expected = [
+        "auth/token/lookup-self".to_string(),
+        "auth/token/renew-self".into(),
+        format!("{team}/data/{kv}/{inside}"),
+        format!("sys/internal/ui/mounts/{nested}/{inside}"),
+        format!("{nested}/data/{inside}"),
+    ];
+    assert_eq!(paths, expected, "an unchanged run on a nested mount");
 }
 
 /// Issue 10.7: a KV version 1 mount is refused with what to do, and nothing is stored.

@@ -59,14 +59,15 @@ fn a_valid_login_is_ok_and_vault_holds_exactly_the_oauth_object() {
     assert!(!e["OS_USER"].is_empty());
     assert_eq!(e["MESSAGE"].trim(), logged.trim());
 
-    // Nothing changed: four Vault requests (lookup-self: the identity before any renewal;
-    // renew-self; the secret's mount, once; the read).
+    // Nothing changed: three Vault requests, the identity before any renewal
+    // (lookup-self), the renewal, and one read that also finds the secret's mount.
     let before_count = b.requests_by(&s.accessor).len();
     let run = s.run();
     run.assert_outcome(0, "OK", None);
     assert_eq!(run.report().action(), Some("verified"), "{}", run.line());
     let paths: Vec<String> = b.requests_by(&s.accessor).split_off(before_count);
-    assert_eq!(paths.len(), 4, "requests of an unchanged run: {paths:?}");
+    let read = format!("secret/data/workstation/claude-users/{}", s.name);
+    assert_eq!(paths, ["auth/token/lookup-self", "auth/token/renew-self", read.as_str()], "an unchanged run");
     assert_eq!(s.vault_copy().unwrap().0, 1, "no new version");
 }
 

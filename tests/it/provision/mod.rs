@@ -76,7 +76,7 @@ fn token_with_policy(b: &Bao, name: &str, policy: &str) -> String {
 
 /// A token with only the shipped admin policy, its KV paths moved to `mount` (the file
 /// says to edit them when the roster's kv_mount differs); one per server and mount.
-fn admin_token(b: &Bao, mount: &str) -> String {
+pub(crate) fn admin_token(b: &Bao, mount: &str) -> String {
     static TOKENS: Mutex<Vec<(String, String, String)>> = Mutex::new(Vec::new());
     let mut tokens = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, _, t)) = tokens.iter().find(|(addr, m, _)| *addr == b.addr && m == mount) {
