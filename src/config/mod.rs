@@ -21,6 +21,7 @@ mod location;
 mod log;
 mod probe;
 mod reader;
+mod resident;
 mod secret_path;
 mod template;
 mod vault;
@@ -32,6 +33,7 @@ pub use degraded::DegradedPolicy;
 pub use error::ConfigError;
 pub use log::{Journald, LogConfig};
 pub use probe::Probe;
+pub use resident::ResidentConfig;
 pub use secret_path::SecretPath;
 pub use template::{
     JsonTemplate, Lock, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind, claude_credentials_path,
@@ -69,6 +71,8 @@ pub struct Config {
     pub env_shadowing: EnvShadowing,
     /// When a DEGRADED that keeps coming back becomes a FAIL.
     pub degraded: DegradedPolicy,
+    /// How `run` without `--once` paces itself.
+    pub resident: ResidentConfig,
 }
 
 /// `env_shadowing`: such a variable outranks the per-user login in Claude Code.
@@ -188,6 +192,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         .collect::<Result<Vec<_>, _>>()?;
     let log = log::parse(top.single_block("log")?, user)?;
     let degraded = degraded::parse(top.single_block("degraded")?)?;
+    let resident = resident::parse(top.single_block("resident")?)?;
     let pid_file = top.path("pid_file")?;
     let exit_after_auth = top.bool("exit_after_auth")?.unwrap_or(false);
     let env_shadowing = top.keyword("env_shadowing", &ENV_SHADOWING)?.unwrap_or(DEFAULT_ENV_SHADOWING);
@@ -204,6 +209,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         exit_after_auth,
         env_shadowing,
         degraded,
+        resident,
     })
 }
 
@@ -228,6 +234,7 @@ impl Config {
         }
         self.log.print(&mut w);
         self.degraded.print(&mut w);
+        self.resident.print(&mut w);
         if let Some(p) = &self.pid_file {
             w.path("pid_file", p);
         }

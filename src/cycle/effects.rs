@@ -2,7 +2,7 @@
 //! client, the template's JSON file, the configured probe, and the system clock.
 //! It must never decide what a run does: that is the cycle's.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
@@ -76,10 +76,15 @@ impl Local for JsonFile {
 pub struct ProbeRunner<'a, C> {
     pub probe: &'a Probe,
     pub clock: &'a C,
+    /// Probes run so far (they cost inference: a resident agent reports them).
+    pub count: &'a Cell<u32>,
 }
 
 impl<C: Clock> Prober for ProbeRunner<'_, C> {
     async fn probe(&self, obj: &Map<String, Value>) -> Verdict {
+        if *self.probe != Probe::None {
+            self.count.set(self.count.get() + 1);
+        }
         probe::run(self.probe, obj, self.clock.now_ms()).await
     }
 }

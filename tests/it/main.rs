@@ -23,6 +23,7 @@ mod kv;
 mod provision;
 mod races;
 mod real_cli;
+mod resident;
 mod sync;
 mod systemd;
 mod units;
