@@ -279,3 +279,33 @@ fn sighup_applies_a_valid_config_and_keeps_the_old_one_when_the_new_one_is_inval
 
     assert_eq!(r.stop_with(libc::SIGTERM), 0);
 }
+
+#[test]
+fn sigterm_during_a_hanging_probe_ends_the_agent_and_its_probe_with_exit_0() {
+    let b = bao();
+    let s = resident_agent(b, "0s");
+    let (login, _) = s.good_login(now_ms() + 8 * HOUR_MS);
+    let r = Resident::start(&s);
+    assert_eq!(r.line(1).status(), "OK");
+
+    s.claude.set_mode("hang");
+    let new = refreshed(&s);
+    rename_in(&s, &new);
+    let probe = wait_for("the probe to hang", || s.claude.state()["hung_pid"].as_i64());
+    assert_eq!(r.stop_with(libc::SIGTERM), 0, "a stop in the middle of a cycle is still a clean stop");
+    assert!(r_stderr_says(&s, "SIGTERM during a cycle"), "the stop is told");
+    wait_for("the hung probe to be gone", || {
+        let gone = std::fs::read_to_string(format!("/proc/{probe}/stat"))
+            .map_or(true, |st| st.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')));
+        gone.then_some(())
+    });
+    assert_eq!(Resident::lines_in(&s.log()).len(), 1, "the interrupted cycle reports nothing");
+    assert_same!(s.vault_copy().unwrap().1["claudeAiOauth"], login, "nothing half-done reached Vault");
+    assert_same!(s.claude.read_doc()["claudeAiOauth"], new, "the file is the refresh, untouched by the agent");
+}
+
+fn r_stderr_says(s: &Agent, what: &str) -> bool {
+    let text = std::fs::read_to_string(s.dir.path().join("resident.stderr")).unwrap();
+    assert_no_leaks("the resident agent's stderr", &text);
+    text.contains(what)
+}

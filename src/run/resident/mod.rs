@@ -162,7 +162,10 @@ impl Agent<'_> {
         loop {
             let now = Instant::now();
             if self.lifetime.due().is_some_and(|d| d <= now) {
-                self.lifetime.renew(&self.cfg).await;
+                let (cfg, lifetime) = (&self.cfg, &mut self.lifetime);
+                if let Err(sig) = until_stop(&mut self.signals, lifetime.renew(cfg)).await {
+                    return self.stop(sig);
+                }
             }
             let mut trigger = None;
             if self.settle.is_some_and(|s| s <= now) {
@@ -276,16 +279,12 @@ impl Agent<'_> {
     async fn cycle(&mut self, trigger: Trigger) -> Result<(), &'static str> {
         let observed = Observed::new(self.cfg.templates.len());
         let outcome = {
-            let (cfg, lifetime, signals) = (&self.cfg, &mut self.lifetime, &mut self.signals);
-            let mut work = pin!(async {
+            let (cfg, lifetime) = (&self.cfg, &mut self.lifetime);
+            let work = async {
                 let session = lifetime.session(cfg, trigger.check()).await;
                 cycle::run_in_session(cfg, &|var| std::env::var_os(var).is_some(), session, &observed).await
-            });
-            poll_fn(|cx| match work.as_mut().poll(cx) {
-                Poll::Ready(o) => Poll::Ready(Ok(o)),
-                Poll::Pending => signals.poll_stop(cx).map_or(Poll::Pending, |sig| Poll::Ready(Err(sig))),
-            })
-            .await
+            };
+            until_stop(&mut self.signals, work).await
         };
         let outcome = match outcome {
             Ok(o) => o,
@@ -299,6 +298,8 @@ impl Agent<'_> {
             self.next_full = now + jittered(self.cfg.resident.interval, 0.1);
             // A full cycle probed every login, the deferred one included.
             self.deferred = None;
+            // A directory missing until now (no login yet) is watched from here on.
+            self.rewatch();
         }
         self.probes.ran(observed.probes.get(), now);
         for (i, (t, file)) in self.cfg.templates.iter().zip(observed.files).enumerate() {
@@ -343,6 +344,18 @@ impl Agent<'_> {
             w.watch(&files);
         }
     }
+}
+
+/// `work` to its end, unless SIGTERM or SIGINT comes first: then it is dropped at its
+/// current await point (between two steps: file writes are synchronous) and the signal
+/// is returned.
+async fn until_stop<T>(signals: &mut Signals, work: impl Future<Output = T>) -> Result<T, &'static str> {
+    let mut work = pin!(work);
+    poll_fn(|cx| match work.as_mut().poll(cx) {
+        Poll::Ready(v) => Poll::Ready(Ok(v)),
+        Poll::Pending => signals.poll_stop(cx).map_or(Poll::Pending, |sig| Poll::Ready(Err(sig))),
+    })
+    .await
 }
 
 /// Whole seconds, for a log line.

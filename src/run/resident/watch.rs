@@ -40,25 +40,27 @@ impl Watcher {
     }
 
     /// Watches exactly these files (the config's template destinations), replacing
-    /// what was watched before.
+    /// what was watched before. A directory watched already keeps its watch (the
+    /// kernel hands back the same one), so no event is lost; one that is missing is
+    /// tried again at the next call.
     pub fn watch(&mut self, files: &[PathBuf]) {
-        for wd in std::mem::take(&mut self.by_wd).into_keys() {
-            let _ = inotify::remove_watch(self.fd.get_ref(), wd);
-        }
+        let mut by_wd: HashMap<i32, Vec<(usize, OsString)>> = HashMap::new();
         for (i, file) in files.iter().enumerate() {
             let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else { continue };
             let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
             match inotify::add_watch(self.fd.get_ref(), dir, ENTRY_EVENTS | WatchFlags::ONLYDIR) {
-                Ok(wd) => self.by_wd.entry(wd).or_default().push((i, name.to_os_string())),
-                Err(e) => {
-                    tracing::warn!(
-                        "cannot watch {} ({e}); changes to {} wait for the next full cycle",
-                        dir.display(),
-                        file.display()
-                    );
-                }
+                Ok(wd) => by_wd.entry(wd).or_default().push((i, name.to_os_string())),
+                Err(e) => tracing::warn!(
+                    "cannot watch {} ({e}); changes to {} wait for the next full cycle",
+                    dir.display(),
+                    file.display()
+                ),
             }
         }
+        for wd in self.by_wd.keys().filter(|wd| !by_wd.contains_key(wd)) {
+            let _ = inotify::remove_watch(self.fd.get_ref(), *wd);
+        }
+        self.by_wd = by_wd;
     }
 
     /// The files with events since the last call (indices into the watched files);
