@@ -45,6 +45,10 @@ struct Resident<'a, 'b> {
 
 impl<'a, 'b> Resident<'a, 'b> {
     fn start(s: &'a Agent<'b>) -> Self {
+        Self::start_with(s, &[])
+    }
+
+    fn start_with(s: &'a Agent<'b>, env: &[(&str, &str)]) -> Self {
         let stderr = s.dir.path().join("resident.stderr");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-auth-sync"));
         cmd.args(["run", "--config", s.cfg.to_str().unwrap()]).env_clear();
@@ -53,7 +57,7 @@ impl<'a, 'b> Resident<'a, 'b> {
                 cmd.env(key, v);
             }
         }
-        cmd.envs(s.claude.env()).stdin(Stdio::null()).stdout(Stdio::null());
+        cmd.envs(s.claude.env()).envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::null());
         cmd.stderr(File::create(&stderr).unwrap());
         Resident { s, child: Some(cmd.spawn().expect("start claude-auth-sync run")), stderr }
     }
@@ -111,8 +115,13 @@ impl<'a, 'b> Resident<'a, 'b> {
     }
 
     /// Sends `sig` and waits for the exit; the exit code.
-    fn stop_with(mut self, sig: i32) -> i32 {
+    fn stop_with(self, sig: i32) -> i32 {
         self.signal(sig);
+        self.wait_exit()
+    }
+
+    /// Waits for the exit; the exit code.
+    fn wait_exit(mut self) -> i32 {
         let mut child = self.child.take().unwrap();
         let status = wait_for("the agent to exit", || child.try_wait().unwrap());
         self.stderr();
@@ -308,4 +317,40 @@ fn r_stderr_says(s: &Agent, what: &str) -> bool {
     let text = std::fs::read_to_string(s.dir.path().join("resident.stderr")).unwrap();
     assert_no_leaks("the resident agent's stderr", &text);
     text.contains(what)
+}
+
+#[test]
+fn systemd_hears_ready_after_the_first_cycle_then_watchdog_reloading_and_stopping() {
+    let b = bao();
+    let s = resident_agent(b, "0s");
+    s.good_login(now_ms() + 8 * HOUR_MS);
+    let socket_path = s.dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(DEADLINE)).unwrap();
+    let next = || {
+        let mut buf = [0u8; 256];
+        let n = socket.recv(&mut buf).expect("a notification before the deadline");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert_no_leaks("an sd_notify message", &text);
+        text
+    };
+    // WATCHDOG_USEC of 0.2 s: a ping every 0.1 s (only while a watchdog is asked for).
+    let env = [("NOTIFY_SOCKET", socket_path.to_str().unwrap()), ("WATCHDOG_USEC", "200000")];
+    let r = Resident::start_with(&s, &env);
+    let until = |want: &str| loop {
+        let m = next();
+        if m == want {
+            return;
+        }
+        assert_eq!(m, "WATCHDOG=1", "only watchdog pings between the states");
+    };
+    until("READY=1");
+    assert_eq!(Resident::lines_in(&s.log()).len(), 1, "READY=1 comes after the first cycle's report");
+    until("WATCHDOG=1");
+    r.signal(libc::SIGHUP);
+    until("RELOADING=1");
+    until("READY=1");
+    r.signal(libc::SIGTERM);
+    until("STOPPING=1");
+    assert_eq!(r.wait_exit(), 0);
 }

@@ -23,7 +23,12 @@ impl Notifier {
             Some(name) => SocketAddr::from_abstract_name(name),
             None => SocketAddr::from_pathname(&path),
         };
-        let socket = addr.ok().and_then(|a| UnixDatagram::unbound().ok().map(|s| (s, a)));
+        // Non-blocking: a manager that does not read must never stall the agent.
+        let socket = addr.ok().and_then(|a| {
+            let s = UnixDatagram::unbound().ok()?;
+            s.set_nonblocking(true).ok()?;
+            Some((s, a))
+        });
         if socket.is_none() {
             tracing::warn!("NOTIFY_SOCKET is set but unusable; systemd is not told when the agent is ready");
         }
