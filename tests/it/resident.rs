@@ -2,8 +2,11 @@
 //! and the stand-in CLI: a login renamed over the file reaches Vault as a new version
 //! with no timer involved; a blanked file is recovered at once, even inside the probe
 //! interval, while a changed login waits for it; the Vault token stays alive across
-//! several TTLs with one AppRole login for the process's life; SIGHUP reloads a valid
-//! config and refuses an invalid one; SIGTERM and SIGINT end it with exit 0. Every
+//! several TTLs with one AppRole login for the process's life, and a token Vault no
+//! longer renews is replaced by exactly one new login; systemd hears READY, WATCHDOG,
+//! RELOADING and STOPPING; SIGHUP reloads a valid
+//! config and refuses an invalid one; SIGTERM and SIGINT end it with exit 0, even in
+//! the middle of a hanging probe. Every
 //! wait is on an event (Vault's version, a report line, a log line) with a generous
 //! deadline; nothing asserts on speed. Every output is leak-checked.
 
@@ -259,6 +262,31 @@ fn the_token_stays_alive_across_several_ttls_with_one_approle_login() {
     assert_eq!(approle_logins(b, &role), 1, "one AppRole login for the process's life");
     assert_eq!(b.live_tokens("role_name", &role), [accessor], "the same token throughout");
 
+    assert_eq!(r.stop_with(libc::SIGTERM), 0);
+}
+
+#[test]
+fn a_token_vault_no_longer_renews_is_replaced_by_one_new_login() {
+    let b = bao();
+    let s = Agent::builder(b).auth(Auth::AppRole).build().configure(|c| c.resident("probe_min_interval", "0s"));
+    let role = user_policy_name(&s.name);
+    b.root("POST", &format!("auth/approle/role/{role}"), Some(json!({ "token_period": "15s" })));
+    s.good_login(now_ms() + 8 * HOUR_MS);
+    let r = Resident::start(&s);
+    assert_eq!(r.line(1).status(), "OK");
+    let first = wait_for("the agent's token", || b.live_tokens("role_name", &role).pop());
+
+    // Revoked behind the agent's back: its next renewal is refused.
+    b.root("POST", "auth/token/revoke-accessor", Some(json!({ "accessor": first })));
+    let second = wait_for("a new login", || b.live_tokens("role_name", &role).pop());
+    assert_ne!(second, first);
+    assert_eq!(approle_logins(b, &role), 2, "one login at the start, one for the refused renewal");
+    r.wait_stderr("authenticating again");
+
+    let new = refreshed(&s);
+    rename_in(&s, &new);
+    assert_same!(r.vault_version(2)["claudeAiOauth"], new, "the new token serves the next cycle");
+    assert_eq!(approle_logins(b, &role), 2, "and no cycle logged in again");
     assert_eq!(r.stop_with(libc::SIGTERM), 0);
 }
 
