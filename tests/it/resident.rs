@@ -4,9 +4,8 @@
 //! interval, while a changed login waits for it; the Vault token stays alive across
 //! several TTLs with one AppRole login for the process's life, and a token Vault no
 //! longer renews is replaced by exactly one new login; systemd hears READY, WATCHDOG,
-//! RELOADING and STOPPING; SIGHUP reloads a valid
-//! config and refuses an invalid one; SIGTERM and SIGINT end it with exit 0, even in
-//! the middle of a hanging probe. Every
+//! RELOADING and STOPPING; SIGHUP reloads a valid config and refuses an invalid one;
+//! SIGTERM and SIGINT end it with exit 0, even in the middle of a hanging probe. Every
 //! wait is on an event (Vault's version, a report line, a log line) with a generous
 //! deadline; nothing asserts on speed. Every output is leak-checked.
 
