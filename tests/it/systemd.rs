@@ -20,7 +20,7 @@ use crate::common::claude::real::{RealCli, claude_bin, issue};
 use crate::common::claude::stand_in::{HOUR_MS, blanked, now_ms, oauth};
 use crate::common::files::{mode_of, uid_of};
 use crate::common::machine::{Machine, Out};
-use crate::common::secrets::{assert_no_leaks, random_secret, secret};
+use crate::common::secrets::{assert_no_leaks, rand64, random_secret, secret};
 use crate::common::users::TestUser;
 use serde_json::{Value, json};
 
@@ -207,7 +207,8 @@ impl HostBefore {
         let canaries = ["/tmp", "/var/tmp"]
             .iter()
             .map(|d| {
-                let p = Path::new(d).join(format!("claude-auth-sync-canary-{}", std::process::id()));
+                // Two machines of this process may boot side by side: a name of its own.
+                let p = Path::new(d).join(format!("claude-auth-sync-canary-{}-{:x}", std::process::id(), rand64()));
                 let text = random_secret("canary-");
                 std::fs::write(&p, &text).unwrap();
                 (p, text)
@@ -648,25 +649,25 @@ fn the_resident_unit_under_a_real_systemd() {
         doc["claudeAiOauth"] = second.clone();
         let rename = "umask 077 && cat > .claude/.credentials.json.tmp.5e1f2a3b && mv .claude/.credentials.json.tmp.5e1f2a3b .claude/.credentials.json";
         m.sh_as_input(&alice.name, alice.uid, rename, doc.to_string().as_bytes()).ok("the refresh");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        while ws.vault_latest(&alice).is_none_or(|(v, _)| v < 2) {
-            if std::time::Instant::now() > deadline {
-                let unit_log = m.sh(&format!("journalctl -u {unit} --no-pager -n 50"));
-                panic!("the refresh never reached Vault: {:?}\n{}", ws.lines(&alice), unit_log.stdout);
+        // Waits on what the unit does (Vault's version, the journal), never on a clock.
+        let wait = |what: &str, done: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while !done() {
+                if std::time::Instant::now() > deadline {
+                    let unit_log = m.sh(&format!("journalctl -u {unit} --no-pager -n 50"));
+                    panic!("{what} never happened: {:?}\n{}", ws.lines(&alice), unit_log.stdout);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
             }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        };
+        wait("the refresh reaching Vault", &|| ws.vault_latest(&alice).is_some_and(|(v, _)| v >= 2));
         assert_same!(ws.vault_latest(&alice).unwrap().1["claudeAiOauth"], second, "the refresh is Vault's latest");
-        let line = ws.last_line(&alice);
-        assert_eq!((line.action(), line.fact("trigger")), (Some("backed_up"), Some("file_changed")), "{line}");
+        wait("the refresh's report line", &|| ws.last_line(&alice).fact("trigger") == Some("file_changed"));
+        assert_eq!(ws.last_line(&alice).action(), Some("backed_up"));
 
         let reload = m.sh(&runbook("systemctl reload claude-auth-sync-agent@alice.service", &alice.name));
         assert_eq!(reload.code, 0, "{}", reload.all());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        while ws.last_line(&alice).fact("trigger") != Some("reload") {
-            assert!(std::time::Instant::now() < deadline, "no cycle after the reload: {:?}", ws.lines(&alice));
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait("a cycle after the reload", &|| ws.last_line(&alice).fact("trigger") == Some("reload"));
 
         m.sh(&format!("systemctl stop {unit}")).ok("systemctl stop");
         let shown = m.sh(&format!("systemctl show -p Result -p ExecMainStatus {unit}")).ok("systemctl show");

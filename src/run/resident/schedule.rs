@@ -24,11 +24,15 @@ pub fn jittered(d: Duration, spread: f64) -> Duration {
     d.mul_f64(1.0 - spread * unit())
 }
 
+/// The shortest pause between two retries, whatever `min_backoff` says: a zero there
+/// must not turn a Vault that is away into a busy loop.
+const MIN_RETRY: Duration = Duration::from_secs(1);
+
 /// The pause before the `failures`-th retry: doubling from `min`, at most `max`, with
 /// "equal jitter" (half fixed, half random) so that retries never bunch up.
 pub fn retry_pause(failures: u32, min: Duration, max: Duration) -> Duration {
     let exp = min.saturating_mul(1u32 << failures.saturating_sub(1).min(20)).min(max);
-    exp / 2 + (exp / 2).mul_f64(unit())
+    (exp / 2 + (exp / 2).mul_f64(unit())).max(MIN_RETRY)
 }
 
 /// Probes of changed logins, paced by `probe_min_interval`, and counted per UTC day.
@@ -80,6 +84,7 @@ mod tests {
             let ceiling = min.saturating_mul(1 << (failures - 1)).min(max);
             assert!(p >= ceiling / 2 && p <= ceiling, "{failures}: {p:?}");
         }
+        assert_eq!(retry_pause(3, Duration::ZERO, Duration::ZERO), MIN_RETRY, "never a busy loop");
         let d = Duration::from_secs(3600);
         let j = jittered(d, 0.1);
         assert!(j <= d && j >= d.mul_f64(0.9), "{j:?}");
