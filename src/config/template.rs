@@ -42,7 +42,7 @@ pub enum TemplateKind {
 pub struct JsonTemplate {
     /// The key inside the secret's data.
     pub field: String,
-    /// A top-level key, or a JSON pointer such as `/tokens`.
+    /// A top-level key, a JSON pointer such as `/tokens`, or `/`: the whole file.
     pub json_key: String,
     pub lock: Lock,
     pub restore: Restore,
@@ -292,8 +292,11 @@ fn json(t: &Table<'_>, mut k: KindKeys<'_>) -> Result<JsonTemplate, ConfigError>
         return Err(t.err("command", "applies only to rendered templates (contents or source)"));
     }
     let json_key = k.json_key.unwrap_or_else(|| DEFAULT_FIELD.into());
-    if json_key.is_empty() || (json_key.starts_with('/') && json_key.len() == 1) {
-        return Err(t.err("json_key", "is empty; give a top-level key or a JSON pointer such as /tokens"));
+    if json_key.is_empty() {
+        return Err(t.err(
+            "json_key",
+            "is empty; give a top-level key, a JSON pointer such as /tokens, or / for the whole file",
+        ));
     }
     let probe = match k.probes.len() {
         0 => Probe::default_command(),

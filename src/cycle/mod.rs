@@ -140,11 +140,18 @@ async fn run_steps(
     };
 
     if !cfg.exit_after_auth && !cfg.templates.is_empty() {
+        let several = cfg.templates.len() > 1;
         let mut outcomes = Vec::with_capacity(cfg.templates.len());
         for (t, file) in cfg.templates.iter().zip(&seen.files) {
-            outcomes.push(sync_template(t, vault.clone(), &seen.probes, file).await);
+            let o = sync_template(t, vault.clone(), &seen.probes, file).await;
+            // The line reports the worst template: it says which, and what each one did.
+            outcomes.push(if several { o.fact("template", t.name.clone()) } else { o });
         }
+        let each = several.then(|| outcomes.iter().map(Outcome::in_a_word).collect::<Vec<_>>().join(","));
         let mut templates = outcomes.into_iter().reduce(Outcome::worst).expect("at least one template");
+        if let Some(each) = each {
+            templates = templates.fact("templates", each);
+        }
         templates.facts.extend(outcome.facts.iter().cloned());
         // Auth trouble shaped every template's outcome, but an inconclusive probe must not
         // hide a FAIL that needs an admin; nor may it hide a sink failure.

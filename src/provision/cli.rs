@@ -126,17 +126,20 @@ pub fn policy(args: PolicyArgs) -> ExitCode {
         eprintln!("claude-auth-sync: --user must match ^[a-z_][a-z0-9_-]{{0,31}}$");
         return ExitCode::Usage;
     }
-    let (mount, prefix) = match args.roster {
+    let (mount, prefix, secrets) = match args.roster {
         Some(file) => match roster::load_paths(&file) {
-            Ok(v) => (v.kv_mount, v.path_prefix),
+            Ok(v) => {
+                let secrets = v.secrets_of(&args.user);
+                (v.kv_mount, v.path_prefix, secrets)
+            }
             Err(e) => {
                 eprintln!("claude-auth-sync: roster error: {e}");
                 return ExitCode::Config;
             }
         },
-        None => (args.kv_mount, args.path_prefix),
+        None => (args.kv_mount, args.path_prefix, Vec::new()),
     };
-    print!("{}", super::policy::hcl(&mount, &prefix, &args.user));
+    print!("{}", super::policy::hcl(&mount, &prefix, &args.user, &secrets));
     ExitCode::Ok
 }
 

@@ -202,6 +202,16 @@ impl Outcome {
         self
     }
 
+    /// What happened in one word: the action when it went well, else the reason (for
+    /// `templates=backed_up,login_required`, one word per template).
+    pub fn in_a_word(&self) -> &'static str {
+        match (self.status, self.action, self.reason) {
+            (Status::Ok, Some(a), _) => a.as_str(),
+            (_, _, Some(r)) => r.as_str(),
+            (s, _, None) => s.as_str(),
+        }
+    }
+
     /// The worse of two outcomes (FAIL over DEGRADED over OK; the first of equals).
     pub fn worst(self, other: Outcome) -> Outcome {
         if other.status.severity() > self.status.severity() { other } else { self }
@@ -338,6 +348,13 @@ mod tests {
         assert_eq!(o.exit_code().code(), 1);
         assert_eq!(Outcome::degraded(Reason::VaultUnreachable, "x").exit_code().code(), 75);
         assert_eq!(Outcome::ok(Action::Authenticated).exit_code().code(), 0);
+    }
+
+    #[test]
+    fn in_a_word_is_the_action_when_ok_else_the_reason() {
+        assert_eq!(Outcome::ok(Action::BackedUp).in_a_word(), "backed_up");
+        assert_eq!(Outcome::fail(Reason::LoginRequired, "x").action(Action::Verified).in_a_word(), "login_required");
+        assert_eq!(Outcome::degraded(Reason::ProbeInconclusive, "x").in_a_word(), "probe_inconclusive");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod auto_auth;
 mod config_errors;
 mod crash;
 mod degraded;
+mod examples;
 mod faults;
 mod ha;
 mod hostile;
