@@ -38,9 +38,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one cycle: authenticate, probe the login, back up or recover, report.
+    /// Run the agent: one cycle (--once), or resident, acting on every change of the file.
     #[command(
-        after_help = "Examples:\n  claude-auth-sync run --once\n  CLAUDE_AUTH_SYNC_CONFIG=/tmp/test.hcl claude-auth-sync run --once"
+        after_help = "Examples:\n  claude-auth-sync run --once\n  claude-auth-sync run    (resident; see the claude-auth-sync-agent units)\n  CLAUDE_AUTH_SYNC_CONFIG=/tmp/test.hcl claude-auth-sync run --once"
     )]
     Run(RunArgs),
     Provision(provision::cli::ProvisionArgs),
@@ -71,7 +71,9 @@ struct StatusArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Run one cycle and exit (the systemd timer mode; the only mode so far).
+    /// Run one cycle and exit (the systemd timer mode). Without it the agent stays
+    /// resident: it acts on every change of the credentials file at once, runs a full
+    /// cycle every `resident.interval`, reloads its config on SIGHUP and stops on SIGTERM.
     #[arg(long)]
     once: bool,
     #[command(flatten)]
@@ -125,14 +127,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(claude_auth_sync::status::show(&cfg, args.json)?)
         }
         Command::Run(args) => {
-            if !args.once {
-                eprintln!(
-                    "claude-auth-sync: run needs --once; the long-running mode is not built yet (use the systemd timer)"
-                );
-                return Ok(ExitCode::Usage);
-            }
             let Some(cfg) = load(&args.config, &user) else { return Ok(ExitCode::Config) };
-            Ok(run::once(&cfg)?)
+            if args.once {
+                return Ok(run::once(&cfg)?);
+            }
+            let path = cfg.file.clone();
+            Ok(run::resident(cfg, &|| config::load(&path, &user, &|k| std::env::var(k).ok()))?)
         }
     }
 }

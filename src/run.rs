@@ -1,11 +1,15 @@
 //! One run of the agent, as `claude-auth-sync run --once` starts it: stderr logging at
 //! the config's level, the pid file for the run's length, one [`cycle`], the state kept
 //! between runs, the report, the metrics file, and the exit code the outcome means.
+//! Without `--once`, [`resident`] keeps the agent running (`resident/`).
 //!
 //! It must never report anything itself: the outcome goes to [`report`] and nowhere
 //! else, so one run makes exactly one report line.
 
+mod resident;
 mod stderr;
+
+pub use resident::Reload;
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -30,11 +34,30 @@ pub fn once(cfg: &Config) -> Result<ExitCode, RunError> {
     let _pid_file = cfg.pid_file.as_deref().map(PidFile::write).transpose()?;
     let outcome =
         runtime::block_on(cycle::run_once(cfg, &|var| std::env::var_os(var).is_some())).map_err(RunError::Runtime)?;
+    Ok(conclude(cfg, outcome).exit_code())
+}
+
+/// A cycle's outcome through the state kept between runs (a persistent DEGRADED
+/// escalates), then out as the one report line and the metrics file.
+fn conclude(cfg: &Config, outcome: report::Outcome) -> report::Outcome {
     let now = SystemTime::now();
     let outcome = report::state::record(outcome, &cfg.log.state_file, &cfg.degraded, now);
     report::emit(&outcome, &cfg.log, &cfg.user.name, now);
     report::metrics::write(cfg, &outcome, now);
-    Ok(outcome.exit_code())
+    outcome
+}
+
+/// Runs the resident agent until SIGTERM or SIGINT (exit 0); `reload` reads the config
+/// again on SIGHUP. With `exit_after_auth` there is nothing to keep running: one cycle.
+pub fn resident(cfg: Config, reload: &Reload<'_>) -> Result<ExitCode, RunError> {
+    if cfg.exit_after_auth {
+        return once(&cfg);
+    }
+    stderr::init(cfg.log.level);
+    let pid_path = cfg.pid_file.clone();
+    let _pid_file = pid_path.as_deref().map(PidFile::write).transpose()?;
+    runtime::block_on(resident::run(cfg, reload)).map_err(RunError::Runtime)?.map_err(RunError::Runtime)?;
+    Ok(ExitCode::Ok)
 }
 
 /// This process's id in `pid_file` (Vault Agent's), removed when the run ends.

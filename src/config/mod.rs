@@ -21,6 +21,7 @@ mod location;
 mod log;
 mod probe;
 mod reader;
+mod resident;
 mod secret_path;
 mod telemetry;
 mod template;
@@ -35,6 +36,7 @@ pub use degraded::DegradedPolicy;
 pub use error::ConfigError;
 pub use log::{Journald, LogConfig};
 pub use probe::Probe;
+pub use resident::ResidentConfig;
 pub use secret_path::SecretPath;
 pub use telemetry::TelemetryConfig;
 pub use template::{
@@ -77,6 +79,8 @@ pub struct Config {
     pub degraded: DegradedPolicy,
     /// Where the metrics go (`telemetry { textfile }`).
     pub telemetry: TelemetryConfig,
+    /// How `run` without `--once` paces itself.
+    pub resident: ResidentConfig,
 }
 
 /// `env_shadowing`: such a variable outranks the per-user login in Claude Code.
@@ -239,6 +243,7 @@ fn read(
     let log = log::parse(top.single_block("log")?, user)?;
     let degraded = degraded::parse(top.single_block("degraded")?)?;
     let telemetry = telemetry::parse(top.single_block("telemetry")?)?;
+    let resident = resident::parse(top.single_block("resident")?)?;
     let pid_file = top.path("pid_file")?;
     let exit_after_auth = top.bool("exit_after_auth")?.unwrap_or(false);
     let env_shadowing = top.keyword("env_shadowing", &ENV_SHADOWING)?.unwrap_or(DEFAULT_ENV_SHADOWING);
@@ -256,6 +261,7 @@ fn read(
         env_shadowing,
         degraded,
         telemetry,
+        resident,
     })
 }
 
@@ -281,6 +287,7 @@ impl Config {
         self.log.print(&mut w);
         self.degraded.print(&mut w);
         self.telemetry.print(&mut w);
+        self.resident.print(&mut w);
         if let Some(p) = &self.pid_file {
             w.path("pid_file", p);
         }

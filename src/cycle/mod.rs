@@ -14,8 +14,10 @@ mod effects;
 mod lineage;
 mod login;
 mod rendered;
+pub mod seen;
 mod trouble;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
@@ -27,6 +29,7 @@ use crate::store::json_file::{LocalError, ReplaceOutcome, Replaced, Snapshot};
 use crate::vault::kv::{Versioned, Written};
 use crate::vault::{Vault, auth, sink};
 
+pub use seen::{FileView, Observed};
 pub use trouble::{Phase, Trouble};
 
 /// Vault's copy of one template's secret.
@@ -68,7 +71,35 @@ pub trait Clock {
 
 /// Runs every step once. `env` answers whether a variable is set in the agent's environment.
 pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
-    // Preflight: a credential variable outranks the per-user login in Claude Code.
+    let shadowing = match preflight(cfg, env) {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    // Auth: this user's own token, renewed and identity-checked. Trouble here does not
+    // stop the local check: each template decides what it means.
+    let auth = authenticate(cfg).await;
+    let session = auth.as_ref().map(|(vault, authed)| (vault, authed)).map_err(Clone::clone);
+    run_steps(cfg, &shadowing, session, &Observed::new(cfg.templates.len())).await
+}
+
+/// One cycle of a resident agent, which keeps its token alive between cycles: the
+/// steps after auth with `session` (the kept client and what its last renewal said, or
+/// why there is none); `seen` learns the probes run and what each file held.
+pub async fn run_in_session(
+    cfg: &Config,
+    env: &dyn Fn(&str) -> bool,
+    session: Result<(&Vault, &auth::Authenticated), Trouble>,
+    seen: &Observed,
+) -> Outcome {
+    match preflight(cfg, env) {
+        Ok(shadowing) => run_steps(cfg, &shadowing, session, seen).await,
+        Err(o) => o,
+    }
+}
+
+/// A credential variable outranks the per-user login in Claude Code: the variables
+/// set, or the outcome when the config makes that a failure.
+fn preflight(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Result<Vec<&'static str>, Outcome> {
     let shadowing: Vec<&str> = SHADOWING_ENV.into_iter().filter(|v| env(v)).collect();
     if !shadowing.is_empty() {
         let msg = format!(
@@ -76,15 +107,22 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
             shadowing.join(", ")
         );
         if cfg.env_shadowing == EnvShadowing::Fail {
-            return Outcome::fail(Reason::EnvShadowing, msg);
+            return Err(Outcome::fail(Reason::EnvShadowing, msg));
         }
         tracing::warn!("{msg}");
     }
+    Ok(shadowing)
+}
 
-    // Auth: this user's own token, renewed and identity-checked. Trouble here does not
-    // stop the local check: each template decides what it means.
+/// Sinks, then every template, with the session auth left (or its trouble).
+async fn run_steps(
+    cfg: &Config,
+    shadowing: &[&str],
+    session: Result<(&Vault, &auth::Authenticated), Trouble>,
+    seen: &Observed,
+) -> Outcome {
     let mut token_ttl = None;
-    let (vault, mut outcome) = match authenticate(cfg).await {
+    let (vault, mut outcome) = match session {
         Ok((vault, authed)) => {
             token_ttl = Some(authed.ttl);
             let o = Outcome::ok(Action::Authenticated)
@@ -106,8 +144,8 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
     if !cfg.exit_after_auth && !cfg.templates.is_empty() {
         let several = cfg.templates.len() > 1;
         let mut outcomes = Vec::with_capacity(cfg.templates.len());
-        for t in &cfg.templates {
-            let o = sync_template(t, vault.as_ref().map_err(Clone::clone)).await;
+        for (t, file) in cfg.templates.iter().zip(&seen.files) {
+            let o = sync_template(t, vault.clone(), file).await;
             // The line reports the worst template: it says which, and what each one did.
             outcomes.push(if several { o.fact("template", t.name.clone()) } else { o });
         }
@@ -128,17 +166,22 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
     outcome
 }
 
-async fn authenticate(cfg: &Config) -> Result<(Vault, auth::Authenticated), Trouble> {
+/// A new client, authenticated by the configured method.
+pub async fn authenticate(cfg: &Config) -> Result<(Vault, auth::Authenticated), Trouble> {
     let mut vault = Vault::new(&cfg.vault).map_err(Trouble::from)?;
     let authed = auth::authenticate(&cfg.auto_auth, &mut vault).await.map_err(Trouble::from)?;
     Ok((vault, authed))
 }
 
-async fn sync_template(t: &TemplateConfig, vault: Result<&Vault, Trouble>) -> Outcome {
+async fn sync_template(
+    t: &TemplateConfig,
+    vault: Result<&Vault, Trouble>,
+    seen: &RefCell<Option<FileView>>,
+) -> Outcome {
     let remote = effects::VaultRemote::new(t, vault);
     match &t.kind {
         TemplateKind::Json(j) => {
-            let local = effects::local_file(t, j);
+            let local = seen::Recording { inner: effects::local_file(t, j), last: seen };
             let prober = effects::ProbeRunner { probe: &j.probe, clock: &effects::SystemClock };
             login::sync(&login::Binding { template: t, json: j }, &remote, &local, &prober, &effects::SystemClock).await
         }

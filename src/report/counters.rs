@@ -27,6 +27,11 @@ pub fn vault_request() {
     VAULT_REQUESTS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The counts since the last [`take`], which go on counting.
+pub fn peek() -> Spent {
+    Spent { probes: PROBES.load(Ordering::Relaxed), vault_requests: VAULT_REQUESTS.load(Ordering::Relaxed) }
+}
+
 /// The counts since the last call, which start again from zero.
 pub fn take() -> Spent {
     Spent { probes: PROBES.swap(0, Ordering::Relaxed), vault_requests: VAULT_REQUESTS.swap(0, Ordering::Relaxed) }

@@ -27,6 +27,7 @@ mod metrics;
 mod provision;
 mod races;
 mod real_cli;
+mod resident;
 mod status;
 mod sync;
 mod systemd;

@@ -20,7 +20,7 @@ use crate::common::claude::real::{RealCli, claude_bin, issue};
 use crate::common::claude::stand_in::{HOUR_MS, blanked, now_ms, oauth};
 use crate::common::files::{mode_of, uid_of};
 use crate::common::machine::{Machine, Out};
-use crate::common::secrets::{assert_no_leaks, random_secret, secret};
+use crate::common::secrets::{assert_no_leaks, rand64, random_secret, secret};
 use crate::common::users::TestUser;
 use serde_json::{Value, json};
 
@@ -207,7 +207,8 @@ impl HostBefore {
         let canaries = ["/tmp", "/var/tmp"]
             .iter()
             .map(|d| {
-                let p = Path::new(d).join(format!("claude-auth-sync-canary-{}", std::process::id()));
+                // Two machines of this process may boot side by side: a name of its own.
+                let p = Path::new(d).join(format!("claude-auth-sync-canary-{}-{:x}", std::process::id(), rand64()));
                 let text = random_secret("canary-");
                 std::fs::write(&p, &text).unwrap();
                 (p, text)
@@ -575,4 +576,110 @@ fn check_the_alerts(journal: &[Value], host: &str, alice: &TestUser, bob: &TestU
     let mut all = vec![alice.name.clone(), bob.name.clone(), carol.name.clone()];
     all.sort();
     assert_eq!(silent, all, "13 h without a line: every user's agent is reported silent");
+}
+
+/// The resident agent as the shipped `Type=notify` system unit, under a real systemd
+/// with the real CLI as the probe: `systemctl start` returns once READY=1 came, after
+/// the first cycle (its report line is already in the journal); a refresh renamed over
+/// the credentials while the unit runs reaches Vault with no timer; `systemctl reload`
+/// runs a cycle with the config read again; `systemctl stop` ends it with exit 0.
+#[test]
+fn the_resident_unit_under_a_real_systemd() {
+    let bao = Bao::start();
+    let cli_dir = tempfile::tempdir().unwrap();
+    let cli = RealCli::start(cli_dir.path());
+    let (prefix, rel) = cli_prefix();
+    let alice = TestUser::new();
+    let host = HostBefore::take(&[&alice]);
+    {
+        let m = Machine::boot(&format!("cas-ws-{}", &random_secret("host-")[5..13]), &[(&prefix, "claude-code")]);
+        let ws = Station { m, cli, bao: &bao };
+        let m = &ws.m;
+        let unit = format!("claude-auth-sync-agent@{}.service", alice.name);
+        m.sh(&format!(
+            "install -m 0755 {} /usr/local/bin/claude-auth-sync && install -m 0644 {REPO}/systemd/claude-auth-sync-agent@.service /etc/systemd/system/ \
+             && ln -s /usr/local/lib/claude-code/{} /usr/local/bin/claude && mkdir -p {TEST_LIB}",
+            env!("CARGO_BIN_EXE_claude-auth-sync"),
+            rel.display()
+        ))
+        .ok("install the agent, its unit and the CLI");
+        m.write(&format!("{TEST_LIB}/test-ca.pem"), &std::fs::read_to_string(&ws.cli.ca_file).unwrap(), 0o644);
+        m.write(
+            "/etc/systemd/system/claude-auth-sync-agent@.service.d/test-mocks.conf",
+            &test_mocks_dropin(&ws.cli),
+            0o644,
+        );
+        m.sh("systemctl daemon-reload").ok("daemon-reload");
+        let security = m.sh(&format!("systemd-analyze security --no-pager {unit}"));
+        let overall = security.stdout.lines().find(|l| l.contains("Overall exposure level")).unwrap_or_default();
+        assert!(overall.contains(" OK") || overall.contains(" SAFE"), "{unit}: {}", security.all());
+
+        // What the provisioner leaves: the user's own token and config.
+        let (token, _) = bao.user_token(&alice.name);
+        let config = format!(
+            "vault {{ address = \"{}\" }}\nauto_auth {{\n  method \"token_file\" {{\n    config = {{ token_file_path = \"~/.config/claude-auth-sync/vault-token\" }}\n  }}\n  expect {{\n    policies = [\"{}\"]\n    meta = {{ os_user = \"{}\" }}\n  }}\n}}\ntemplate {{ secret = \"secret/workstation/claude-users/${{user}}\" }}\n\
+             # The refresh comes right after the first cycle's probe; by default it would wait for\n\
+             # probe_min_interval (5m) to pass.\nresident {{ probe_min_interval = \"0s\" }}\n",
+            bao.addr,
+            crate::common::bao::user_policy_name(&alice.name),
+            alice.name
+        );
+        for (file, text) in [("vault-token", token.as_str()), ("config.hcl", config.as_str())] {
+            let script =
+                format!("umask 077 && mkdir -p .config/claude-auth-sync && cat > .config/claude-auth-sync/{file}");
+            m.sh_as_input(&alice.name, alice.uid, &script, text.as_bytes()).ok("the user's agent files");
+        }
+        let (a1, r1) = issue(&ws.cli.backend, "alice");
+        let first = login(&a1, &r1, now_ms() + 8 * HOUR_MS, now_ms() + 20 * 86_400_000);
+        ws.log_in(&alice, &first);
+
+        let started = m.sh(&runbook("systemctl enable --now claude-auth-sync-agent@alice.service", &alice.name));
+        assert_no_leaks("systemctl enable --now", &started.all());
+        assert_eq!(started.code, 0, "{}", started.all());
+        assert_eq!(m.sh(&format!("systemctl is-active {unit}")).stdout.trim(), "active");
+        // READY=1 comes after the first cycle: its line is there when start returns.
+        let line = ws.last_line(&alice);
+        assert_eq!((line.status(), line.action(), line.fact("trigger")), ("OK", Some("backed_up"), Some("interval")));
+        assert_same!(ws.vault_latest(&alice).unwrap().1["claudeAiOauth"], first);
+
+        // Claude Code refreshes while the unit runs: temp file, rename.
+        let (a2, r2) = issue(&ws.cli.backend, "refreshed");
+        let second = login(&a2, &r2, now_ms() + 9 * HOUR_MS, now_ms() + 20 * 86_400_000);
+        let mut doc = ws.creds(&alice);
+        doc["claudeAiOauth"] = second.clone();
+        let rename = "umask 077 && cat > .claude/.credentials.json.tmp.5e1f2a3b && mv .claude/.credentials.json.tmp.5e1f2a3b .claude/.credentials.json";
+        m.sh_as_input(&alice.name, alice.uid, rename, doc.to_string().as_bytes()).ok("the refresh");
+        // Waits on what the unit does (Vault's version, the journal), never on a clock.
+        let wait = |what: &str, done: &dyn Fn() -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while !done() {
+                if std::time::Instant::now() > deadline {
+                    let unit_log = m.sh(&format!("journalctl -u {unit} --no-pager -n 50"));
+                    panic!("{what} never happened: {:?}\n{}", ws.lines(&alice), unit_log.stdout);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        };
+        wait("the refresh reaching Vault", &|| ws.vault_latest(&alice).is_some_and(|(v, _)| v >= 2));
+        assert_same!(ws.vault_latest(&alice).unwrap().1["claudeAiOauth"], second, "the refresh is Vault's latest");
+        wait("the refresh's report line", &|| ws.last_line(&alice).fact("trigger") == Some("file_changed"));
+        assert_eq!(ws.last_line(&alice).action(), Some("backed_up"));
+
+        let reload = m.sh(&runbook("systemctl reload claude-auth-sync-agent@alice.service", &alice.name));
+        assert_eq!(reload.code, 0, "{}", reload.all());
+        wait("a cycle after the reload", &|| ws.last_line(&alice).fact("trigger") == Some("reload"));
+
+        m.sh(&format!("systemctl stop {unit}")).ok("systemctl stop");
+        let shown = m.sh(&format!("systemctl show -p Result -p ExecMainStatus {unit}")).ok("systemctl show");
+        assert!(
+            shown.stdout.contains("Result=success") && shown.stdout.contains("ExecMainStatus=0"),
+            "{}",
+            shown.stdout
+        );
+        m.sh(&format!("systemctl disable {unit}")).ok("systemctl disable");
+        let journal = m.sh("journalctl --sync && journalctl --no-pager -o verbose");
+        assert_no_leaks("the whole journal", &journal.all());
+    }
+    drop(alice);
+    host.check();
 }

@@ -40,6 +40,7 @@ fn the_system_units_verify() {
         &[
             "claude-auth-sync@.service",
             "claude-auth-sync@.timer",
+            "claude-auth-sync-agent@.service",
             "claude-auth-provision.service",
             "claude-auth-provision.timer",
         ],
@@ -55,7 +56,11 @@ fn the_system_units_verify() {
 #[test]
 fn the_user_units_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let units = stage(&["user/claude-auth-sync.service", "user/claude-auth-sync.timer"], dir.path(), "");
+    let units = stage(
+        &["user/claude-auth-sync.service", "user/claude-auth-sync.timer", "user/claude-auth-sync-agent.service"],
+        dir.path(),
+        "",
+    );
     let mut args = vec!["verify", "--user", "--man=no"];
     args.extend(units.iter().map(String::as_str));
     let out = analyze(&args, dir.path());
@@ -84,6 +89,8 @@ fn security_table() -> String {
     for (file, user) in [
         ("claude-auth-sync@.service", false),
         ("user/claude-auth-sync.service", true),
+        ("claude-auth-sync-agent@.service", false),
+        ("user/claude-auth-sync-agent.service", true),
         ("claude-auth-provision.service", false),
     ] {
         let dir = tempfile::tempdir().unwrap();
@@ -136,7 +143,43 @@ fn the_units_say_what_the_product_needs() {
     }
     let user = unit_text("user/claude-auth-sync.service");
     assert!(user.contains("ExecStartPre=-+/usr/bin/mkdir -p -m 0700 %h/.local/state/claude-auth-sync"));
-    for (name, text, home) in [("claude-auth-sync@.service", &service, "/home/%i"), ("user", &user, "%h")] {
+    // The resident agent: notify, watchdog, reload by SIGHUP, restarted when it fails;
+    // the same sandbox as the timer's service.
+    let (agent, user_agent) =
+        (unit_text("claude-auth-sync-agent@.service"), unit_text("user/claude-auth-sync-agent.service"));
+    for (name, text) in [("claude-auth-sync-agent@.service", &agent), ("user agent", &user_agent)] {
+        for key in
+            ["Type", "NotifyAccess", "ExecStart", "ExecReload", "Restart", "SyslogIdentifier", "UnsetEnvironment"]
+        {
+            let want = match key {
+                "Type" => "notify",
+                "NotifyAccess" => "main",
+                "ExecStart" => "/usr/local/bin/claude-auth-sync run",
+                "ExecReload" => "/bin/kill -HUP $MAINPID",
+                "Restart" => "on-failure",
+                "SyslogIdentifier" => "claude-auth-sync",
+                _ => "CLAUDE_CODE_OAUTH_TOKEN ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN",
+            };
+            assert_eq!(values(text, key), [want], "{name}: {key}=");
+        }
+        assert_eq!(values(text, "WatchdogSec").len(), 1, "{name}: WatchdogSec=");
+    }
+    let hardening = |t: &str| {
+        t.lines()
+            .skip_while(|l| !l.starts_with("ProtectSystem="))
+            .take_while(|l| !l.is_empty())
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hardening(&agent), hardening(&service), "the resident system unit's sandbox is the timer service's");
+    assert_eq!(hardening(&user_agent), hardening(&user), "the resident user unit's sandbox is the timer service's");
+    assert!(agent.contains("User=%i") && agent.contains("ExecStartPre=-+/usr/sbin/runuser -u %i -- /usr/bin/mkdir -p -m 0700 /home/%i/.local/state/claude-auth-sync"));
+    for (name, text, home) in [
+        ("claude-auth-sync@.service", &service, "/home/%i"),
+        ("user", &user, "%h"),
+        ("claude-auth-sync-agent@.service", &agent, "/home/%i"),
+        ("user agent", &user_agent, "%h"),
+    ] {
         // Every writable path may be missing: a missing one must never be a 226/NAMESPACE.
         let paths: Vec<&str> = values(text, "ReadWritePaths").iter().flat_map(|v| v.split_whitespace()).collect();
         let mut want: Vec<String> =

@@ -40,6 +40,7 @@ template {
 log {}
 degraded {}
 telemetry { textfile = "~/m.prom" }
+resident {}
 pid_file = "~/pid"
 "#,
     r#"

@@ -68,6 +68,12 @@ pub async fn authenticate(cfg: &AutoAuthConfig, vault: &mut Vault) -> Result<Aut
     Ok(Authenticated { token, method: cfg.method.kind(), ttl: info.ttl, renewable: info.renewable })
 }
 
+/// The token a resident agent keeps, checked again as a new one would be (lookup-self,
+/// identity, renew-self): its full cycles judge it by the same rules as a timer run.
+pub async fn reverify(cfg: &AutoAuthConfig, vault: &Vault) -> Result<TokenInfo, AuthError> {
+    verify_and_renew(vault, Backoff { min: cfg.min_backoff, max: cfg.max_backoff }, &cfg.expect).await
+}
+
 /// Looks the client's token up (nothing is extended), checks its identity, then renews it.
 async fn verify_and_renew(vault: &Vault, backoff: Backoff, expect: &Expect) -> Result<TokenInfo, AuthError> {
     let info = vault.lookup_self(backoff).await.map_err(vault_err)?;

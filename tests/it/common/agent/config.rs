@@ -164,6 +164,12 @@ impl AgentConfig {
         self
     }
 
+    /// One key of the `resident { }` block (`interval`, `probe_min_interval`, `debounce`).
+    pub fn resident(mut self, key: &str, value: &str) -> AgentConfig {
+        self.top = self.top.edit("resident", |r| r.attr(key, value));
+        self
+    }
+
     /// The HCL text.
     pub fn render(&self) -> String {
         let mut body = Body::default().block(self.vault.clone()).block(self.auto_auth.clone());
