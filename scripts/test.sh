@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: systemd (systemd-analyze for the unit checks, and the systemd that
 # tests/it/systemd.rs boots in namespaces), dbus, polkitd (the polkit rule) and
-# libpam-systemd (user managers for linger) for that boot, sudo (the runbook's command).
-packages=(systemd dbus polkitd libpam-systemd sudo)
+# libpam-systemd (user managers for linger) for that boot, sudo (the runbook's command),
+# groff-base (the man page renders without warnings: tests/it/package/).
+packages=(systemd dbus polkitd libpam-systemd sudo groff-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@
 //! [`cycle`] (one cycle), [`report`] (its outcome) and [`run`] (a run of the agent as
 //! the command line starts it).
 
+pub mod cli_docs;
 pub mod config;
 pub mod cycle;
 pub mod exit;

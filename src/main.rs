@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use claude_auth_sync::config::{self, Config};
 use claude_auth_sync::exit::ExitCode;
 use claude_auth_sync::os_user::OsUser;
-use claude_auth_sync::{provision, run};
+use claude_auth_sync::{cli_docs, provision, run};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +50,19 @@ enum Command {
         after_help = "Examples:\n  claude-auth-sync check-config\n  claude-auth-sync check-config --config ./config.hcl"
     )]
     CheckConfig(ConfigArg),
+    /// Print the shell completion script for bash, zsh or fish (also elvish, powershell).
+    #[command(after_help = "Examples:\n  source <(claude-auth-sync completions bash)\n  \
+        claude-auth-sync completions zsh > ~/.zfunc/_claude-auth-sync\n  \
+        claude-auth-sync completions fish > ~/.config/fish/completions/claude-auth-sync.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line.
+    #[command(
+        after_help = "Examples:\n  claude-auth-sync man | man -l -\n  claude-auth-sync man | gzip -9 > claude-auth-sync.1.gz"
+    )]
+    Man,
 }
 
 #[derive(clap::Args)]
@@ -87,6 +100,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig(config) => {
             let Some(cfg) = load(&config, &user) else { return Ok(ExitCode::Config) };
             print!("{}", cfg.to_hcl());
+            Ok(ExitCode::Ok)
+        }
+        Command::Completions { shell } => {
+            cli_docs::completions(shell, Cli::command(), &mut std::io::stdout()).context("cannot write the script")?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Man => {
+            cli_docs::man(Cli::command(), &mut std::io::stdout().lock()).context("cannot write the man page")?;
             Ok(ExitCode::Ok)
         }
         Command::Run(args) => {

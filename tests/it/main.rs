@@ -20,6 +20,7 @@ mod faults;
 mod ha;
 mod hostile;
 mod kv;
+mod package;
 mod provision;
 mod races;
 mod real_cli;
