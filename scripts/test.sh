@@ -35,6 +35,8 @@ export CLAUDE_CODE_BIN
 LEZER_LOGQL_DIR="$(scripts/install-lezer-logql.sh)"
 export LEZER_LOGQL_DIR
 echo "test.sh: OpenBao: $("$BAO_BIN" version)"
+# cargo-deb for scripts/package.sh, which tests/it/package/deb.rs runs (cargo install, once).
+scripts/install-cargo-deb.sh >/dev/null
 
 cargo test --locked "$@"
 

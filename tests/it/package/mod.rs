@@ -1,8 +1,10 @@
 //! What the Debian package ships beside the binary, and the package itself:
 //! [`docs`] checks the completions and the man page the binary generates from its clap
-//! definitions (bash loads its script, groff renders the page without a warning).
+//! definitions (bash loads its script, groff renders the page without a warning);
+//! [`deb`] builds the package with scripts/package.sh and checks what it installs.
 //! A missing tool fails with the command that installs it.
 
+mod deb;
 mod docs;
 
 use std::process::{Command, Output};
