@@ -4,7 +4,7 @@
 //! [`deb`] builds the package with scripts/package.sh and checks what it installs.
 //! A missing tool fails with the command that installs it.
 
-mod deb;
+pub mod deb;
 mod docs;
 
 use std::process::{Command, Output};
