@@ -73,6 +73,8 @@ fn the_package_installs_nothing_running_and_its_unit_syncs_a_provisioned_user() 
         let timer = format!("claude-auth-sync@{}.timer", alice.name);
         let state = m.sh(&format!("systemctl is-enabled {timer}; systemctl is-active {timer}"));
         assert_eq!(state.stdout.split_whitespace().collect::<Vec<_>>(), ["enabled", "active"], "{}", state.all());
+        // The test starts each run itself: a timer firing meanwhile would add a run.
+        m.sh(&format!("systemctl stop {timer}")).ok("stop the timer");
 
         // ---- alice logs in; the packaged unit backs the login up.
         let (a1, r1) = issue(&ws.cli.backend, "alice");
@@ -85,6 +87,7 @@ fn the_package_installs_nothing_running_and_its_unit_syncs_a_provisioned_user() 
         assert_same!(ws.vault_latest(&alice).unwrap().1["claudeAiOauth"], first, "Vault holds the login");
 
         // ---- Remove: the timers stop, the units are gone; the login and the roster stay.
+        m.sh(&format!("systemctl start {timer} && systemctl is-active {timer}")).ok("the timer runs again");
         let out = m.sh("dpkg -r claude-auth-sync").ok("dpkg -r");
         assert_no_leaks("dpkg -r", &out.all());
         assert!(!m.path("/usr/bin/claude-auth-sync").exists(), "the binary is removed");
