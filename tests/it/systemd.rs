@@ -21,7 +21,7 @@ use crate::common::claude::real::{RealCli, claude_bin, issue};
 use crate::common::claude::stand_in::{HOUR_MS, blanked, now_ms, oauth};
 use crate::common::files::{mode_of, uid_of};
 use crate::common::machine::{Machine, Out};
-use crate::common::secrets::{assert_no_leaks, random_secret, secret};
+use crate::common::secrets::{assert_no_leaks, rand64, random_secret, secret};
 use crate::common::users::TestUser;
 use serde_json::{Value, json};
 
@@ -210,7 +210,8 @@ impl HostBefore {
         let canaries = ["/tmp", "/var/tmp"]
             .iter()
             .map(|d| {
-                let p = Path::new(d).join(format!("claude-auth-sync-canary-{}", std::process::id()));
+                // One per test: two machine tests of this process may run at once.
+                let p = Path::new(d).join(format!("claude-auth-sync-canary-{}-{:016x}", std::process::id(), rand64()));
                 let text = random_secret("canary-");
                 std::fs::write(&p, &text).unwrap();
                 (p, text)
