@@ -1,9 +1,10 @@
 //! The Debian package as `scripts/package.sh` builds it (the test runs the script once,
 //! a release build): unpacked with `dpkg-deb -x` into a scratch root, it holds exactly
 //! the files the repository says it should (every unit of systemd/ and systemd/user/,
-//! the docs, the alert rules...), with their modes; its units name /usr/bin, every
-//! command they run exists, and `systemd-analyze verify` accepts them; its maintainer
-//! scripts reload systemd only when it runs and never enable or start anything.
+//! everything under docs/, the alert rules...), with their modes; its units name
+//! /usr/bin, every command they run exists, and `systemd-analyze verify` accepts them;
+//! its maintainer scripts reload systemd only when it runs and never enable or start
+//! anything.
 //!
 //! `systemd-analyze verify` checks that each ExecStart= program exists on the running
 //! system, where /usr/bin/claude-auth-sync is not installed: it runs in a private mount
@@ -91,16 +92,6 @@ fn unit_sources(dir: &str) -> Vec<String> {
     names
 }
 
-/// Files of a repository directory, by name.
-fn names_in(dir: &str) -> Vec<String> {
-    std::fs::read_dir(Path::new(REPO).join(dir))
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().unwrap().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
 /// What the package must hold, from the repository: (path, mode).
 fn expected() -> BTreeMap<String, u32> {
     let mut want = BTreeMap::from([("usr/bin/claude-auth-sync".to_string(), 0o755)]);
@@ -119,10 +110,10 @@ fn expected() -> BTreeMap<String, u32> {
     for f in ["README.md", "copyright", "config.hcl.example", "vault/provisioner-admin.hcl"] {
         add(format!("{DOC}/{f}"));
     }
-    for f in names_in("docs").into_iter().filter(|f| f.ends_with(".md")) {
+    for f in files(&Path::new(REPO).join("docs")).into_keys() {
         add(format!("{DOC}/{f}"));
     }
-    for f in names_in("deploy/alerting") {
+    for f in files(&Path::new(REPO).join("deploy/alerting")).into_keys() {
         add(format!("{DOC}/alerting/{f}"));
     }
     want

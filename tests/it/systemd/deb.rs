@@ -1,9 +1,9 @@
-//! The Debian package under a real systemd: `dpkg -i` of what scripts/package.sh built,
-//! inside a machine whose /usr, /etc and /var are overlays on its own tmpfs (the host
-//! gets nothing: checked after), enables and starts nothing; the provisioner from the
-//! package enables a user's timer; the packaged unit, /usr/bin's binary and the real
-//! Claude Code CLI back the user's login up; `dpkg -r` stops the timers and leaves the
-//! user's login, Vault copy and roster alone.
+//! The Debian package under a real systemd: the runbook's `apt install` of what
+//! scripts/package.sh built, inside a machine whose /usr, /etc and /var are overlays on
+//! its own tmpfs (the host gets nothing: checked after), enables and starts nothing; the
+//! provisioner from the package enables a user's timer; the packaged unit, /usr/bin's
+//! binary and the real Claude Code CLI back the user's login up; `dpkg -r` stops the
+//! timers and leaves the user's login, Vault copy and roster alone.
 
 use super::*;
 
@@ -23,8 +23,10 @@ fn the_package_installs_nothing_running_and_its_unit_syncs_a_provisioned_user() 
         let m = &ws.m;
 
         // ---- Install: files in place, the roster's directory made, nothing enabled or running.
-        let out = m.sh(&format!("dpkg -i {}", deb.display())).ok("dpkg -i");
-        assert_no_leaks("dpkg -i", &out.all());
+        assert_eq!(deb.parent(), Some(Path::new(REPO).join("target/debian").as_path()), "the runbook's path");
+        let install = runbook("apt install ./target/debian/claude-auth-sync_*.deb", "");
+        let out = m.sh(&format!("cd {REPO} && {install}")).ok("the runbook's apt install");
+        assert_no_leaks("apt install", &out.all());
         let which = m.sh("command -v claude-auth-sync").ok("command -v");
         assert_eq!(which.stdout.trim(), "/usr/bin/claude-auth-sync", "the packaged binary is the one on PATH");
         let etc = m.sh("stat -c %a /etc/claude-auth-sync").ok("stat");
@@ -47,6 +49,13 @@ fn the_package_installs_nothing_running_and_its_unit_syncs_a_provisioned_user() 
             fragment.stdout
         );
         assert!(fragment.stdout.contains("path=/usr/bin/claude-auth-sync "), "{}", fragment.stdout);
+        // The runbook's next step enables the routine provisioner; stopped again so that
+        // no hourly run happens while the test counts runs.
+        m.sh(&runbook("systemctl enable --now claude-auth-provision.timer", "")).ok("enable the provisioner's timer");
+        let state =
+            m.sh("systemctl is-enabled claude-auth-provision.timer; systemctl is-active claude-auth-provision.timer");
+        assert_eq!(state.stdout.split_whitespace().collect::<Vec<_>>(), ["enabled", "active"], "{}", state.all());
+        m.sh("systemctl stop claude-auth-provision.timer").ok("stop the provisioner's timer");
 
         // Test only, as in the runbook's test: the pinned CLI on the service's PATH, the
         // mocks' environment and CA.
