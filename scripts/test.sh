@@ -34,6 +34,9 @@ CLAUDE_CODE_BIN="$(scripts/install-claude-code.sh)"
 export CLAUDE_CODE_BIN
 LEZER_LOGQL_DIR="$(scripts/install-lezer-logql.sh)"
 export LEZER_LOGQL_DIR
+# promtool (from Debian's prometheus package, extracted, never installed): the alert rules and the metrics file.
+PROMTOOL_BIN="$(scripts/install-promtool.sh)"
+export PROMTOOL_BIN
 echo "test.sh: OpenBao: $("$BAO_BIN" version)"
 # cargo-deb for scripts/package.sh, which tests/it/package/deb.rs runs (cargo install, once).
 scripts/install-cargo-deb.sh >/dev/null

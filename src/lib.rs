@@ -4,8 +4,8 @@
 //!
 //! Modules follow the config's blocks, as Vault Agent's code does: [`config`],
 //! [`vault`] (client, `auto_auth` methods, sinks), [`store`] (local files),
-//! [`cycle`] (one cycle), [`report`] (its outcome) and [`run`] (a run of the agent as
-//! the command line starts it).
+//! [`cycle`] (one cycle), [`report`] (its outcome), [`run`] (a run of the agent as
+//! the command line starts it) and [`status`] (what the agent knows, read-only).
 
 pub mod cli_docs;
 pub mod config;
@@ -18,6 +18,7 @@ pub mod report;
 pub mod run;
 pub mod runtime;
 pub mod secret;
+pub mod status;
 pub mod store;
 pub mod template;
 pub mod vault;

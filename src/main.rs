@@ -47,11 +47,20 @@ enum Command {
     Policy(provision::cli::PolicyArgs),
     /// Validate the config, then print it interpolated, with defaults and secrets redacted.
     #[command(
-        after_help = "Examples:\n  claude-auth-sync check-config\n  claude-auth-sync check-config --config ./config.hcl"
+        after_help = "Examples:\n  claude-auth-sync check-config\n  claude-auth-sync check-config --config ./config.hcl\n  \
+            claude-auth-sync check-config --config ./config.hcl --print-as toml > config.toml"
     )]
-    CheckConfig(ConfigArg),
+    CheckConfig(CheckConfigArgs),
+    /// Show the last run, the Vault token's time left, the login's expiry and Vault's copy; writes nothing.
+    #[command(after_help = "Examples:\n  claude-auth-sync status\n  claude-auth-sync status --json\n\n\
+        Reads the state file, the local files and, with the token the agent already holds, \
+        Vault (lookup-self and the secret's latest version). It never logs in, renews or writes.\n\
+        Exit codes: 0 everything read, 75 Vault unreachable (local facts still shown), \
+        1 Vault could not be asked (no token kept yet, token refused, access denied), 78 config error.")]
+    Status(StatusArgs),
     /// Print the shell completion script for bash, zsh or fish (also elvish, powershell).
-    #[command(after_help = "Examples:\n  source <(claude-auth-sync completions bash)\n  \
+    #[command(after_help = "Examples:\n  \
+        claude-auth-sync completions bash > ~/.local/share/bash-completion/completions/claude-auth-sync\n  \
         claude-auth-sync completions zsh > ~/.zfunc/_claude-auth-sync\n  \
         claude-auth-sync completions fish > ~/.config/fish/completions/claude-auth-sync.fish")]
     Completions {
@@ -66,12 +75,30 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+struct StatusArgs {
+    /// Print one JSON object (stable keys, null when unknown) instead of the table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+#[derive(clap::Args)]
 struct RunArgs {
     /// Run one cycle and exit (the systemd timer mode; the only mode so far).
     #[arg(long)]
     once: bool,
     #[command(flatten)]
     config: ConfigArg,
+}
+
+#[derive(clap::Args)]
+struct CheckConfigArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Print in this language [default: the config file's own, by its name: .toml or HCL]
+    #[arg(long, value_name = "FORMAT", value_parser = ["hcl", "toml"])]
+    print_as: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -97,10 +124,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Provision(args) => Ok(provision::cli::provision(args)),
         Command::Policy(args) => Ok(provision::cli::policy(args)),
-        Command::CheckConfig(config) => {
-            let Some(cfg) = load(&config, &user) else { return Ok(ExitCode::Config) };
-            print!("{}", cfg.to_hcl());
+        Command::CheckConfig(args) => {
+            let Some(cfg) = load(&args.config, &user) else { return Ok(ExitCode::Config) };
+            let format = match args.print_as.as_deref() {
+                Some("toml") => config::Format::Toml,
+                Some(_) => config::Format::Hcl,
+                None => config::Format::of(&cfg.file),
+            };
+            print!("{}", cfg.print_as(format));
             Ok(ExitCode::Ok)
+        }
+        Command::Status(args) => {
+            let Some(cfg) = load(&args.config, &user) else { return Ok(ExitCode::Config) };
+            Ok(claude_auth_sync::status::show(&cfg, args.json)?)
         }
         Command::Completions { shell } => {
             cli_docs::completions(shell, Cli::command(), &mut std::io::stdout()).context("cannot write the script")?;

@@ -1,6 +1,6 @@
 //! One run of the agent, as `claude-auth-sync run --once` starts it: stderr logging at
 //! the config's level, the pid file for the run's length, one [`cycle`], the state kept
-//! between runs, the report, and the exit code the outcome means.
+//! between runs, the report, the metrics file, and the exit code the outcome means.
 //!
 //! It must never report anything itself: the outcome goes to [`report`] and nowhere
 //! else, so one run makes exactly one report line.
@@ -33,6 +33,7 @@ pub fn once(cfg: &Config) -> Result<ExitCode, RunError> {
     let now = SystemTime::now();
     let outcome = report::state::record(outcome, &cfg.log.state_file, &cfg.degraded, now);
     report::emit(&outcome, &cfg.log, &cfg.user.name, now);
+    report::metrics::write(cfg, &outcome, now);
     Ok(outcome.exit_code())
 }
 

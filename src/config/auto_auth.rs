@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::hcl_writer::{Hcl, label};
 use super::keyword::either;
-use super::reader::Table;
+use super::reader::{LabeledBlock, Table};
 use super::vault::Retry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,11 +117,7 @@ impl Expect {
     fn print(&self, w: &mut Hcl) {
         w.open("expect");
         w.list("policies", &self.policies);
-        w.open("meta");
-        for (k, v) in &self.meta {
-            w.str(k, v);
-        }
-        w.close();
+        w.map("meta", &self.meta);
         w.close();
     }
 }
@@ -166,20 +162,17 @@ pub(super) fn parse(t: Table<'_>, retry: &Retry) -> Result<AutoAuthConfig, Confi
     let mut methods = t.blocks("method")?;
     let method_block = match methods.len() {
         1 => methods.remove(0),
-        0 => {
-            let add = either(METHODS.map(|m| format!("{} {{ ... }}", label("method", m))));
-            return Err(t.block_err(format!("has no method block; add {add}")));
-        }
+        0 => return Err(t.block_err(format!("has no method block; add {}", method_kinds()))),
         n => return Err(t.err("method", format!("appears {n} times; exactly one method is allowed"))),
     };
-    let (method, method_backoff) = parse_method(method_block.labels, method_block.table)?;
+    let (method, method_backoff) = parse_method(method_block)?;
 
     let min_backoff =
         pick(&t, "min_backoff", t.duration("min_backoff")?, method_backoff.0)?.unwrap_or(retry.min_backoff);
     let max_backoff = pick(&t, "max_backoff", t.duration("max_backoff")?, method_backoff.1)?
         .unwrap_or(retry.max_backoff.max(min_backoff));
     if min_backoff > max_backoff {
-        return Err(t.err("min_backoff", "is larger than max_backoff"));
+        return Err(t.err("min_backoff", "is larger than max_backoff; make min_backoff the smaller of the two"));
     }
 
     let expect = match t.table("expect")? {
@@ -194,7 +187,7 @@ pub(super) fn parse(t: Table<'_>, retry: &Retry) -> Result<AutoAuthConfig, Confi
         }
     };
 
-    let sinks = t.blocks("sink")?.into_iter().map(|b| parse_sink(b.labels, b.table)).collect::<Result<Vec<_>, _>>()?;
+    let sinks = t.blocks("sink")?.into_iter().map(parse_sink).collect::<Result<Vec<_>, _>>()?;
     t.finish(VAULT_AGENT_ONLY)?;
     Ok(AutoAuthConfig { method, min_backoff, max_backoff, expect, sinks })
 }
@@ -212,22 +205,15 @@ fn pick(
     }
 }
 
-/// The block's type: its label (`method "approle"`) or, as Vault Agent also allows, `type = "approle"`.
-fn block_type(kind: &str, labels: Vec<String>, t: &Table<'_>) -> Result<String, ConfigError> {
-    let typed = t.string("type")?;
-    match (labels.as_slice(), typed) {
-        ([label], None) => Ok(label.clone()),
-        ([], Some(ty)) => Ok(ty),
-        ([], None) => Err(t.block_err(format!("has no type; write {kind} \"<type>\" {{ ... }}"))),
-        ([_], Some(_)) => Err(t.err("type", "repeats the block label; keep one")),
-        _ => Err(t.block_err("takes exactly one label")),
-    }
-}
-
 type MethodBackoff = (Option<Duration>, Option<Duration>);
 
-fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBackoff), ConfigError> {
-    let ty = block_type("method", labels, &t)?;
+/// `method "token_file" { ... } or method "approle" { ... }`, for messages.
+fn method_kinds() -> String {
+    either(METHODS.map(|m| format!("{} {{ ... }}", label("method", m))))
+}
+
+fn parse_method(block: LabeledBlock<'_>) -> Result<(Method, MethodBackoff), ConfigError> {
+    let (ty, t) = block.into_kind(&method_kinds())?;
     let backoff = (t.duration("min_backoff")?, t.duration("max_backoff")?);
     let method = match ty.as_str() {
         TOKEN_FILE => {
@@ -253,14 +239,14 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
                 )
             })?;
             let role_id_file_path =
-                c.path("role_id_file_path")?.ok_or_else(|| c.block_err("has no role_id_file_path"))?;
+                c.path("role_id_file_path")?.ok_or_else(|| c.block_err("has no role_id_file_path; name the file that holds your AppRole role-id (the provisioner writes ~/.config/claude-auth-sync/role-id)"))?;
             let secret_id_file_path =
-                c.path("secret_id_file_path")?.ok_or_else(|| c.block_err("has no secret_id_file_path"))?;
+                c.path("secret_id_file_path")?.ok_or_else(|| c.block_err("has no secret_id_file_path; name the file that holds your AppRole secret-id (the provisioner writes ~/.config/claude-auth-sync/secret-id)"))?;
             // Vault Agent defaults to true; a oneshot timer needs the secret-id again next run.
             let remove = c.bool("remove_secret_id_file_after_reading")?.unwrap_or(false);
             let token_cache_path = match c.path("token_cache_path")? {
                 Some(p) if p == secret_id_file_path || p == role_id_file_path => {
-                    return Err(c.err("token_cache_path", "must not be the role-id or the secret-id file"));
+                    return Err(c.err("token_cache_path", "must not be the role-id or the secret-id file; give the kept token a file of its own, such as ~/.config/claude-auth-sync/approle-token"));
                 }
                 Some(p) => p,
                 None => {
@@ -288,13 +274,17 @@ fn parse_method(labels: Vec<String>, t: Table<'_>) -> Result<(Method, MethodBack
     Ok((method, backoff))
 }
 
-fn parse_sink(labels: Vec<String>, t: Table<'_>) -> Result<FileSink, ConfigError> {
-    let ty = block_type("sink", labels, &t)?;
+fn parse_sink(block: LabeledBlock<'_>) -> Result<FileSink, ConfigError> {
+    let (ty, t) = block.into_kind(&format!("{} {{ ... }}", label("sink", FILE)))?;
     if ty != FILE {
-        return Err(t.block_err(format!("only {} is supported", label("sink", FILE))));
+        return Err(t.block_err(format!(
+            "only {} is supported; write {} {{ config = {{ path = \"...\" }} }}",
+            label("sink", FILE),
+            label("sink", FILE)
+        )));
     }
     let c = t.table("config")?.ok_or_else(|| t.err("config", "is missing; add config = { path = \"...\" }"))?;
-    let path = c.path("path")?.ok_or_else(|| c.block_err("has no path"))?;
+    let path = c.path("path")?.ok_or_else(|| c.block_err("has no path; name the file the token is written to, such as path = \"~/.config/claude-auth-sync/agent-token\""))?;
     let mode = c.mode("mode")?.unwrap_or(DEFAULT_SINK_MODE);
     if mode & 0o007 != 0 {
         return Err(

@@ -69,6 +69,19 @@ impl Hcl {
     pub(crate) fn keyword(&mut self, key: &str, word: &str) {
         if is_bool(word) { self.raw(key, word) } else { self.str(key, word) }
     }
+    /// `key = { k = "v", "any key" = "v" }`: an object, whose keys may be any text
+    /// (quoted unless they are plain names), as a block's keys may not.
+    pub(crate) fn map<'m>(&mut self, key: &str, pairs: impl IntoIterator<Item = (&'m String, &'m String)>) {
+        let pairs: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let plain = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                format!("{} = {}", if plain { k.clone() } else { quote(k) }, quote(v))
+            })
+            .collect();
+        self.line(&format!("{key} = {{ {} }}", pairs.join(", ")));
+    }
     pub(crate) fn list(&mut self, key: &str, items: &[String]) {
         let items: Vec<String> = items.iter().map(|i| quote(i)).collect();
         self.line(&format!("{key} = [{}]", items.join(", ")));
@@ -82,6 +95,12 @@ pub(crate) fn label(kind: &str, label: &str) -> String {
 
 /// An HCL string literal that reads back as `s` (`${` and `%{` escaped: nothing is a template).
 fn quote(s: &str) -> String {
+    escape_markers(&quote_text(s))
+}
+
+/// `s` in double quotes with `"`, `\` and control characters escaped, as HCL and TOML
+/// basic strings both write them.
+pub(super) fn quote_text(s: &str) -> String {
     let mut q = String::with_capacity(s.len() + 2);
     q.push('"');
     for ch in s.chars() {
@@ -98,5 +117,10 @@ fn quote(s: &str) -> String {
         }
     }
     q.push('"');
-    q.replace("${", "$${").replace("%{", "%%{")
+    q
+}
+
+/// `${` and `%{` as a literal is written in HCL (and read in TOML): `$${`, `%%{`.
+pub(super) fn escape_markers(s: &str) -> String {
+    s.replace("${", "$${").replace("%{", "%%{")
 }

@@ -1,9 +1,9 @@
 //! The HCL config, in Vault Agent's vocabulary: `vault`, `auto_auth` (`method`,
-//! `sink`, and this agent's `expect`), `template`, `log`, plus Vault Agent's
-//! `pid_file` and `exit_after_auth`, and this agent's `degraded`. One file per block,
-//! which owns the block's keys, its keyword tables ([`keyword`]), its defaults (named
-//! constants) and its printing (through the one [`hcl_writer`]); this file owns the
-//! top-level keys.
+//! `sink`, and this agent's `expect`), `template`, `log`, `telemetry` (with a
+//! textfile sink), plus Vault Agent's `pid_file` and `exit_after_auth`, and this
+//! agent's `degraded`. One file per block, which owns the block's keys, its keyword
+//! tables ([`keyword`]), its defaults (named constants) and its printing (through the
+//! one [`hcl_writer`]); this file owns the top-level keys.
 //!
 //! Loading reads the whole file, interpolates `${user}` and `~` from the passwd
 //! entry, and validates every key before anything else happens ([`parse`], the text
@@ -22,9 +22,12 @@ mod log;
 mod probe;
 mod reader;
 mod secret_path;
+mod telemetry;
 mod template;
+mod toml_writer;
 mod vault;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 pub use auto_auth::{AutoAuthConfig, Expect, FileSink, Method};
@@ -33,6 +36,7 @@ pub use error::ConfigError;
 pub use log::{Journald, LogConfig};
 pub use probe::Probe;
 pub use secret_path::SecretPath;
+pub use telemetry::TelemetryConfig;
 pub use template::{
     JsonTemplate, Lock, RenderTemplate, Restore, TemplateBody, TemplateConfig, TemplateKind, claude_credentials_path,
     read_source,
@@ -45,7 +49,9 @@ pub(crate) use hcl_writer::{Hcl, label as hcl_label};
 
 use crate::os_user::OsUser;
 use keyword::Keywords;
-use reader::{Source, Table};
+#[cfg(test)]
+pub(crate) use reader::Shape;
+use reader::{Asked, Source, Table};
 
 /// Reads an environment variable; injected so that tests need not touch the process's.
 pub type Env<'a> = dyn Fn(&str) -> Option<String> + 'a;
@@ -69,6 +75,8 @@ pub struct Config {
     pub env_shadowing: EnvShadowing,
     /// When a DEGRADED that keeps coming back becomes a FAIL.
     pub degraded: DegradedPolicy,
+    /// Where the metrics go (`telemetry { textfile }`).
+    pub telemetry: TelemetryConfig,
 }
 
 /// `env_shadowing`: such a variable outranks the per-user login in Claude Code.
@@ -84,6 +92,23 @@ const ENV_SHADOWING: Keywords<EnvShadowing> =
     Keywords::either(&[("warn", EnvShadowing::Warn), ("fail", EnvShadowing::Fail)]);
 const DEFAULT_ENV_SHADOWING: EnvShadowing = EnvShadowing::Warn;
 
+/// A config file's language, told by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Hcl,
+    Toml,
+}
+
+impl Format {
+    /// TOML for a name ending in `.toml`, else HCL (`.hcl`, and any other name, as before).
+    pub fn of(file: &Path) -> Format {
+        match file.extension() {
+            Some(ext) if ext == "toml" => Format::Toml,
+            _ => Format::Hcl,
+        }
+    }
+}
+
 /// `~/.config/claude-auth-sync/config.hcl` of the given user.
 pub fn default_path(user: &OsUser) -> PathBuf {
     user.home.join(".config/claude-auth-sync/config.hcl")
@@ -93,7 +118,6 @@ const VAULT_AGENT_ONLY: &[&str] = &[
     "cache",
     "listener",
     "api_proxy",
-    "telemetry",
     "template_config",
     "env_template",
     "exec",
@@ -115,16 +139,17 @@ pub fn load(file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Config, ConfigE
         std::io::ErrorKind::NotFound => {
             whole("does not exist; copy config.hcl.example there and edit it, or pass --config PATH".into())
         }
-        _ => whole(format!("cannot be read: {e}")),
+        _ => whole(format!("cannot be read: {e}; check its permissions (the agent runs as you)")),
     })?;
     if !meta.is_file() {
-        return Err(whole("is not a regular file".into()));
+        return Err(whole("is not a regular file; point --config at the config file itself".into()));
     }
     if meta.len() > MAX_CONFIG_BYTES {
         return Err(whole(format!("is {} bytes; a config file is at most 1 MiB", meta.len())));
     }
-    let bytes = std::fs::read(file).map_err(|e| whole(format!("cannot be read: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| whole("is not UTF-8 text".into()))?;
+    let bytes = std::fs::read(file)
+        .map_err(|e| whole(format!("cannot be read: {e}; check its permissions (the agent runs as you)")))?;
+    let text = String::from_utf8(bytes).map_err(|_| whole("is not UTF-8 text; save it as UTF-8".into()))?;
     let cfg = parse(&text, file, user, env)?;
     check_files(&cfg, env)?;
     Ok(cfg)
@@ -149,24 +174,49 @@ fn check_files(cfg: &Config, env: &Env<'_>) -> Result<(), ConfigError> {
     template::check_files(cfg, env)
 }
 
-/// Parses config text; `file` is used for messages only.
+/// Parses config text; `file` is used for messages and for the format: a name ending in
+/// `.toml` is TOML ([`reader::toml`]), anything else HCL. Both are read by the one schema.
 pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Config, ConfigError> {
-    let body = hcl::parse(text).map_err(|e| ConfigError {
-        file: file.to_path_buf(),
-        block: None,
-        key: None,
-        problem: match e {
-            // The offending line is not quoted: it may hold a secret.
-            hcl::Error::Parse(p) => format!(
-                "HCL syntax error at line {}, column {}: {}",
-                p.location().line(),
-                p.location().column(),
-                p.message()
-            ),
-            other => format!("HCL syntax error: {other}"),
-        },
-    })?;
-    let src = Source { file, user };
+    read(text, file, user, env, None)
+}
+
+/// [`parse`], noting every key the reader asks for in `trace`: the schema as the one
+/// reader walks it, for checking the reference (docs/config.md) against.
+#[cfg(test)]
+pub(crate) fn parse_traced(
+    text: &str,
+    file: &Path,
+    user: &OsUser,
+    env: &Env<'_>,
+    trace: &RefCell<Vec<Asked>>,
+) -> Result<Config, ConfigError> {
+    read(text, file, user, env, Some(trace))
+}
+
+fn read(
+    text: &str,
+    file: &Path,
+    user: &OsUser,
+    env: &Env<'_>,
+    trace: Option<&RefCell<Vec<Asked>>>,
+) -> Result<Config, ConfigError> {
+    let whole = |problem| ConfigError { file: file.to_path_buf(), block: None, key: None, problem };
+    let body = match Format::of(file) {
+        Format::Toml => reader::toml::parse(text).map_err(whole)?,
+        Format::Hcl => hcl::parse(text).map_err(|e| {
+            whole(match e {
+                // The offending line is not quoted: it may hold a secret.
+                hcl::Error::Parse(p) => format!(
+                    "HCL syntax error at line {}, column {}: {}",
+                    p.location().line(),
+                    p.location().column(),
+                    p.message()
+                ),
+                other => format!("HCL syntax error: {other}"),
+            })
+        })?,
+    };
+    let src = Source { file, user, trace };
     let top = Table::top(&src, &body);
 
     let vault = vault::parse(top.single_block("vault")?, &top, env)?;
@@ -188,6 +238,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         .collect::<Result<Vec<_>, _>>()?;
     let log = log::parse(top.single_block("log")?, user)?;
     let degraded = degraded::parse(top.single_block("degraded")?)?;
+    let telemetry = telemetry::parse(top.single_block("telemetry")?)?;
     let pid_file = top.path("pid_file")?;
     let exit_after_auth = top.bool("exit_after_auth")?.unwrap_or(false);
     let env_shadowing = top.keyword("env_shadowing", &ENV_SHADOWING)?.unwrap_or(DEFAULT_ENV_SHADOWING);
@@ -204,6 +255,7 @@ pub fn parse(text: &str, file: &Path, user: &OsUser, env: &Env<'_>) -> Result<Co
         exit_after_auth,
         env_shadowing,
         degraded,
+        telemetry,
     })
 }
 
@@ -220,7 +272,7 @@ impl Config {
     /// prints a secret-bearing value (inline template `contents` show only their size).
     pub fn to_hcl(&self) -> String {
         let mut w = Hcl::default();
-        w.comment(&format!("{} for user {} (uid {})", self.file.display(), self.user.name, self.user.uid));
+        w.comment(&self.header());
         self.vault.print(&mut w);
         self.auto_auth.print(&mut w);
         for t in &self.templates {
@@ -228,6 +280,7 @@ impl Config {
         }
         self.log.print(&mut w);
         self.degraded.print(&mut w);
+        self.telemetry.print(&mut w);
         if let Some(p) = &self.pid_file {
             w.path("pid_file", p);
         }
@@ -235,6 +288,34 @@ impl Config {
         w.keyword("env_shadowing", ENV_SHADOWING.word(self.env_shadowing));
         w.finish()
     }
+
+    /// The same config in TOML (`check-config --print-as toml`), which loads back to it.
+    pub fn to_toml(&self) -> String {
+        let body = hcl::parse(&self.to_hcl()).expect("the HCL printer writes HCL that parses");
+        toml_writer::print(&self.header(), &body, REPEATABLE).expect("the HCL printer writes only literal values")
+    }
+
+    /// In `format`, as check-config prints it.
+    pub fn print_as(&self, format: Format) -> String {
+        match format {
+            Format::Hcl => self.to_hcl(),
+            Format::Toml => self.to_toml(),
+        }
+    }
+
+    fn header(&self) -> String {
+        format!("{} for user {} (uid {})", self.file.display(), self.user.name, self.user.uid)
+    }
+}
+
+/// The blocks a config may repeat: TOML prints them as arrays of tables (`[[template]]`).
+const REPEATABLE: &[&str] = &["template", "sink"];
+
+/// HCL config text as TOML, key for key, as written (nothing interpolated or defaulted):
+/// the TOML reads back to the same config. `None` for text that is not HCL of literals.
+#[cfg(test)]
+pub(crate) fn hcl_to_toml(text: &str, header: &str) -> Option<String> {
+    toml_writer::print(header, &hcl::parse(text).ok()?, REPEATABLE).ok()
 }
 
 #[cfg(test)]

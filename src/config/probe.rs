@@ -82,14 +82,11 @@ fn kinds() -> String {
 }
 
 pub(super) fn parse(block: LabeledBlock<'_>) -> Result<Probe, ConfigError> {
-    let t = block.table;
-    let kind = match block.labels.as_slice() {
-        [k] => k.as_str(),
-        _ => return Err(t.block_err(format!("takes one label: {}", kinds()))),
-    };
+    let (kind, t) = block.into_kind(&kinds())?;
+    let kind = kind.as_str();
     let timeout = t.duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT);
     if timeout.is_zero() {
-        return Err(t.err("timeout", "must be more than zero"));
+        return Err(t.err("timeout", "must be more than zero, such as \"120s\""));
     }
     let probe = match kind {
         COMMAND => {
@@ -98,16 +95,18 @@ pub(super) fn parse(block: LabeledBlock<'_>) -> Result<Probe, ConfigError> {
                 return Err(t.err("command", "is empty; give the program and its arguments as a list"));
             }
             if command.iter().any(|a| a == "--bare") {
-                return Err(t.err("command", "uses --bare, which ignores the OAuth login the probe must prove"));
+                return Err(
+                    t.err("command", "uses --bare, which ignores the OAuth login the probe must prove; remove --bare")
+                );
             }
             Probe::Command { command, timeout }
         }
         HTTP => {
             let raw = t.string("url")?.unwrap_or_else(|| DEFAULT_HTTP_URL.into());
-            let url = url::Url::parse(&raw)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| t.err("url", "is not an http(s) URL"))?;
+            let url =
+                url::Url::parse(&raw).ok().filter(|u| matches!(u.scheme(), "http" | "https")).ok_or_else(|| {
+                    t.err("url", "is not an http(s) URL; write one such as \"https://api.anthropic.com\"")
+                })?;
             let model = t.string("model")?.unwrap_or_else(|| DEFAULT_HTTP_MODEL.into());
             Probe::Http { url, model, timeout }
         }

@@ -9,6 +9,7 @@
 //! It must never skip a key silently and never quote a value in an error: a secret
 //! pasted into the wrong key would end up in a log.
 
+pub(super) mod toml;
 mod values;
 
 use std::cell::{Cell, RefCell};
@@ -25,6 +26,35 @@ pub use values::OneOrMany;
 pub struct Source<'a> {
     pub file: &'a Path,
     pub user: &'a OsUser,
+    /// When set, every key a getter asks for is noted here: the schema as the reader
+    /// walks it, which docs/config.md is checked against (see [`Asked`]).
+    pub trace: Option<&'a RefCell<Vec<Asked>>>,
+}
+
+/// One key the reader asked for, in which block, as what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asked {
+    /// The block's display name (`auto_auth.method "approle"`, `template #1`); `None` at the top level.
+    pub block: Option<String>,
+    /// The key, with its prefix inside the block (`config.path`).
+    pub key: String,
+    pub shape: Shape,
+    /// At [`Table::finish`]: the Vault Agent keys refused here (`key` is empty then).
+    pub vault_agent_only: Vec<String>,
+}
+
+/// What a key holds, as the getter that asked for it reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Value,
+    /// A nested table (`retry { }`, `config = { }`), whose keys are asked with a prefix.
+    Table,
+    /// A table of free-form keys (`meta = { ... }`).
+    Map,
+    /// Blocks of their own (`template { }`, `method "approle" { }`).
+    Blocks,
+    /// Not a key: the end of a block, carrying its Vault Agent keys.
+    Finish,
 }
 
 enum Item<'a> {
@@ -48,6 +78,31 @@ pub struct Table<'a> {
 pub struct LabeledBlock<'a> {
     pub labels: Vec<String>,
     pub table: Table<'a>,
+}
+
+/// The key that may stand for a block's one label: `method { type = "approle" }`, as
+/// Vault Agent allows, and as TOML writes every labelled block.
+pub const TYPE_KEY: &str = "type";
+
+impl<'a> LabeledBlock<'a> {
+    /// The block's type, its label or its `type` key, and the block named by it
+    /// (`auto_auth.sink "file"` either way). `kinds` says what to write, for errors.
+    pub fn into_kind(self, kinds: &str) -> Result<(String, Table<'a>), ConfigError> {
+        let LabeledBlock { labels, mut table } = self;
+        let typed = table.peek(TYPE_KEY).and_then(values::as_str).map(str::to_string);
+        if let (true, Some(ty), Some(name)) = (labels.is_empty(), &typed, &table.block) {
+            table.block = Some(format!("{name} \"{ty}\""));
+        }
+        let typed = table.string(TYPE_KEY)?;
+        let kind = match (labels.as_slice(), typed) {
+            ([label], None) => label.clone(),
+            ([], Some(ty)) => ty,
+            ([], None) => return Err(table.block_err(format!("has no type; write {kinds}"))),
+            ([_], Some(_)) => return Err(table.err(TYPE_KEY, "repeats the block label; keep one")),
+            _ => return Err(table.block_err(format!("takes exactly one label, its type; write {kinds}"))),
+        };
+        Ok((kind, table))
+    }
 }
 
 impl<'a> Table<'a> {
@@ -112,7 +167,8 @@ impl<'a> Table<'a> {
         self.src.user
     }
 
-    fn take(&self, key: &'static str) -> Vec<(usize, &Item<'a>)> {
+    fn take(&self, key: &'static str, shape: Shape) -> Vec<(usize, &Item<'a>)> {
+        self.note(format!("{}{key}", self.prefix), shape, &[]);
         self.asked.borrow_mut().push(key);
         let found: Vec<_> =
             self.entries.iter().enumerate().filter(|(_, (k, _))| k == key).map(|(i, (_, v))| (i, v)).collect();
@@ -122,19 +178,33 @@ impl<'a> Table<'a> {
         found
     }
 
+    fn note(&self, key: String, shape: Shape, vault_agent_only: &[&str]) {
+        if let Some(trace) = self.src.trace {
+            let vault_agent_only = vault_agent_only.iter().map(|k| k.to_string()).collect();
+            trace.borrow_mut().push(Asked { block: self.block.clone(), key, shape, vault_agent_only });
+        }
+    }
+
     fn value(&self, key: &'static str) -> Result<Option<&'a Expression>, ConfigError> {
-        let found = self.take(key);
+        let found = self.take(key, Shape::Value);
         match found.as_slice() {
             [] => Ok(None),
             [(_, Item::Value(expr))] => Ok(Some(*expr)),
-            [(_, Item::Block(_))] => Err(self.err(key, "expected `key = value`, found a block")),
+            [(_, Item::Block(_))] => {
+                Err(self
+                    .err(key, format!("expected `{key} = value`, found a block `{key} {{ ... }}`; write {key} = ...")))
+            }
             _ => Err(self.err(key, "is set more than once; keep one")),
         }
     }
 
     /// A nested table written either `key = { ... }` or `key { ... }`.
     pub fn table(&self, key: &'static str) -> Result<Option<Table<'a>>, ConfigError> {
-        let found = self.take(key);
+        self.table_as(key, Shape::Table)
+    }
+
+    fn table_as(&self, key: &'static str, shape: Shape) -> Result<Option<Table<'a>>, ConfigError> {
+        let found = self.take(key, shape);
         let prefix = format!("{}{key}.", self.prefix);
         match found.as_slice() {
             [] => Ok(None),
@@ -145,14 +215,14 @@ impl<'a> Table<'a> {
             [(_, Item::Block(b))] if b.labels.is_empty() => {
                 Ok(Some(Table::from_body(self.src, self.block.clone(), prefix, &b.body)))
             }
-            [(_, Item::Block(_))] => Err(self.err(key, "takes no label")),
+            [(_, Item::Block(_))] => Err(self.err(key, format!("takes no label; write {key} {{ ... }}"))),
             _ => Err(self.err(key, "is set more than once; keep one")),
         }
     }
 
     /// Every block named `key`, in file order, with its labels.
     pub fn blocks(&self, key: &'static str) -> Result<Vec<LabeledBlock<'a>>, ConfigError> {
-        let found = self.take(key);
+        let found = self.take(key, Shape::Blocks);
         found
             .into_iter()
             .map(|(_, item)| match item {
@@ -182,7 +252,7 @@ impl<'a> Table<'a> {
             1 => {
                 let b = blocks.remove(0);
                 if !b.labels.is_empty() {
-                    return Err(b.table.block_err("takes no label"));
+                    return Err(b.table.block_err(format!("takes no label; write {key} {{ ... }}")));
                 }
                 Ok(Some(b.table))
             }
@@ -199,6 +269,7 @@ impl<'a> Table<'a> {
     /// Fails on the first key that no getter asked for. `vault_agent_only` lists keys
     /// that Vault Agent knows at this place but this agent does not implement.
     pub fn finish(self, vault_agent_only: &[&str]) -> Result<(), ConfigError> {
+        self.note(self.prefix.clone(), Shape::Finish, vault_agent_only);
         for (i, (key, _)) in self.entries.iter().enumerate() {
             if self.used[i].get() {
                 continue;

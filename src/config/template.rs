@@ -42,7 +42,7 @@ pub enum TemplateKind {
 pub struct JsonTemplate {
     /// The key inside the secret's data.
     pub field: String,
-    /// A top-level key, or a JSON pointer such as `/tokens`.
+    /// A top-level key, a JSON pointer such as `/tokens`, or `/`: the whole file.
     pub json_key: String,
     pub lock: Lock,
     pub restore: Restore,
@@ -179,7 +179,7 @@ pub(super) fn parse(index: usize, block: LabeledBlock<'_>, env: &Env<'_>) -> Res
     let name = format!("template #{}", index + 1);
     let t = block.table.with_block_name(name.clone());
     if !block.labels.is_empty() {
-        return Err(t.block_err("takes no label"));
+        return Err(t.block_err("takes no label; write template { ... }"));
     }
     let secret = t
         .string("secret")?
@@ -289,11 +289,14 @@ fn rendered(t: &Table<'_>, body: TemplateBody, k: KindKeys<'_>) -> Result<Render
 /// login by default.
 fn json(t: &Table<'_>, mut k: KindKeys<'_>) -> Result<JsonTemplate, ConfigError> {
     if k.command.is_some() {
-        return Err(t.err("command", "applies only to rendered templates (contents or source)"));
+        return Err(t.err("command", "applies only to rendered templates (contents or source); a JSON template's check goes in probe \"command\" { command = [...] }"));
     }
     let json_key = k.json_key.unwrap_or_else(|| DEFAULT_FIELD.into());
-    if json_key.is_empty() || (json_key.starts_with('/') && json_key.len() == 1) {
-        return Err(t.err("json_key", "is empty; give a top-level key or a JSON pointer such as /tokens"));
+    if json_key.is_empty() {
+        return Err(t.err(
+            "json_key",
+            "is empty; give a top-level key, a JSON pointer such as /tokens, or / for the whole file",
+        ));
     }
     let probe = match k.probes.len() {
         0 => Probe::default_command(),

@@ -110,6 +110,20 @@ fn a_single_template_block_and_repeated_ones_both_work() {
 }
 
 #[test]
+fn json_key_slash_is_the_whole_file_and_an_empty_one_is_refused() {
+    let one = "template { secret = \"secret/workstation/claude-users/${user}\" }";
+    let with =
+        |keys: &str| MINIMAL.replace(one, &format!("template {{\n secret = \"secret/x/${{user}}\"\n {keys}\n}}"));
+    let whole = with("json_key = \"/\"\n field = \"adc\"");
+    let c = load_str(&whole).unwrap();
+    let TemplateKind::Json(j) = &c.templates[0].kind else { panic!("a JSON template") };
+    assert_eq!((j.json_key.as_str(), j.refresh_token_rotates), ("/", false));
+    let empty = with("json_key = \"\"");
+    let err = load_str(&empty).unwrap_err().to_string();
+    assert!(err.contains("key json_key: is empty") && err.contains("or / for the whole file"), "{err}");
+}
+
+#[test]
 fn errors_never_quote_the_offending_value() {
     let pasted = "hvs.CAESIpasted-token-value";
     let text = MINIMAL.replace("~/.config/claude-auth-sync/vault-token", pasted);
@@ -198,3 +212,6 @@ fn every_keyword_prints_as_a_word_that_parses_back() {
     each(&log::LEVELS, &[tracing::Level::ERROR, tracing::Level::WARN, tracing::Level::INFO, tracing::Level::DEBUG]);
     each(&ENV_SHADOWING, &[EnvShadowing::Warn, EnvShadowing::Fail]);
 }
+
+mod format_parity;
+mod reference;

@@ -152,7 +152,7 @@ fn parse_retry(t: Option<Table<'_>>) -> Result<Retry, ConfigError> {
     let min_backoff = t.duration("min_backoff")?.unwrap_or(d.min_backoff);
     let max_backoff = t.duration("max_backoff")?.unwrap_or(d.max_backoff.max(min_backoff));
     if min_backoff > max_backoff {
-        return Err(t.err("min_backoff", "is larger than max_backoff"));
+        return Err(t.err("min_backoff", "is larger than max_backoff; make min_backoff the smaller of the two"));
     }
     t.finish(&[])?;
     Ok(Retry { num_retries, min_backoff, max_backoff })

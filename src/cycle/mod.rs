@@ -83,8 +83,10 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
 
     // Auth: this user's own token, renewed and identity-checked. Trouble here does not
     // stop the local check: each template decides what it means.
+    let mut token_ttl = None;
     let (vault, mut outcome) = match authenticate(cfg).await {
         Ok((vault, authed)) => {
+            token_ttl = Some(authed.ttl);
             let o = Outcome::ok(Action::Authenticated)
                 .fact("auth", authed.method)
                 .fact("token_ttl", report::duration(authed.ttl))
@@ -102,11 +104,18 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
     };
 
     if !cfg.exit_after_auth && !cfg.templates.is_empty() {
+        let several = cfg.templates.len() > 1;
         let mut outcomes = Vec::with_capacity(cfg.templates.len());
         for t in &cfg.templates {
-            outcomes.push(sync_template(t, vault.as_ref().map_err(Clone::clone)).await);
+            let o = sync_template(t, vault.as_ref().map_err(Clone::clone)).await;
+            // The line reports the worst template: it says which, and what each one did.
+            outcomes.push(if several { o.fact("template", t.name.clone()) } else { o });
         }
+        let each = several.then(|| outcomes.iter().map(Outcome::in_a_word).collect::<Vec<_>>().join(","));
         let mut templates = outcomes.into_iter().reduce(Outcome::worst).expect("at least one template");
+        if let Some(each) = each {
+            templates = templates.fact("templates", each);
+        }
         templates.facts.extend(outcome.facts.iter().cloned());
         // Auth trouble shaped every template's outcome, but an inconclusive probe must not
         // hide a FAIL that needs an admin; nor may it hide a sink failure.
@@ -115,6 +124,7 @@ pub async fn run_once(cfg: &Config, env: &dyn Fn(&str) -> bool) -> Outcome {
     if !shadowing.is_empty() {
         outcome = outcome.fact("env_shadowing", shadowing.join(","));
     }
+    outcome.token_ttl = token_ttl;
     outcome
 }
 

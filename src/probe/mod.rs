@@ -43,6 +43,9 @@ impl Verdict {
 
 /// Runs the configured probe against the login in `obj` (the local object as read).
 pub async fn run(probe: &Probe, obj: &Map<String, Value>, now_ms: u64) -> Verdict {
+    if *probe != Probe::None {
+        crate::report::counters::probe();
+    }
     match probe {
         Probe::Command { command, timeout } => command::run(command, *timeout).await,
         Probe::Http { url, model, timeout } => http::run(url, model, *timeout, obj, now_ms).await,

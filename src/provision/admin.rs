@@ -57,7 +57,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        if let Err(e) = self.admin_vault(Target { name: &user.name, dir: dir.as_ref() }, &mut r).await {
+        if let Err(e) = self.admin_vault(Target { name: &user.name, dir: dir.as_ref() }, &user.secrets, &mut r).await {
             if e.stops_the_run() {
                 self.stopped = Some(format!("{}: {e}", user.name));
             }
@@ -72,13 +72,20 @@ impl Ctx<'_> {
         r
     }
 
-    /// Everything in Vault for one user: policy, version settings, credential.
-    async fn admin_vault(&mut self, user: Target<'_>, r: &mut UserSummary) -> Result<(), UserError> {
+    /// Everything in Vault for one user: policy (with the roster's extra `secrets`),
+    /// version settings, credential.
+    async fn admin_vault(
+        &mut self,
+        user: Target<'_>,
+        secrets: &[String],
+        r: &mut UserSummary,
+    ) -> Result<(), UserError> {
         let v = self.section().clone();
         let pname = policy::name(user.name);
-        let want = policy::hcl(&v.kv_mount, &v.path_prefix, user.name);
-        if vault_ops::policy(&self.vault, &pname).await?.as_deref() != Some(want.as_str())
-            && self.act(r, Change::new(Verb::Write, format!("policy {pname}")))
+        let want = policy::hcl(&v.kv_mount, &v.path_prefix, user.name, secrets);
+        let have = vault_ops::policy(&self.vault, &pname).await?;
+        if have.as_deref() != Some(want.as_str())
+            && self.act(r, Change::new(Verb::Write, policy_change(&v, user.name, have.as_deref(), secrets)))
         {
             vault_ops::put_policy(&self.vault, &pname, &want).await?;
         }
@@ -128,4 +135,22 @@ impl Ctx<'_> {
         }
         Ok(())
     }
+}
+
+/// "policy claude-auth-sync-alice", plus the extra secrets it starts or stops granting
+/// compared with the policy Vault has (`have`), so that a grant never goes unsaid.
+fn policy_change(v: &VaultSection, user: &str, have: Option<&str>, secrets: &[String]) -> String {
+    let before = have.map(|h| policy::granted_secrets(h, &v.kv_mount, &v.path_prefix, user)).unwrap_or_default();
+    let paths =
+        |names: Vec<&String>| names.iter().map(|n| policy::extra_secret(v, user, n)).collect::<Vec<_>>().join(", ");
+    let added: Vec<&String> = secrets.iter().filter(|s| !before.contains(s)).collect();
+    let removed: Vec<&String> = before.iter().filter(|s| !secrets.contains(s)).collect();
+    let mut what = format!("policy {}", policy::name(user));
+    if !added.is_empty() {
+        what.push_str(&format!(", granting {}", paths(added)));
+    }
+    if !removed.is_empty() {
+        what.push_str(&format!(", no longer granting {} (the data is kept)", paths(removed)));
+    }
+    what
 }

@@ -24,7 +24,7 @@ use crate::vault::auth::credential_file::{self, ModeCheck};
         The admin token needs the policy in deploy/vault/provisioner-admin.hcl. Vault's address is the roster's \
         vault.address, else VAULT_ADDR, else BAO_ADDR. Children (systemctl) get none of this environment.\n\n\
         Examples:\n  \
-        sudo --preserve-env=VAULT_ADDR,VAULT_TOKEN claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml\n  \
+        sudo --preserve-env=VAULT_ADDR claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml --admin-token-file ~/.vault-token\n  \
         claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml --admin-token-file /root/.vault-admin --rotate alice\n  \
         claude-auth-sync provision --roster /etc/claude-auth-sync/roster.yaml              # routine check\n  \
         claude-auth-sync provision --roster roster.yaml --dry-run --json")]
@@ -126,17 +126,20 @@ pub fn policy(args: PolicyArgs) -> ExitCode {
         eprintln!("claude-auth-sync: --user must match ^[a-z_][a-z0-9_-]{{0,31}}$");
         return ExitCode::Usage;
     }
-    let (mount, prefix) = match args.roster {
+    let (mount, prefix, secrets) = match args.roster {
         Some(file) => match roster::load_paths(&file) {
-            Ok(v) => (v.kv_mount, v.path_prefix),
+            Ok(v) => {
+                let secrets = v.secrets_of(&args.user);
+                (v.kv_mount, v.path_prefix, secrets)
+            }
             Err(e) => {
                 eprintln!("claude-auth-sync: roster error: {e}");
                 return ExitCode::Config;
             }
         },
-        None => (args.kv_mount, args.path_prefix),
+        None => (args.kv_mount, args.path_prefix, Vec::new()),
     };
-    print!("{}", super::policy::hcl(&mount, &prefix, &args.user));
+    print!("{}", super::policy::hcl(&mount, &prefix, &args.user, &secrets));
     ExitCode::Ok
 }
 

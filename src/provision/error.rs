@@ -91,6 +91,9 @@ pub enum NeedsAdmin {
     Revoked,
     #[error("AppRole login refused: the secret-id or the role is gone")]
     LoginRefused,
+    /// The roster's `secrets:` names a secret the user's policy in Vault does not grant.
+    #[error("the user's policy does not grant {0}, which the roster's secrets: lists; an admin run rewrites it")]
+    NotGranted(String),
     #[error(
         "the check's AppRole login cannot revoke itself: the user's policy predates revoke-self; an admin run \
          rewrites it"

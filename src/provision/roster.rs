@@ -60,12 +60,18 @@ pub struct RosterUser {
     pub name: String,
     pub email: Option<String>,
     pub os: OsUser,
+    /// The extra secrets the user's policy grants (roster-wide `secrets:`, then the
+    /// user's own), each `<mount>/<prefix>/<user>/<name>`; no name twice.
+    pub secrets: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRoster {
     vault: RawVault,
+    /// Extra secrets granted to every user.
+    #[serde(default)]
+    secrets: Vec<String>,
     #[serde(default)]
     users: Vec<RawUser>,
 }
@@ -100,6 +106,8 @@ struct RawVault {
 struct RawUser {
     name: String,
     email: Option<String>,
+    #[serde(default)]
+    secrets: Vec<String>,
 }
 
 /// Where users' secrets live unless the roster says otherwise (also `policy`'s defaults).
@@ -161,6 +169,29 @@ fn valid_path(p: &str) -> bool {
         })
 }
 
+/// The name of an extra secret (`secrets: [codex]`): one path segment of letters,
+/// digits, `_` and `-`, at most 64 characters.
+pub fn valid_secret_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+/// `wide` then `own`, each name once, after checking every name.
+fn secrets(wide: &[String], own: &[String]) -> Result<Vec<String>, String> {
+    let mut all: Vec<String> = Vec::with_capacity(wide.len() + own.len());
+    for name in wide.iter().chain(own) {
+        if !valid_secret_name(name) {
+            return Err(
+                "secrets: each name is one path segment of letters, digits, `_` and `-` (e.g. codex), at most 64"
+                    .into(),
+            );
+        }
+        if !all.contains(name) {
+            all.push(name.clone());
+        }
+    }
+    Ok(all)
+}
+
 /// A plain email address (it is shown in the user's config and in a shell command):
 /// `local@domain` of letters, digits and `._%+-`, at most 254 characters.
 pub fn valid_email(email: &str) -> bool {
@@ -172,6 +203,18 @@ pub fn valid_email(email: &str) -> bool {
 pub struct Paths {
     pub kv_mount: String,
     pub path_prefix: String,
+    /// Roster-wide `secrets:`.
+    secrets: Vec<String>,
+    /// Each user's own `secrets:`, by name.
+    user_secrets: Vec<(String, Vec<String>)>,
+}
+
+impl Paths {
+    /// The extra secrets `user`'s policy grants (as [`RosterUser::secrets`]).
+    pub fn secrets_of(&self, user: &str) -> Vec<String> {
+        let own = self.user_secrets.iter().find(|(n, _)| n == user).map(|(_, s)| s.as_slice()).unwrap_or_default();
+        secrets(&self.secrets, own).unwrap_or_default()
+    }
 }
 
 pub fn load_paths(file: &Path) -> Result<Paths, RosterError> {
@@ -183,7 +226,13 @@ pub fn load_paths(file: &Path) -> Result<Paths, RosterError> {
             return Err(err(format!("vault.{key} must be slash-separated names without `.`, `..` or empty parts")));
         }
     }
-    Ok(Paths { kv_mount: raw.vault.kv_mount, path_prefix: raw.vault.path_prefix })
+    secrets(&raw.secrets, &[]).map_err(err)?;
+    let mut user_secrets = Vec::with_capacity(raw.users.len());
+    for (i, u) in raw.users.into_iter().enumerate() {
+        secrets(&[], &u.secrets).map_err(|p| err(format!("users[{i}]: {p}")))?;
+        user_secrets.push((u.name, u.secrets));
+    }
+    Ok(Paths { kv_mount: raw.vault.kv_mount, path_prefix: raw.vault.path_prefix, secrets: raw.secrets, user_secrets })
 }
 
 /// Reads an environment variable (injected so that tests need not touch the process's).
@@ -250,6 +299,7 @@ pub fn parse(
         err("vault.delete_version_after is not a duration such as \"0s\" (keep versions until max_versions)".into())
     })?;
 
+    secrets(&raw.secrets, &[]).map_err(err)?;
     let mut users: Vec<RosterUser> = Vec::with_capacity(raw.users.len());
     for (i, u) in raw.users.into_iter().enumerate() {
         let entry = |problem: &str| {
@@ -277,7 +327,8 @@ pub fn parse(
         if u.email.as_deref().is_some_and(|e| !valid_email(e)) {
             return Err(entry("has an email that is not a plain address such as alice@example.com"));
         }
-        users.push(RosterUser { name: u.name, email: u.email, os });
+        let secrets = secrets(&raw.secrets, &u.secrets).map_err(|p| entry(&p))?;
+        users.push(RosterUser { name: u.name, email: u.email, os, secrets });
     }
     Ok(Roster {
         vault: VaultSection {

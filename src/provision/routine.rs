@@ -1,6 +1,7 @@
 //! The routine run (hourly, as root, no admin token): each user is checked with the
 //! user's own credential (a token looked up with itself, or an AppRole login that then
-//! revokes itself), what needs no admin is fixed (modes, owners, a missing config, the
+//! revokes itself; either then reads the metadata of each extra secret the roster
+//! grants, so that a policy that lost a grant is found), what needs no admin is fixed (modes, owners, a missing config, the
 //! timer), and the users who need an admin are listed with the reason.
 //!
 //! It never holds or asks for an admin token, and never changes a user's credential
@@ -14,10 +15,11 @@ use super::home::{AgentDir, HomeError, IfMissing};
 use super::roster::{AuthMode, RosterUser};
 use super::state::UserState;
 use super::summary::UserSummary;
-use super::{Ctx, ExistingConfig, expect_for};
+use super::{Ctx, ExistingConfig, expect_for, policy};
 use crate::config::Expect;
 use crate::secret::Secret;
 use crate::vault::auth::check_identity;
+use crate::vault::client::Method;
 use crate::vault::token::{AppRoleLogin, TokenInfo};
 use crate::vault::{Vault, VaultError};
 
@@ -93,7 +95,8 @@ impl Ctx<'_> {
             Ok(info) => {
                 drift(&expect_for(&user.name, AuthMode::Token), &info)?;
                 self.remember(&user.name, UserState::token(info.accessor.clone(), info.expires_at));
-                Ok(format!("token valid (ttl {})", crate::report::duration(info.ttl)))
+                self.check_grants(user, &as_user).await?;
+                Ok(format!("token valid (ttl {}){}", crate::report::duration(info.ttl), grants(user)))
             }
             Err(VaultError::Denied { .. }) => {
                 let expired =
@@ -119,14 +122,42 @@ impl Ctx<'_> {
             Err(e) => return Err(e.into()),
         };
         as_user.set_token(&token);
-        let checked = drift(&expect_for(&user.name, AuthMode::Approle), &info);
+        let checked = match drift(&expect_for(&user.name, AuthMode::Approle), &info) {
+            Ok(()) => self.check_grants(user, &as_user).await,
+            Err(d) => Err(d.into()),
+        };
         // The check's own token is of no further use; the user's policy lets it end itself.
         match as_user.revoke_self(backoff).await {
-            Ok(()) => Ok(checked.map(|()| "AppRole login works".to_string())?),
+            Ok(()) => checked.map(|()| format!("AppRole login works{}", grants(user))),
             Err(VaultError::Denied { .. }) => Err(NeedsAdmin::CannotRevokeSelf.into()),
             Err(e) => Err(UserError::CheckLoginKept(e).into()),
         }
     }
+}
+
+impl Ctx<'_> {
+    /// Each extra secret the roster lists is granted by the policy Vault has: the user's
+    /// own credential may read its metadata (404 while nothing is stored there). The
+    /// metadata holds no secret; the data is never read.
+    async fn check_grants(&self, user: &RosterUser, as_user: &Vault) -> Result<(), CheckError> {
+        let v = self.section();
+        for name in &user.secrets {
+            let path = format!("{}/metadata/{}/{}/{name}", v.kv_mount, v.path_prefix, user.name);
+            match as_user.raw("read an extra secret's metadata", Method::GET, &path, None).await {
+                Ok(_) | Err(VaultError::Rejected { status: 404, .. }) => {}
+                Err(VaultError::Denied { status: 403, .. }) => {
+                    return Err(NeedsAdmin::NotGranted(policy::extra_secret(v, &user.name, name)).into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `; grants codex, gcloud` for the summary, or nothing.
+fn grants(user: &RosterUser) -> String {
+    if user.secrets.is_empty() { String::new() } else { format!("; grants {}", user.secrets.join(", ")) }
 }
 
 /// The shared identity check, as the routine run reports it.

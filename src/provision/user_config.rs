@@ -42,6 +42,13 @@ pub fn render(v: &VaultSection, user: &RosterUser) -> String {
     w.open("template");
     w.str("secret", &policy::secret(v, &user.name));
     w.close();
+    if !user.secrets.is_empty() {
+        w.blank();
+        w.comment("The roster's secrets: also granted to you; add a template block for each (docs/examples/):");
+        for name in &user.secrets {
+            w.comment(&format!("  {}", policy::extra_secret(v, &user.name, name)));
+        }
+    }
     w.finish()
 }
 
@@ -188,7 +195,10 @@ mod tests {
 
     fn alice() -> (OsUser, RosterUser) {
         let os = OsUser { name: "alice".into(), uid: 1001, gid: 1001, home: "/home/alice".into() };
-        (os.clone(), RosterUser { name: "alice".into(), email: Some("alice@example.com".into()), os })
+        (
+            os.clone(),
+            RosterUser { name: "alice".into(), email: Some("alice@example.com".into()), os, secrets: Vec::new() },
+        )
     }
 
     fn load(text: &str, os: &OsUser) -> config::Config {
@@ -211,6 +221,16 @@ mod tests {
                     if token_cache_path == Path::new("/home/alice/.config/claude-auth-sync/approle-token")));
             }
         }
+    }
+
+    #[test]
+    fn the_rosters_extra_secrets_are_named_for_the_user_to_add() {
+        let (os, mut user) = alice();
+        user.secrets = vec!["codex".into(), "gcloud".into()];
+        let text = render(&section(AuthMode::Token), &user);
+        assert!(text.contains("#   secret/workstation/claude-users/alice/codex\n"), "{text}");
+        assert!(text.contains("#   secret/workstation/claude-users/alice/gcloud\n"), "{text}");
+        assert_eq!(load(&text, &os).templates.len(), 1, "named, not configured: the user adds the block");
     }
 
     #[test]

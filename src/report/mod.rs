@@ -6,7 +6,9 @@
 //! Every reporter consumes an `Outcome`, which holds statuses, reasons, times and
 //! fingerprints only: it has no field that could carry a secret.
 
+pub mod counters;
 mod journal;
+pub mod metrics;
 pub mod state;
 
 use std::fmt::Write;
@@ -96,33 +98,47 @@ pub enum Reason {
     DegradedPersistent,
 }
 
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::LoginRequired => "login_required",
-            Reason::VaultUnreachableDuringRecovery => "vault_unreachable_during_recovery",
-            Reason::EnvShadowing => "env_shadowing",
-            Reason::ProbeInconclusive => "probe_inconclusive",
-            Reason::ProbeError => "probe_error",
-            Reason::CredentialsFileInvalid => "credentials_file_invalid",
-            Reason::LocalWriteFailed => "local_write_failed",
-            Reason::LocalBusy => "local_busy",
-            Reason::VaultPermissionDenied => "vault_permission_denied",
-            Reason::VaultDataInvalid => "vault_data_invalid",
-            Reason::VaultConflict => "vault_conflict",
-            Reason::TemplateError => "template_error",
-            Reason::VaultUnreachable => "vault_unreachable",
-            Reason::VaultTokenInvalid => "vault_token_invalid",
-            Reason::VaultTokenDrift => "vault_token_drift",
-            Reason::VaultCredentialUnusable => "vault_credential_unusable",
-            Reason::SinkWriteFailed => "sink_write_failed",
-            Reason::VaultTlsError => "vault_tls_error",
-            Reason::VaultError => "vault_error",
-            Reason::LoginIncomplete => "login_incomplete",
-            Reason::BackupUndecided => "backup_undecided",
-            Reason::DegradedPersistent => "degraded_persistent",
+/// The words of [`Reason`] (`reason=` in the line) and [`Reason::ALL`], from one list:
+/// `as_str`'s match is exhaustive, so a new reason cannot be left out of `ALL`, which the
+/// troubleshooting table (docs/troubleshooting.md) is checked against.
+macro_rules! reason_words {
+    ($($variant:ident => $word:literal,)*) => {
+        impl Reason {
+            /// Every reason, in the order of the words below.
+            pub const ALL: &[Reason] = &[$(Reason::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => $word,)*
+                }
+            }
         }
-    }
+    };
+}
+
+reason_words! {
+    LoginRequired => "login_required",
+    VaultUnreachableDuringRecovery => "vault_unreachable_during_recovery",
+    EnvShadowing => "env_shadowing",
+    ProbeInconclusive => "probe_inconclusive",
+    ProbeError => "probe_error",
+    CredentialsFileInvalid => "credentials_file_invalid",
+    LocalWriteFailed => "local_write_failed",
+    LocalBusy => "local_busy",
+    VaultPermissionDenied => "vault_permission_denied",
+    VaultDataInvalid => "vault_data_invalid",
+    VaultConflict => "vault_conflict",
+    TemplateError => "template_error",
+    VaultUnreachable => "vault_unreachable",
+    VaultTokenInvalid => "vault_token_invalid",
+    VaultTokenDrift => "vault_token_drift",
+    VaultCredentialUnusable => "vault_credential_unusable",
+    SinkWriteFailed => "sink_write_failed",
+    VaultTlsError => "vault_tls_error",
+    VaultError => "vault_error",
+    LoginIncomplete => "login_incomplete",
+    BackupUndecided => "backup_undecided",
+    DegradedPersistent => "degraded_persistent",
 }
 
 /// What a run did, as the line's `action=` and the journal's `CLAUDE_AUTH_SYNC_ACTION`.
@@ -170,11 +186,20 @@ pub struct Outcome {
     pub facts: Vec<(&'static str, String)>,
     /// A sentence for the person reading the log; built from typed errors, never from a secret.
     pub message: Option<String>,
+    /// The Vault token's time to live after this run's renewal (for the metrics).
+    pub token_ttl: Option<std::time::Duration>,
 }
 
 impl Outcome {
     pub fn ok(action: Action) -> Self {
-        Outcome { status: Status::Ok, reason: None, action: Some(action), facts: Vec::new(), message: None }
+        Outcome {
+            status: Status::Ok,
+            reason: None,
+            action: Some(action),
+            facts: Vec::new(),
+            message: None,
+            token_ttl: None,
+        }
     }
 
     pub fn degraded(reason: Reason, message: impl Into<String>) -> Self {
@@ -184,6 +209,7 @@ impl Outcome {
             action: None,
             facts: Vec::new(),
             message: Some(message.into()),
+            token_ttl: None,
         }
     }
 
@@ -194,12 +220,23 @@ impl Outcome {
             action: None,
             facts: Vec::new(),
             message: Some(message.into()),
+            token_ttl: None,
         }
     }
 
     pub fn action(mut self, action: Action) -> Self {
         self.action = Some(action);
         self
+    }
+
+    /// What happened in one word: the action when it went well, else the reason (for
+    /// `templates=backed_up,login_required`, one word per template).
+    pub fn in_a_word(&self) -> &'static str {
+        match (self.status, self.action, self.reason) {
+            (Status::Ok, Some(a), _) => a.as_str(),
+            (_, _, Some(r)) => r.as_str(),
+            (s, _, None) => s.as_str(),
+        }
     }
 
     /// The worse of two outcomes (FAIL over DEGRADED over OK; the first of equals).
@@ -328,6 +365,28 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
+    fn docs_troubleshooting_md_has_a_row_for_every_reason_and_no_other() {
+        let words: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        let mut unique = words.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), words.len(), "every reason once, each with its own word");
+        let doc =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/troubleshooting.md")).unwrap();
+        let rows: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once("` |"))
+            .map(|(reason, _)| reason)
+            .collect();
+        let missing: Vec<&&str> = words.iter().filter(|w| !rows.contains(w)).collect();
+        assert!(missing.is_empty(), "docs/troubleshooting.md has no row for reason(s) {missing:?}");
+        let unknown: Vec<&&str> = rows.iter().filter(|r| !words.contains(r)).collect();
+        assert!(unknown.is_empty(), "docs/troubleshooting.md has rows for reasons that do not exist: {unknown:?}");
+        assert_eq!(rows.len(), words.len(), "one row per reason");
+    }
+
+    #[test]
     fn line_shape_and_quoting() {
         let o = Outcome::fail(Reason::VaultTokenDrift, "meta os_user is \"bob\"").fact("token_ttl", "1h");
         let line = o.logfmt("alice", UNIX_EPOCH + Duration::from_secs(1_800_000_000));
@@ -338,6 +397,13 @@ mod tests {
         assert_eq!(o.exit_code().code(), 1);
         assert_eq!(Outcome::degraded(Reason::VaultUnreachable, "x").exit_code().code(), 75);
         assert_eq!(Outcome::ok(Action::Authenticated).exit_code().code(), 0);
+    }
+
+    #[test]
+    fn in_a_word_is_the_action_when_ok_else_the_reason() {
+        assert_eq!(Outcome::ok(Action::BackedUp).in_a_word(), "backed_up");
+        assert_eq!(Outcome::fail(Reason::LoginRequired, "x").action(Action::Verified).in_a_word(), "login_required");
+        assert_eq!(Outcome::degraded(Reason::ProbeInconclusive, "x").in_a_word(), "probe_inconclusive");
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! than a silent failure, and so that a later `claude-auth-sync status` can show the
 //! last run without running one.
 //!
+//! It also keeps the totals the metrics' counters export (runs, probes, Vault
+//! requests), so that they grow across runs.
+//!
 //! It must never hold a secret: statuses, reasons, actions, times and counts only. A
 //! state file that cannot be read or written is warned about; it never changes what
 //! the run itself found.
@@ -14,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::counters::{self, Spent};
 use super::{Outcome, Reason, Status};
 use crate::config::DegradedPolicy;
 use crate::store::atomic;
@@ -27,6 +31,28 @@ pub struct State {
     pub last_ok_at: Option<String>,
     /// The DEGRADED runs in a row up to the last one; absent after any other outcome.
     pub degraded: Option<Streak>,
+    /// Counts over every recorded run, for the metrics' counters (absent in older files).
+    #[serde(default)]
+    pub totals: Totals,
+}
+
+/// What all recorded runs together did; only ever grows (a fresh state starts at 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub runs: u64,
+    pub probes: u64,
+    pub vault_requests: u64,
+}
+
+impl Totals {
+    /// These totals after one more run that spent `spent`.
+    fn after_run(self, spent: Spent) -> Totals {
+        Totals {
+            runs: self.runs.saturating_add(1),
+            probes: self.probes.saturating_add(spent.probes),
+            vault_requests: self.vault_requests.saturating_add(spent.vault_requests),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +126,7 @@ fn persistent(degraded: Outcome, cause: &str, runs: u32, lasted: Duration) -> Ou
     );
     o.action = degraded.action;
     o.facts = degraded.facts;
+    o.token_ttl = degraded.token_ttl;
     o.fact("cause", cause).fact("degraded_runs", runs.to_string()).fact("degraded_for", lasted)
 }
 
@@ -153,7 +180,8 @@ pub fn record(outcome: Outcome, path: &Path, policy: &DegradedPolicy, now: Syste
         tracing::warn!("{e}");
         State::default()
     });
-    let (outcome, next) = escalate(outcome, &prev, now, policy);
+    let (outcome, mut next) = escalate(outcome, &prev, now, policy);
+    next.totals = prev.totals.after_run(counters::take());
     if let Err(e) = save(path, &next) {
         tracing::warn!("{e}");
     }
@@ -281,6 +309,22 @@ mod tests {
         assert_eq!(record(degraded(), &path, &policy, at(12)).status, Status::Degraded, "a broken file starts afresh");
         assert_eq!(load(&path).unwrap().degraded.unwrap().runs, 1, "and is replaced by a good one");
         assert!(!stray.exists());
+    }
+
+    #[test]
+    fn the_totals_grow_by_what_each_run_spent_and_survive_the_process() {
+        let spent = Spent { probes: 1, vault_requests: 2 };
+        let t = Totals::default().after_run(spent).after_run(Spent { probes: 0, vault_requests: 1 });
+        assert_eq!(t, Totals { runs: 2, probes: 1, vault_requests: 3 });
+        // Through the file (the process-wide counts are other tests' too: only the runs are exact here).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        record(Outcome::ok(Action::Verified), &path, &DegradedPolicy::default(), at(0));
+        record(degraded(), &path, &DegradedPolicy::default(), at(6));
+        assert_eq!(load(&path).unwrap().totals.runs, 2);
+        // A file from before the totals were kept reads as zero totals.
+        std::fs::write(&path, r#"{"last":null,"last_ok_at":null,"degraded":null}"#).unwrap();
+        assert_eq!(load(&path).unwrap().totals, Totals::default());
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct Facts {
 
 /// Claude Code's token fields; an object with any of them must have all three.
 const TOKEN_FIELDS: [&str; 3] = ["accessToken", "refreshToken", "expiresAt"];
+/// The refresh token's name: Claude Code's, then OAuth's own (RFC 6749), which OpenAI
+/// Codex (`tokens.refresh_token`) and gcloud's credentials files use; so that the
+/// lineage orders their rotations too.
+const REFRESH_TOKEN_FIELDS: [&str; 2] = ["refreshToken", "refresh_token"];
 /// The scope without which Claude Code refuses the login (`oauth_no_inference_scope`).
 pub const INFERENCE_SCOPE: &str = "user:inference";
 
@@ -49,7 +53,7 @@ pub fn facts(obj: &Map<String, Value>) -> Facts {
         missing: if tokens { missing } else { Vec::new() },
         expires_at_ms: ms("expiresAt"),
         refresh_expires_at_ms: ms("refreshTokenExpiresAt"),
-        refresh_fp: token("refreshToken").filter(|t| !t.is_empty()).map(fingerprint),
+        refresh_fp: REFRESH_TOKEN_FIELDS.iter().find_map(|k| token(k).filter(|t| !t.is_empty())).map(fingerprint),
     }
 }
 
@@ -140,6 +144,10 @@ mod tests {
         assert!(facts(&object(json!({"accessToken": "a", "refreshToken": "r", "expiresAt": 1.5}))).blank);
         // Another tool's object is not judged by Claude's fields.
         assert!(!facts(&object(json!({"id_token": "x", "access_token": "y"}))).blank);
+        // ... but its refresh token is fingerprinted, so that its rotations are ordered too.
+        let codex = facts(&object(json!({"id_token": "x", "access_token": "y", "refresh_token": "rt-codex"})));
+        assert_eq!(codex.refresh_fp, Some(fingerprint("rt-codex")));
+        assert!(!codex.blank && codex.missing.is_empty());
         // No tokens: nothing to repair.
         assert!(facts(&object(json!({"accessToken": "", "refreshToken": "", "expiresAt": 0}))).missing.is_empty());
     }

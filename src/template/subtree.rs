@@ -1,6 +1,7 @@
-//! The synced subtree of a JSON document: `json_key` as a top-level key or a JSON
-//! pointer (`/tokens`). Replacing it keeps every other key of the document as it was
-//! (same values, same order). A document that is not strict JSON is read by
+//! The synced subtree of a JSON document: `json_key` as a top-level key, a JSON
+//! pointer (`/tokens`), or `/` for the whole document (a file that is one secret, such
+//! as gcloud's application default credentials). Replacing a subtree keeps every other
+//! key of the document as it was (same values, same order). A document that is not strict JSON is read by
 //! [`super::lenient`] first.
 //!
 //! It must never change a key outside the subtree, nor the document when it refuses a
@@ -13,9 +14,11 @@ use serde_json::{Map, Value};
 pub struct JsonKey(Vec<String>);
 
 impl JsonKey {
-    /// `claudeAiOauth` is one top-level key; `/a/b` is a JSON pointer (`~1` is `/`, `~0` is `~`).
+    /// `claudeAiOauth` is one top-level key; `/a/b` is a JSON pointer (`~1` is `/`, `~0` is
+    /// `~`); `/` alone is the whole document.
     pub fn parse(key: &str) -> JsonKey {
         match key.strip_prefix('/') {
+            Some("") => JsonKey(Vec::new()),
             Some(pointer) => JsonKey(pointer.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect()),
             None => JsonKey(vec![key.to_string()]),
         }
@@ -23,9 +26,12 @@ impl JsonKey {
 
     /// The name used in messages, e.g. `claudeAiOauth`.
     pub fn name(&self) -> String {
-        self.0.join(".")
+        if self.0.is_empty() { WHOLE_DOCUMENT.into() } else { self.0.join(".") }
     }
 }
+
+/// How messages call the subtree of `json_key = "/"`.
+const WHOLE_DOCUMENT: &str = "the whole document";
 
 /// Where a document has no usable object at the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +66,13 @@ pub fn get<'a>(doc: &'a Value, key: &JsonKey) -> Result<Option<&'a Map<String, V
 
 /// Sets the object at `key`, creating missing parents; every other key stays.
 pub fn set(doc: &mut Value, key: &JsonKey, obj: Map<String, Value>) -> Result<(), Shape> {
+    let Some((last, parents)) = key.0.split_last() else {
+        // The whole document: a top level that is not an object is refused like any shape.
+        doc.as_object().ok_or(Shape::TopNotObject)?;
+        *doc = Value::Object(obj);
+        return Ok(());
+    };
     let mut cur = doc.as_object_mut().ok_or(Shape::TopNotObject)?;
-    let (last, parents) = key.0.split_last().expect("a key has at least one token");
     for (i, token) in parents.iter().enumerate() {
         let slot = cur.entry(token.clone()).or_insert_with(|| Value::Object(Map::new()));
         if slot.is_null() {
@@ -117,6 +128,19 @@ mod tests {
         let mut empty = json!({});
         set(&mut empty, &JsonKey::parse("/tokens/x"), Map::new()).unwrap();
         assert_eq!(empty, json!({"tokens": {"x": {}}}));
+    }
+
+    #[test]
+    fn a_slash_alone_is_the_whole_document() {
+        let key = JsonKey::parse("/");
+        assert_eq!(key.name(), "the whole document");
+        let mut doc = json!({"type": "authorized_user", "refresh_token": "r"});
+        assert_eq!(get(&doc, &key).unwrap().unwrap()["type"], "authorized_user");
+        set(&mut doc, &key, crate::template::object(json!({"type": "service_account"}))).unwrap();
+        assert_eq!(doc, json!({"type": "service_account"}), "the whole document is replaced");
+        let mut not_object = json!([1]);
+        assert_eq!(set(&mut not_object, &key, Map::new()).unwrap_err(), Shape::TopNotObject);
+        assert_eq!(not_object, json!([1]), "a refused set changes nothing");
     }
 
     #[test]

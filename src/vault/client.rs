@@ -86,7 +86,12 @@ impl Vault {
         let client = &self.client;
         let timeout = self.timeout;
         let request = &request;
-        (move || async move { request(client).await.map_err(|e| classify(op, timeout, e)) })
+        // Every attempt is one request to Vault, counted for the metrics.
+        let attempt = move || async move {
+            crate::report::counters::vault_request();
+            request(client).await.map_err(|e| classify(op, timeout, e))
+        };
+        attempt
             .retry(policy)
             .sleep(tokio::time::sleep)
             .when(VaultError::is_retryable)

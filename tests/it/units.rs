@@ -139,11 +139,13 @@ fn the_units_say_what_the_product_needs() {
     for (name, text, home) in [("claude-auth-sync@.service", &service, "/home/%i"), ("user", &user, "%h")] {
         // Every writable path may be missing: a missing one must never be a 226/NAMESPACE.
         let paths: Vec<&str> = values(text, "ReadWritePaths").iter().flat_map(|v| v.split_whitespace()).collect();
-        let want: Vec<String> =
+        let mut want: Vec<String> =
             [".claude", ".claude.json", ".config/claude-auth-sync", ".local/state/claude-auth-sync"]
                 .iter()
                 .map(|p| format!("-{home}/{p}"))
                 .collect();
+        // node_exporter's textfile directory, where `telemetry { textfile }` points.
+        want.push("-/var/lib/node_exporter/textfile".into());
         assert_eq!(paths, want, "{name}: ReadWritePaths=");
         // The system-call filter: @system-service without @privileged and @resources,
         // nothing allowed back, and a denied call fails instead of killing the probe.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hcl::{Expression, TemplateExpr};
 
-use super::{Item, Table};
+use super::{Item, Shape, Table};
 use crate::config::error::ConfigError;
 use crate::config::interpolate;
 use crate::config::keyword::Keywords;
@@ -22,7 +22,7 @@ pub enum OneOrMany {
 }
 
 impl<'a> Table<'a> {
-    fn peek(&self, key: &str) -> Option<&'a Expression> {
+    pub(super) fn peek(&self, key: &str) -> Option<&'a Expression> {
         self.entries.iter().find_map(|(k, v)| match v {
             Item::Value(e) if k == key => Some(*e),
             _ => None,
@@ -127,7 +127,7 @@ impl<'a> Table<'a> {
     pub fn path(&self, key: &'static str) -> Result<Option<PathBuf>, ConfigError> {
         let Some(s) = self.string(key)? else { return Ok(None) };
         if s.contains('\0') {
-            return Err(self.err(key, "contains a NUL byte, which no path can hold"));
+            return Err(self.err(key, "contains a NUL byte, which no path can hold; remove it"));
         }
         if s.trim().is_empty() {
             return Err(self.err(key, "is empty; give an absolute path (a leading ~ means your home)"));
@@ -166,19 +166,19 @@ impl<'a> Table<'a> {
 
     /// An object of string values, each interpolated.
     pub fn string_map(&self, key: &'static str) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
-        let Some(table) = self.table(key)? else { return Ok(None) };
+        let Some(table) = self.table_as(key, Shape::Map)? else { return Ok(None) };
         let mut out = BTreeMap::new();
         for (i, (k, item)) in table.entries.iter().enumerate() {
             table.used[i].set(true);
             let Item::Value(expr) = item else {
-                return Err(self.err(key, format!("{k} must be a string, not a block")));
+                return Err(self.err(key, format!("{k} must be a string, not a block; write {k} = \"...\"")));
             };
             if !matches!(expr, Expression::String(_) | Expression::TemplateExpr(_)) {
-                return Err(self.err(key, format!("{k} must be a string, found {}", kind(expr))));
+                return Err(self.err(key, format!("{k} must be a string, found {}; quote it", kind(expr))));
             }
             let v = self.text(key, expr, true)?;
             if out.insert(k.clone(), v).is_some() {
-                return Err(self.err(key, format!("{k} is set more than once")));
+                return Err(self.err(key, format!("{k} is set more than once; keep one")));
             }
         }
         Ok(Some(out))
@@ -209,7 +209,7 @@ impl<'a> Table<'a> {
     }
 }
 
-fn as_str(expr: &Expression) -> Option<&str> {
+pub(super) fn as_str(expr: &Expression) -> Option<&str> {
     match expr {
         Expression::String(s) => Some(s),
         Expression::TemplateExpr(t) => match t.as_ref() {

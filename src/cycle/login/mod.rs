@@ -37,6 +37,21 @@ pub struct Binding<'a> {
     pub json: &'a JsonTemplate,
 }
 
+impl Binding<'_> {
+    /// Who acts when the login is gone: Claude Code's command for its login, else the
+    /// tool that writes the file (this agent cannot know its login command).
+    fn relogin(&self) -> String {
+        if self.json.field == CLAUDE_LOGIN && self.json.json_key == CLAUDE_LOGIN {
+            "the user must log in again: claude auth login".into()
+        } else {
+            format!("the user must log in again with the tool that writes {}", self.template.destination.display())
+        }
+    }
+}
+
+/// Claude Code's login object, in its credentials file and in Vault.
+const CLAUDE_LOGIN: &str = "claudeAiOauth";
+
 /// Vault's latest version, with the synced object taken out of its data.
 struct VaultCopy {
     version: u64,

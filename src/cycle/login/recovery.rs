@@ -38,11 +38,13 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
     ) -> Outcome {
         let copy = match copy {
             Err(t) => return t.outcome(Phase::Recovery).fact("probe", "auth_rejected"),
-            Ok(None) => return login_required(format!("the local login is rejected ({why}) and Vault holds no copy")),
+            Ok(None) => {
+                return self.login_required(format!("the local login is rejected ({why}) and Vault holds no copy"));
+            }
             Ok(Some(c)) => c,
         };
         if !oauth::usable(&copy.obj) {
-            return login_required(format!(
+            return self.login_required(format!(
                 "the local login is rejected ({why}) and Vault's copy is blanked or incomplete"
             ));
         }
@@ -76,12 +78,12 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             .flatten()
             .any(|local| self.order(local, &copy) == Order::LocalNewer)
         {
-            return login_required(format!(
+            return self.login_required(format!(
                 "the local login is rejected ({why}) and Vault's latest copy is older than it; an older login is never replayed"
             ));
         }
         if judged && base.login().is_some_and(|local| same_login(local, &copy.obj)) {
-            return login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
+            return self.login_required(format!("the local login is rejected ({why}) and Vault holds the same login"));
         }
 
         match self.replace(&copy.obj, &base) {
@@ -93,7 +95,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             // newest one; judge it instead of overwriting it.
             Ok(ReplaceOutcome::Changed(now)) => match now.login().cloned() {
                 Some(o) => self.judge(None, o, copy, why, trigger).await,
-                None => login_required(format!("the local login is rejected ({why}) and changed while restoring")),
+                None => self.login_required(format!("the local login is rejected ({why}) and changed while restoring")),
             },
             Err(e) => local_error(e),
         }
@@ -133,7 +135,7 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
                     return self.keep(Ok(Some(copy)), previous, Kept::LocalOverRejected).await;
                 }
                 let what = if replaced.is_some() { "Vault's latest copy" } else { "the login now on disk" };
-                login_required(format!("the local login is rejected ({why}) and {what} is rejected too ({again})"))
+                self.login_required(format!("the local login is rejected ({why}) and {what} is rejected too ({again})"))
                     .fact("vault_version", version)
             }
             Verdict::Transient(again) => {
@@ -147,15 +149,14 @@ impl<R: Remote, L: Local, P: Prober, C: Clock> Run<'_, R, L, P, C> {
             Verdict::Broken(again) => Outcome::fail(Reason::ProbeError, again),
         }
     }
+
+    fn login_required(&self, msg: String) -> Outcome {
+        Outcome::fail(Reason::LoginRequired, format!("{msg}; {}", self.b.relogin())).fact("probe", "auth_rejected")
+    }
 }
 
 /// The same object, or the same refresh token.
 fn same_login(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
     let fp = oauth::facts(a).refresh_fp;
     a == b || (fp.is_some() && fp == oauth::facts(b).refresh_fp)
-}
-
-fn login_required(msg: String) -> Outcome {
-    Outcome::fail(Reason::LoginRequired, format!("{msg}; the user must log in again: claude auth login"))
-        .fact("probe", "auth_rejected")
 }

@@ -105,3 +105,25 @@ fn the_name_rule() {
         assert!(!valid_name(bad), "{bad}");
     }
 }
+
+#[test]
+fn extra_secrets_come_roster_wide_then_per_user_each_once() {
+    let text = "vault:\n  address: https://v:8200\nsecrets: [codex]\nusers:\n  - name: alice\n    secrets: [gcloud, codex]\n  - name: bob\n";
+    let r = parse(text, Path::new("/etc/roster.yaml"), &|_| None, &fake_passwd).unwrap();
+    assert_eq!(r.users[0].secrets, ["codex", "gcloud"]);
+    assert_eq!(r.users[1].secrets, ["codex"]);
+    assert!(roster("  - name: alice\n").unwrap().users[0].secrets.is_empty(), "none by default");
+    for bad in ["../bob", "a/b", "", "x y", "*"] {
+        let e = roster(&format!("  - name: alice\n    secrets: [\"{bad}\"]\n")).unwrap_err().to_string();
+        assert!(e.contains("users[0] (\"alice\"): secrets: each name is one path segment"), "{bad}: {e}");
+    }
+    let file = std::env::temp_dir().join(format!("roster-paths-{}.yaml", std::process::id()));
+    std::fs::write(&file, text).unwrap();
+    let paths = load_paths(&file);
+    std::fs::remove_file(&file).unwrap();
+    let paths = paths.unwrap();
+    assert_eq!(
+        (paths.secrets_of("alice"), paths.secrets_of("bob")),
+        (vec!["codex".into(), "gcloud".into()], vec!["codex".to_string()])
+    );
+}

@@ -163,6 +163,15 @@ impl JsonFile {
         self.read_in(&dir)
     }
 
+    /// Reads the file without taking any lock: nothing is created, not even the flock
+    /// sidecar (what `status` uses; Claude Code replaces the file atomically).
+    pub fn peek(&self) -> Result<Snapshot, LocalError> {
+        match self.open_dir()? {
+            Some(dir) => self.read_in(&dir),
+            None => Ok(Snapshot::missing()),
+        }
+    }
+
     /// Sets the synced object to `obj` unless a different usable object appeared since
     /// `expected` was read; every other key is taken from the file as it is under the locks.
     pub fn replace(&self, obj: &Map<String, Value>, expected: &Snapshot) -> Result<ReplaceOutcome, LocalError> {

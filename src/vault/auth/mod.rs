@@ -80,6 +80,23 @@ async fn verify_and_renew(vault: &Vault, backoff: Backoff, expect: &Expect) -> R
     vault.renew_self(backoff).await.map_err(vault_err)
 }
 
+/// The token the agent already holds, without logging in or renewing anything (what
+/// `status` asks Vault with): the token file's, or the AppRole token a run kept.
+/// `None`: an AppRole agent that has not kept a token yet.
+pub fn held_token(cfg: &AutoAuthConfig) -> Result<Option<Secret>, CredentialError> {
+    use credential_file::ModeCheck;
+    match &cfg.method {
+        Method::TokenFile { token_file_path } => token_file::read(token_file_path).map(Some),
+        Method::AppRole { token_cache_path, .. } => {
+            match credential_file::read(token_cache_path, "kept AppRole token", ModeCheck::OwnerOnly) {
+                Ok(t) => Ok(Some(t)),
+                Err(CredentialError::Missing { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
 fn vault_err(e: VaultError) -> AuthError {
     match e {
         VaultError::Denied { .. } => AuthError::Invalid(e),

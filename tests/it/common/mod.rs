@@ -4,7 +4,9 @@
 //! binary under test, as one user with their own Vault identity. [`secrets`] registers
 //! every fixture secret and scans every captured output for them. [`users`] makes
 //! throwaway OS users, [`machine`] boots a real systemd in namespaces, [`hooks`] steps
-//! through the agent's write path, [`alerting`] evaluates the Loki rules. [`files`],
+//! through the agent's write path, [`alerting`] evaluates the Loki rules, [`promtool`]
+//! checks the Prometheus rules and the metrics file. [`tools`] stands in for other
+//! tools' CLIs (Codex, gcloud) and their endpoints. [`files`],
 //! [`net`], [`http1`] and [`hcl`] (a writer for the configs) are the small tools
 //! underneath.
 
@@ -20,4 +22,6 @@ pub mod hooks;
 pub mod http1;
 pub mod machine;
 pub mod net;
+pub mod promtool;
+pub mod tools;
 pub mod users;

@@ -6,7 +6,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::{BIN, ok, run, subcommands};
+use super::{BIN, ok, run};
+use crate::help::subcommands;
 
 fn generate(args: &[&str]) -> String {
     let text = ok(&run(Command::new(BIN).args(args), "claude-auth-sync"), &args.join(" "));

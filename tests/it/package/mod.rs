@@ -25,21 +25,3 @@ pub fn ok(out: &Output, what: &str) -> String {
     assert!(out.status.success(), "{what}: {}\n{stdout}\n{stderr}", out.status);
     stdout.into_owned()
 }
-
-/// The subcommands `--help` lists (without clap's `help`): whatever is added later is
-/// checked too.
-pub fn subcommands() -> Vec<String> {
-    let help = ok(&run(Command::new(BIN).arg("--help"), "claude-auth-sync"), "--help");
-    let list = help.split("Commands:\n").nth(1).expect("--help lists its commands");
-    let names: Vec<String> = list
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| *n != "help")
-        .map(String::from)
-        .collect();
-    for known in ["run", "provision", "check-config", "completions", "man"] {
-        assert!(names.iter().any(|n| n == known), "--help lists {known}: {names:?}");
-    }
-    names
-}

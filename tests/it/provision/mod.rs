@@ -9,7 +9,7 @@
 //! policy operators install, so that file is exactly what the provisioner needs.
 //!
 //! One module per topic ([`isolation`], [`hostile`], [`routine`], [`credentials`],
-//! [`vault`], [`cli`]); this file holds what they share: the [`Roster`] builder, the
+//! [`vault`], [`cli`], [`secrets`]); this file holds what they share: the [`Roster`] builder, the
 //! [`Provisioner`] runs, the admin token, and the agent run as a provisioned user.
 
 use std::path::{Path, PathBuf};
@@ -28,6 +28,7 @@ mod credentials;
 mod hostile;
 mod isolation;
 mod routine;
+mod secrets;
 mod vault;
 
 /// The agent run as `u` with a clean environment and `args`; asserts no leak in its output.
@@ -157,13 +158,22 @@ impl Provisioner {
 
     /// Writes a roster with `vault` as its `vault:` section and `users`, each with an email.
     fn roster(&self, vault: Roster, users: &[&str]) -> PathBuf {
+        let users: Vec<(&str, &[&str])> = users.iter().map(|u| (*u, &[][..])).collect();
+        self.roster_with_secrets(vault, &users)
+    }
+
+    /// [`Provisioner::roster`] with each user's `secrets:` (none when empty).
+    fn roster_with_secrets(&self, vault: Roster, users: &[(&str, &[&str])]) -> PathBuf {
         let mut text = String::from("vault:\n");
         for (key, value) in &vault.0 {
             text.push_str(&format!("  {key}: {value}\n"));
         }
         text.push_str("users:\n");
-        for u in users {
+        for (u, secrets) in users {
             text.push_str(&format!("  - name: {u}\n    email: {u}@example.com\n"));
+            if !secrets.is_empty() {
+                text.push_str(&format!("    secrets: [{}]\n", secrets.join(", ")));
+            }
         }
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -57,6 +57,30 @@ fn rejected_with_no_usable_vault_copy_is_login_required_without_touching_anythin
 }
 
 #[test]
+fn login_required_says_who_logs_in_again_claude_or_the_tool_that_writes_the_file() {
+    let dead = login("at-dead", "rt-dead", NOW + 8 * HOUR);
+    let (remote, local, probe) =
+        (FakeRemote::default(), FakeLocal::with(Some(dead.clone())), FakeProbe::new([rejected()]));
+    let o = block_on(run(&remote, &local, &probe));
+    assert!(
+        o.message.as_deref().is_some_and(|m| m.ends_with("the user must log in again: claude auth login")),
+        "{o:?}"
+    );
+
+    let mut codex = template(Restore::OnFailure);
+    codex.destination = "/home/alice/.codex/auth.json".into();
+    let TemplateKind::Json(j) = &mut codex.kind else { unreachable!() };
+    (j.field, j.json_key) = ("tokens".into(), "/tokens".into());
+    let TemplateKind::Json(j) = &codex.kind else { unreachable!() };
+    let (local, probe) = (FakeLocal::with(Some(dead)), FakeProbe::new([rejected()]));
+    let o = block_on(sync(&Binding { template: &codex, json: j }, &remote, &local, &probe, &FakeClock));
+    assert_eq!(o.reason, Some(Reason::LoginRequired), "{o:?}");
+    let msg = o.message.unwrap_or_default();
+    assert!(msg.ends_with("log in again with the tool that writes /home/alice/.codex/auth.json"), "{msg}");
+    assert!(!msg.contains("claude auth login"), "{msg}");
+}
+
+#[test]
 fn rejected_while_vault_is_unreachable_fails_for_recovery() {
     let dead = login("at-dead", "rt-dead", NOW + 8 * HOUR);
     let remote = FakeRemote::failing(Trouble::Unreachable("sealed".into()));

@@ -29,6 +29,12 @@ impl AgentConfig {
         }
     }
 
+    /// `vault.address`, replacing the one the config was made with.
+    pub fn address(mut self, address: &str) -> AgentConfig {
+        self.vault = self.vault.attr("address", address);
+        self
+    }
+
     /// No `vault.address`: it comes from VAULT_ADDR or BAO_ADDR.
     pub fn without_address(mut self) -> AgentConfig {
         self.vault = self.vault.without("address");
@@ -143,6 +149,18 @@ impl AgentConfig {
     /// `degraded { fail_after_runs = n }`.
     pub fn fail_after_degraded_runs(mut self, n: u32) -> AgentConfig {
         self.top = self.top.edit("degraded", |d| d.attr("fail_after_runs", n));
+        self
+    }
+
+    /// `telemetry { textfile = ... }`.
+    pub fn telemetry_textfile(mut self, path: &Path) -> AgentConfig {
+        self.top = self.top.edit("telemetry", |t| t.attr("textfile", path));
+        self
+    }
+
+    /// Any other key of the `telemetry` block (Vault Agent's, which the agent refuses).
+    pub fn telemetry_key(mut self, key: &str, value: &str) -> AgentConfig {
+        self.top = self.top.edit("telemetry", |t| t.attr(key, value));
         self
     }
 

@@ -96,6 +96,7 @@ impl<'b> AgentBuilder<'b> {
             .log(&dir.path().join("state/claude-auth-sync/sync.log"))
             .journald_socket(&dir.path().join("journal.sock"));
         let cfg = config.write(dir.path(), "config.hcl");
+        let log = dir.path().join("state/claude-auth-sync/sync.log");
         let journal = UnixDatagram::bind(dir.path().join("journal.sock")).unwrap();
         journal.set_nonblocking(true).unwrap();
         Agent {
@@ -107,6 +108,7 @@ impl<'b> AgentBuilder<'b> {
             cfg,
             secret_path,
             config: Mutex::new(config),
+            log,
             journal,
             received: Default::default(),
         }
@@ -131,6 +133,8 @@ pub struct Agent<'b> {
     /// `MOUNT/workstation/claude-users/NAME`: the user's secret.
     pub secret_path: String,
     config: Mutex<AgentConfig>,
+    /// The private log the config names.
+    log: PathBuf,
     journal: UnixDatagram,
     /// Journal entries received so far, leak-checked on arrival.
     received: Mutex<Vec<HashMap<String, String>>>,
@@ -155,6 +159,14 @@ impl<'b> Agent<'b> {
     /// The agent with its config edited.
     pub fn configure(self, edit: impl FnOnce(AgentConfig) -> AgentConfig) -> Agent<'b> {
         self.reconfigure(edit);
+        self
+    }
+
+    /// The agent with `text` as its config.hcl instead of the built one (a file of
+    /// docs/examples as it is), whose `log.path` is `log`.
+    pub fn with_config_text(mut self, text: &str, log: PathBuf) -> Agent<'b> {
+        std::fs::write(&self.cfg, text).unwrap();
+        self.log = log;
         self
     }
 
@@ -217,8 +229,17 @@ impl Agent<'_> {
         run
     }
 
+    /// `status` (with `--json`: parsed) with the stand-in's environment; output leak-checked.
+    pub fn status(&self, json: bool) -> Run {
+        let mut args = vec!["status", "--config", self.cfg.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        agent_start(Command::new(env!("CARGO_BIN_EXE_claude-auth-sync")), &args, self.claude.env()).finish()
+    }
+
     pub fn log(&self) -> PathBuf {
-        self.dir.path().join("state/claude-auth-sync/sync.log")
+        self.log.clone()
     }
 
     /// Receives what the agent sent to the journal, leak-checking every entry.

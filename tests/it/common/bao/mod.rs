@@ -136,7 +136,7 @@ impl Bao {
 
     /// [`Bao::user_policy`] for a secret on the KV mount `mount`.
     pub fn user_policy_on(&self, mount: &str, name: &str) -> String {
-        let policy = claude_auth_sync::provision::policy::hcl(mount, "workstation/claude-users", name);
+        let policy = claude_auth_sync::provision::policy::hcl(mount, "workstation/claude-users", name, &[]);
         let policy_name = user_policy_name(name);
         self.root("PUT", &format!("sys/policies/acl/{policy_name}"), Some(json!({ "policy": policy })));
         policy_name
@@ -159,9 +159,22 @@ impl Bao {
         }))
     }
 
+    /// The user's policy (the provisioner's) with the roster's extra `secrets` granted
+    /// too: `secret/workstation/claude-users/<name>/<secret>`.
+    pub fn grant_secrets(&self, name: &str, secrets: &[&str]) {
+        let secrets: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+        let policy = claude_auth_sync::provision::policy::hcl("secret", "workstation/claude-users", name, &secrets);
+        self.root("PUT", &format!("sys/policies/acl/{}", user_policy_name(name)), Some(json!({ "policy": policy })));
+    }
+
     /// The latest version and data of a user's KV secret, read by root; `None` when absent.
     pub fn kv_latest(&self, name: &str) -> Option<(u64, Value)> {
-        let (status, v) = self.api(&self.root, "GET", &format!("secret/data/workstation/claude-users/{name}"), None);
+        self.kv_latest_at(&format!("workstation/claude-users/{name}"))
+    }
+
+    /// [`Bao::kv_latest`] of any path on the `secret` mount.
+    pub fn kv_latest_at(&self, path: &str) -> Option<(u64, Value)> {
+        let (status, v) = self.api(&self.root, "GET", &format!("secret/data/{path}"), None);
         if status == 404 {
             return None;
         }
@@ -171,8 +184,12 @@ impl Bao {
 
     /// Writes a user's KV secret as root (a new version).
     pub fn kv_put(&self, name: &str, data: Value) -> u64 {
-        let v =
-            self.root("POST", &format!("secret/data/workstation/claude-users/{name}"), Some(json!({ "data": data })));
+        self.kv_put_at(&format!("workstation/claude-users/{name}"), data)
+    }
+
+    /// [`Bao::kv_put`] at any path on the `secret` mount.
+    pub fn kv_put_at(&self, path: &str, data: Value) -> u64 {
+        let v = self.root("POST", &format!("secret/data/{path}"), Some(json!({ "data": data })));
         v["data"]["version"].as_u64().unwrap()
     }
 
