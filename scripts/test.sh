@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: systemd (systemd-analyze for the unit checks, and the systemd that
 # tests/it/systemd.rs boots in namespaces), dbus, polkitd (the polkit rule) and
-# libpam-systemd (user managers for linger) for that boot, sudo (the runbook's command).
-packages=(systemd dbus polkitd libpam-systemd sudo)
+# libpam-systemd (user managers for linger) for that boot, sudo (the runbook's command),
+# groff-base (the man page renders without warnings: tests/it/package/).
+packages=(systemd dbus polkitd libpam-systemd sudo groff-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,6 +38,8 @@ export LEZER_LOGQL_DIR
 PROMTOOL_BIN="$(scripts/install-promtool.sh)"
 export PROMTOOL_BIN
 echo "test.sh: OpenBao: $("$BAO_BIN" version)"
+# cargo-deb for scripts/package.sh, which tests/it/package/deb.rs runs (cargo install, once).
+scripts/install-cargo-deb.sh >/dev/null
 
 cargo test --locked "$@"
 

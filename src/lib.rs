@@ -7,6 +7,7 @@
 //! [`cycle`] (one cycle), [`report`] (its outcome), [`run`] (a run of the agent as
 //! the command line starts it) and [`status`] (what the agent knows, read-only).
 
+pub mod cli_docs;
 pub mod config;
 pub mod cycle;
 pub mod exit;

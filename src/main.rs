@@ -7,12 +7,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use claude_auth_sync::config::{self, Config};
 use claude_auth_sync::exit::ExitCode;
 use claude_auth_sync::os_user::OsUser;
-use claude_auth_sync::{provision, run};
+use claude_auth_sync::{cli_docs, provision, run};
 
 #[derive(Parser)]
 #[command(
@@ -58,6 +58,20 @@ enum Command {
         Exit codes: 0 everything read, 75 Vault unreachable (local facts still shown), \
         1 Vault could not be asked (no token kept yet, token refused, access denied), 78 config error.")]
     Status(StatusArgs),
+    /// Print the shell completion script for bash, zsh or fish (also elvish, powershell).
+    #[command(after_help = "Examples:\n  \
+        claude-auth-sync completions bash > ~/.local/share/bash-completion/completions/claude-auth-sync\n  \
+        claude-auth-sync completions zsh > ~/.zfunc/_claude-auth-sync\n  \
+        claude-auth-sync completions fish > ~/.config/fish/completions/claude-auth-sync.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line.
+    #[command(
+        after_help = "Examples:\n  claude-auth-sync man | man -l -\n  claude-auth-sync man | gzip -9 > claude-auth-sync.1.gz"
+    )]
+    Man,
 }
 
 #[derive(clap::Args)]
@@ -125,6 +139,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => {
             let Some(cfg) = load(&args.config, &user) else { return Ok(ExitCode::Config) };
             Ok(claude_auth_sync::status::show(&cfg, args.json)?)
+        }
+        Command::Completions { shell } => {
+            cli_docs::completions(shell, Cli::command(), &mut std::io::stdout()).context("cannot write the script")?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Man => {
+            cli_docs::man(Cli::command(), &mut std::io::stdout().lock()).context("cannot write the man page")?;
+            Ok(ExitCode::Ok)
         }
         Command::Run(args) => {
             let Some(cfg) = load(&args.config, &user) else { return Ok(ExitCode::Config) };

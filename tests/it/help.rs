@@ -3,14 +3,16 @@
 
 use crate::common::agent::run::agent;
 
-/// The subcommands the top-level `--help` lists (without `help`).
-fn subcommands() -> Vec<String> {
+/// The subcommands the top-level `--help` lists (without `help`); a line indented
+/// deeper continues the one-line help of the subcommand above it.
+pub fn subcommands() -> Vec<String> {
     let run = agent(&["--help"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let listing = run.stdout.split("Commands:\n").nth(1).expect("--help lists its commands");
     listing
         .lines()
         .take_while(|l| l.starts_with("  "))
+        .filter(|l| !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next())
         .filter(|name| *name != "help")
         .map(String::from)

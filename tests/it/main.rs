@@ -24,6 +24,7 @@ mod help;
 mod hostile;
 mod kv;
 mod metrics;
+mod package;
 mod provision;
 mod races;
 mod real_cli;

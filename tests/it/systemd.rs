@@ -9,6 +9,7 @@
 //! there word for word (with `alice` for the user). The journal it leaves is exported
 //! (`journalctl -o json`) and fed to the alert rules of deploy/alerting/. Where systemd
 //! cannot boot, the test fails with the reason; it never passes by skipping.
+//! [`deb`] installs the Debian package instead, and runs its unit.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,6 +24,8 @@ use crate::common::machine::{Machine, Out};
 use crate::common::secrets::{assert_no_leaks, rand64, random_secret, secret};
 use crate::common::users::TestUser;
 use serde_json::{Value, json};
+
+mod deb;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const RUNBOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbook.md");
@@ -207,8 +210,8 @@ impl HostBefore {
         let canaries = ["/tmp", "/var/tmp"]
             .iter()
             .map(|d| {
-                // Two machines of this process may boot side by side: a name of its own.
-                let p = Path::new(d).join(format!("claude-auth-sync-canary-{}-{:x}", std::process::id(), rand64()));
+                // One per test: two machine tests of this process may run at once.
+                let p = Path::new(d).join(format!("claude-auth-sync-canary-{}-{:016x}", std::process::id(), rand64()));
                 let text = random_secret("canary-");
                 std::fs::write(&p, &text).unwrap();
                 (p, text)
@@ -219,6 +222,9 @@ impl HostBefore {
             "/var/lib/claude-auth-sync",
             "/usr/local/bin/claude-auth-sync",
             "/usr/local/bin/claude",
+            "/usr/bin/claude-auth-sync",
+            "/usr/lib/systemd/system/claude-auth-sync@.service",
+            "/var/lib/dpkg/info/claude-auth-sync.list",
             "/etc/systemd/system/claude-auth-sync@.service",
             "/etc/polkit-1/rules.d/10-claude-auth-sync.rules",
             "/etc/.updated",

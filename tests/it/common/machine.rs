@@ -9,7 +9,8 @@
 //! So, before systemd is exec'ed (the script stops at the first mount that fails):
 //! - private tmpfs on /tmp, /var/tmp, /run, /var/log/journal, /etc/systemd/system,
 //!   /usr/local/bin and /usr/local/lib (the binary under test and the pinned CLI);
-//! - /etc and /var are overlays whose writes land in a tmpfs;
+//! - /etc and /var are overlays whose writes land in a tmpfs, and so is /usr for a
+//!   machine that installs the Debian package ([`Machine::boot_writable_usr`]);
 //! - a private /dev with only null, zero, full, random, urandom, tty, its own devpts
 //!   and shm, and /dev/console pointing at /dev/null;
 //! - the rest of the host's tree is read-only, except /home (the throwaway users'
@@ -82,6 +83,10 @@ S=/run/.host-overlay
 mkdir -p $S/etc/upper $S/etc/work $S/var/upper $S/var/work $S/dev
 mount -t overlay overlay -o lowerdir=/etc,upperdir=$S/etc/upper,workdir=$S/etc/work /etc || die "no overlay on /etc"
 mount -t overlay overlay -o lowerdir=/var,upperdir=$S/var/upper,workdir=$S/var/work /var || die "no overlay on /var"
+if [ -n "$CAS_WRITABLE_USR" ]; then
+  mkdir -p $S/usr/upper $S/usr/work
+  mount -t overlay overlay -o lowerdir=/usr,upperdir=$S/usr/upper,workdir=$S/usr/work /usr || die "no overlay on /usr"
+fi
 D=$S/dev
 mount -t tmpfs -o mode=0755,nosuid tmpfs $D
 for n in null zero full random urandom tty; do touch $D/$n; mount --bind /dev/$n $D/$n; done
@@ -184,6 +189,17 @@ impl Machine {
     /// Boots systemd; `binds` are (host directory, path under /usr/local/lib) pairs
     /// mounted read-only before the boot. Panics with the reason when it cannot boot.
     pub fn boot(hostname: &str, binds: &[(&Path, &str)]) -> Machine {
+        Machine::start(hostname, binds, false)
+    }
+
+    /// [`Machine::boot`] with /usr an overlay whose writes land in the machine's tmpfs,
+    /// so that `dpkg -i` can install a package inside it (/var and /etc are overlays
+    /// already: dpkg's database and the package's /etc changes stay inside too).
+    pub fn boot_writable_usr(hostname: &str, binds: &[(&Path, &str)]) -> Machine {
+        Machine::start(hostname, binds, true)
+    }
+
+    fn start(hostname: &str, binds: &[(&Path, &str)], writable_usr: bool) -> Machine {
         assert!(rustix::process::geteuid().is_root(), "booting systemd in namespaces needs root (CI runs as root)");
         need("/lib/systemd/systemd", "systemd");
         need("unshare", "util-linux");
@@ -224,6 +240,7 @@ impl Machine {
         .env("CAS_KEEP", keep.join(" "))
         .env("CAS_HOSTNAME", hostname)
         .env("CAS_MASK", MASKED.join(" "))
+        .env("CAS_WRITABLE_USR", if writable_usr { "1" } else { "" })
         .stdin(Stdio::null())
         .stdout(log.reopen().unwrap())
         .stderr(log.reopen().unwrap());
