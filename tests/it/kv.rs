@@ -4,21 +4,17 @@
 //! provisioner's own policy on that mount.
 
 use crate::common::agent::user::Agent;
-use crate::common::bao::{Bao, bao};
+use crate::common::bao::bao;
 use crate::common::claude::stand_in::{HOUR_MS, now_ms};
 use crate::common::secrets::random_secret;
 use serde_json::json;
-
-fn mount(b: &Bao, path: &str, version: &str) {
-    b.root("POST", &format!("sys/mounts/{path}"), Some(json!({ "type": "kv", "options": { "version": version } })));
-}
 
 /// Issue 10.7: a secret on a nested mount is found there (not split at the first `/`).
 #[test]
 fn a_secret_on_a_nested_mount_is_backed_up_there() {
     let b = bao();
     let nested = format!("team{}/kv", &random_secret("mount-")[6..14]);
-    mount(b, &nested, "2");
+    b.mount_kv(&nested, "2");
     let u = Agent::builder(b).kv_mount(&nested).build();
     let (login, _) = u.good_login(now_ms() + 8 * HOUR_MS);
     let run = u.run();
@@ -49,7 +45,7 @@ fn a_secret_on_a_nested_mount_is_backed_up_there() {
 fn a_kv_version_1_mount_is_refused_and_nothing_is_stored() {
     let b = bao();
     let v1 = format!("v1{}", &random_secret("mount-")[6..14]);
-    mount(b, &v1, "1");
+    b.mount_kv(&v1, "1");
     let u = Agent::builder(b).kv_mount(&v1).build();
     let (_, before) = u.good_login(now_ms() + 8 * HOUR_MS);
     let run = u.run();
@@ -67,7 +63,7 @@ fn a_kv_version_1_mount_is_refused_and_nothing_is_stored() {
 fn metadata_is_written_where_the_mount_requires_metadata_check_and_set() {
     let b = bao();
     let strict = format!("cas{}", &random_secret("mount-")[6..14]);
-    mount(b, &strict, "2");
+    b.mount_kv(&strict, "2");
     b.root("POST", &format!("{strict}/config"), Some(json!({ "metadata_cas_required": true })));
     let u = Agent::builder(b).kv_mount(&strict).build();
     let meta_path = format!("{strict}/metadata/workstation/claude-users/{}", u.name);

@@ -374,7 +374,10 @@ fn walk_the_runbook(ws: &Station, alice: &TestUser, bob: &TestUser, carol: &Test
     let line = ws.sync(alice, "0", "OK", None);
     assert_eq!(line.action(), Some("backed_up"), "{line}");
     let status = m.sh(&runbook("systemctl status claude-auth-sync@alice.service", &alice.name));
-    assert!(status.stdout.contains("status=0/SUCCESS") && status.stdout.contains("status=OK"), "{}", status.stdout);
+    // The unit's result. Its report line is read from the journal below, by identifier:
+    // `systemctl status` shows a line only when journald could tie it to the unit's
+    // cgroup, which it cannot always do for a process that has already exited.
+    assert!(status.stdout.contains("status=0/SUCCESS"), "{}", status.stdout);
     assert_no_leaks("systemctl status", &status.all());
     eprintln!("--- systemctl status claude-auth-sync@<user>.service\n{}", status.stdout);
     let today = m.sh(&runbook("journalctl -t claude-auth-sync --since today", "")).ok("journalctl");

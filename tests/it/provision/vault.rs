@@ -86,7 +86,7 @@ fn the_kv_mount_is_checked_first_and_nested_mounts_work() {
     let p = Provisioner::new();
     let tag = &random_secret("mount-")[6..14];
     let nested = format!("team{tag}/kv");
-    b.root("POST", &format!("sys/mounts/{nested}"), Some(json!({ "type": "kv", "options": { "version": "2" } })));
+    b.mount_kv(&nested, "2");
     let roster = p.roster(Roster::at(&b.addr).kv_mount(&nested), &[&u.name]);
     let run = p.run_env(&roster, &[("VAULT_TOKEN", &admin_token(b, &nested))], &[]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -97,7 +97,7 @@ fn the_kv_mount_is_checked_first_and_nested_mounts_work() {
     assert!(config.contains(&format!("secret = \"{nested}/workstation/claude-users/")), "{config}");
 
     let v1 = format!("v1{tag}");
-    b.root("POST", &format!("sys/mounts/{v1}"), Some(json!({ "type": "kv", "options": { "version": "1" } })));
+    b.mount_kv(&v1, "1");
     let other = TestUser::new();
     for (mount, why) in [
         (v1.clone(), "KV version 1".to_string()),

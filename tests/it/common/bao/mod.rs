@@ -82,6 +82,24 @@ impl Bao {
         v
     }
 
+    /// Mounts a KV engine at `path`. A version 2 mount upgrades its storage in the
+    /// background and refuses requests until then ("Upgrading from non-versioned to
+    /// versioned data"): this returns once its config answers.
+    pub fn mount_kv(&self, path: &str, version: &str) {
+        self.root(
+            "POST",
+            &format!("sys/mounts/{path}"),
+            Some(json!({ "type": "kv", "options": { "version": version } })),
+        );
+        if version == "2" {
+            let deadline = std::time::Instant::now() + PATIENCE;
+            while self.api(&self.root, "GET", &format!("{path}/config"), None).0 != 200 {
+                assert!(std::time::Instant::now() < deadline, "the KV v2 mount {path} never finished upgrading");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+
     /// Creates an orphan token; returns (token, accessor). The token is registered as a secret.
     pub fn token(&self, spec: Value) -> (String, String) {
         let v = self.root("POST", "auth/token/create-orphan", Some(spec));
