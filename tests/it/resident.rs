@@ -238,14 +238,20 @@ fn approle_logins(b: &Bao, role: &str) -> usize {
         .count()
 }
 
+/// An AppRole user logged in, whose role's tokens live 15 s: they die unless the agent
+/// renews them in time. Returns the agent and its role's name.
+fn short_lived_approle_agent(b: &Bao) -> (Agent<'_>, String) {
+    let s = Agent::builder(b).auth(Auth::AppRole).build().configure(|c| c.resident("probe_min_interval", "0s"));
+    let role = user_policy_name(&s.name);
+    b.root("POST", &format!("auth/approle/role/{role}"), Some(json!({ "token_period": "15s" })));
+    s.good_login(now_ms() + 8 * HOUR_MS);
+    (s, role)
+}
+
 #[test]
 fn the_token_stays_alive_across_several_ttls_with_one_approle_login() {
     let b = bao();
-    let s = Agent::builder(b).auth(Auth::AppRole).build().configure(|c| c.resident("probe_min_interval", "0s"));
-    let role = user_policy_name(&s.name);
-    // A short period: the token dies unless the agent renews it in time.
-    b.root("POST", &format!("auth/approle/role/{role}"), Some(json!({ "token_period": "15s" })));
-    s.good_login(now_ms() + 8 * HOUR_MS);
+    let (s, role) = short_lived_approle_agent(b);
     let r = Resident::start(&s);
     assert_eq!(r.line(1).status(), "OK");
 
@@ -267,10 +273,7 @@ fn the_token_stays_alive_across_several_ttls_with_one_approle_login() {
 #[test]
 fn a_token_vault_no_longer_renews_is_replaced_by_one_new_login() {
     let b = bao();
-    let s = Agent::builder(b).auth(Auth::AppRole).build().configure(|c| c.resident("probe_min_interval", "0s"));
-    let role = user_policy_name(&s.name);
-    b.root("POST", &format!("auth/approle/role/{role}"), Some(json!({ "token_period": "15s" })));
-    s.good_login(now_ms() + 8 * HOUR_MS);
+    let (s, role) = short_lived_approle_agent(b);
     let r = Resident::start(&s);
     assert_eq!(r.line(1).status(), "OK");
     let first = wait_for("the agent's token", || b.live_tokens("role_name", &role).pop());
