@@ -98,7 +98,7 @@ struct RunArgs {
 struct CheckConfigArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// Print in this language [default: the config file's own, by its name: .toml or HCL]
+    /// Convert: print in this language, inline template contents included [default: the file's own, redacted]
     #[arg(long, value_name = "FORMAT", value_parser = ["hcl", "toml"])]
     print_as: Option<String>,
 }
@@ -128,12 +128,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy(args) => Ok(provision::cli::policy(args)),
         Command::CheckConfig(args) => {
             let Some(cfg) = load(&args.config, &user) else { return Ok(ExitCode::Config) };
-            let format = match args.print_as.as_deref() {
-                Some("toml") => config::Format::Toml,
-                Some(_) => config::Format::Hcl,
-                None => config::Format::of(&cfg.file),
+            let (format, contents) = match args.print_as.as_deref() {
+                Some("toml") => (config::Format::Toml, config::Contents::Shown),
+                Some(_) => (config::Format::Hcl, config::Contents::Shown),
+                None => (config::Format::of(&cfg.file), config::Contents::Redacted),
             };
-            print!("{}", cfg.print_as(format));
+            if contents == config::Contents::Shown && cfg.has_inline_contents() {
+                eprintln!(
+                    "claude-auth-sync: note: inline template contents are printed as written (a conversion keeps them); keep the output as private as the config"
+                );
+            }
+            print!("{}", cfg.print_as(format, contents));
             Ok(ExitCode::Ok)
         }
         Command::Status(args) => {

@@ -17,6 +17,8 @@ use super::keyword::is_bool;
 pub(crate) struct Hcl {
     out: String,
     depth: usize,
+    /// Inline template `contents` written out (a conversion) rather than redacted.
+    pub(crate) contents_shown: bool,
 }
 
 impl Hcl {

@@ -277,7 +277,12 @@ impl Config {
     /// in HCL that loads back to the same config. Each block prints itself; no block
     /// prints a secret-bearing value (inline template `contents` show only their size).
     pub fn to_hcl(&self) -> String {
+        self.hcl(Contents::Redacted)
+    }
+
+    fn hcl(&self, contents: Contents) -> String {
         let mut w = Hcl::default();
+        w.contents_shown = contents == Contents::Shown;
         w.comment(&self.header());
         self.vault.print(&mut w);
         self.auto_auth.print(&mut w);
@@ -296,23 +301,39 @@ impl Config {
         w.finish()
     }
 
-    /// The same config in TOML (`check-config --print-as toml`), which loads back to it.
-    pub fn to_toml(&self) -> String {
-        let body = hcl::parse(&self.to_hcl()).expect("the HCL printer writes HCL that parses");
+    /// The same config in TOML, which loads back to it.
+    pub fn to_toml(&self, contents: Contents) -> String {
+        let body = hcl::parse(&self.hcl(contents)).expect("the HCL printer writes HCL that parses");
         toml_writer::print(&self.header(), &body, REPEATABLE).expect("the HCL printer writes only literal values")
     }
 
+    /// Whether a template holds inline `contents` (which check-config redacts).
+    pub fn has_inline_contents(&self) -> bool {
+        self.templates
+            .iter()
+            .any(|t| matches!(&t.kind, TemplateKind::Render(r) if matches!(r.body, TemplateBody::Contents(_))))
+    }
+
     /// In `format`, as check-config prints it.
-    pub fn print_as(&self, format: Format) -> String {
+    pub fn print_as(&self, format: Format, contents: Contents) -> String {
         match format {
-            Format::Hcl => self.to_hcl(),
-            Format::Toml => self.to_toml(),
+            Format::Hcl => self.hcl(contents),
+            Format::Toml => self.to_toml(contents),
         }
     }
 
     fn header(&self) -> String {
         format!("{} for user {} (uid {})", self.file.display(), self.user.name, self.user.uid)
     }
+}
+
+/// Inline template `contents` may embed literal values: check-config shows only their
+/// size; a conversion (`--print-as`) must keep them, or the converted config would
+/// render `<redacted>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contents {
+    Redacted,
+    Shown,
 }
 
 /// The blocks a config may repeat: TOML prints them as arrays of tables (`[[template]]`).

@@ -150,9 +150,11 @@ impl JsonTemplate {
 }
 
 impl RenderTemplate {
-    /// Inline `contents` may embed literal values: only their size is shown.
+    /// Inline `contents` may embed literal values: only their size is shown, unless the
+    /// config is being converted (`check-config --print-as`), which must keep them.
     fn print(&self, w: &mut Hcl) {
         match &self.body {
+            TemplateBody::Contents(c) if w.contents_shown => w.str("contents", c.expose()),
             TemplateBody::Contents(c) => {
                 w.comment(&format!("contents: {} bytes, not shown", c.expose().len()));
                 w.str("contents", "<redacted>");

@@ -87,7 +87,7 @@ fn hcl_examples() -> Vec<PathBuf> {
 }
 
 #[test]
-fn every_example_passes_check_config_as_it_is() {
+fn every_example_passes_check_config_as_it_is_and_as_toml() {
     let files = hcl_examples();
     let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     for expected in ["codex.hcl", "gcloud-adc.hcl", "gh-hosts.hcl", "claude-and-codex.hcl"] {
@@ -97,6 +97,23 @@ fn every_example_passes_check_config_as_it_is() {
         let run = agent(&["check-config", "--config", file.to_str().unwrap()], &[]);
         assert_eq!(run.code, 0, "check-config {}:\n{}", file.display(), run.stderr);
         assert!(run.stdout.contains("template {"), "{} printed no template:\n{}", file.display(), run.stdout);
+        // The same config as TOML: converted by check-config, read back the same.
+        let toml = agent(&["check-config", "--config", file.to_str().unwrap(), "--print-as", "toml"], &[]);
+        assert_eq!(toml.code, 0, "check-config --print-as toml {}:\n{}", file.display(), toml.stderr);
+        let dir = tempfile::tempdir().unwrap();
+        let as_toml = dir.path().join(file.with_extension("toml").file_name().unwrap());
+        std::fs::write(&as_toml, &toml.stdout).unwrap();
+        let back = agent(&["check-config", "--config", as_toml.to_str().unwrap(), "--print-as", "hcl"], &[]);
+        assert_eq!(back.code, 0, "check-config {} (TOML):\n{}\n{}", file.display(), back.stderr, toml.stdout);
+        // The first line names the file read; the rest is the config.
+        let body = |out: &str| out.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default();
+        let hcl = agent(&["check-config", "--config", file.to_str().unwrap(), "--print-as", "hcl"], &[]);
+        assert_eq!(
+            body(&back.stdout),
+            body(&hcl.stdout),
+            "{}: the TOML form prints back as the same config",
+            file.display()
+        );
     }
 }
 

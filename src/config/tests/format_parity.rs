@@ -42,17 +42,17 @@ fn every_example_converted_to_toml_loads_to_the_same_config() {
         let from_toml = load_as(&toml, "/etc/c.toml").unwrap_or_else(|e| panic!("{}: {e}\n{toml}", file.display()));
         assert_eq!(Config { file: hcl.file.clone(), ..from_toml }, hcl, "{}:\n{toml}", file.display());
 
-        // check-config's output, in either language, loads back to the same config.
-        let printed = hcl.to_toml();
-        let again = load_as(&printed, "/etc/c.toml").unwrap_or_else(|e| panic!("{e}\n{printed}"));
-        let via_hcl = load_as(&hcl.to_hcl(), "/etc/c.hcl").unwrap();
-        assert_eq!(Config { file: via_hcl.file.clone(), ..again }, via_hcl, "{}:\n{printed}", file.display());
-        if !hcl
-            .templates
-            .iter()
-            .any(|t| matches!(&t.kind, TemplateKind::Render(r) if matches!(r.body, TemplateBody::Contents(_))))
-        {
-            assert_eq!(via_hcl, hcl, "inline contents aside, the printed config is the config");
+        // A conversion (check-config --print-as) loads back to the very same config,
+        // inline contents included.
+        for format in [Format::Toml, Format::Hcl] {
+            let printed = hcl.print_as(format, Contents::Shown);
+            let name = if format == Format::Toml { "/etc/c.toml" } else { "/etc/c.hcl" };
+            let again = load_as(&printed, name).unwrap_or_else(|e| panic!("{e}\n{printed}"));
+            assert_eq!(Config { file: hcl.file.clone(), ..again }, hcl, "{}:\n{printed}", file.display());
+        }
+        // check-config's own output redacts inline contents; the rest loads back the same.
+        if !hcl.has_inline_contents() {
+            assert_eq!(load_as(&hcl.to_hcl(), "/etc/c.hcl").unwrap(), hcl, "the printed config is the config");
         }
     }
 }
@@ -104,7 +104,7 @@ destination = "~/cost-$${user}-100%%{x}.json"
     assert!(matches!(j.probe, Probe::Http { timeout, .. } if timeout == Duration::from_secs(30)));
     assert_eq!(c.templates[1].destination, Path::new("/home/alice/cost-${user}-100%{x}.json"));
     // Printed, it is the same config in TOML and in HCL.
-    assert_eq!(load_as(&c.to_toml(), "/etc/c.toml").unwrap(), c, "{}", c.to_toml());
+    assert_eq!(load_as(&c.to_toml(Contents::Shown), "/etc/c.toml").unwrap(), c, "{}", c.to_toml(Contents::Shown));
     assert_eq!(Config { file: "/etc/c.toml".into(), ..load_as(&c.to_hcl(), "/etc/c.hcl").unwrap() }, c);
 }
 
@@ -262,7 +262,7 @@ fn any_text_in_a_value_or_a_map_key_prints_back_in_both_languages() {
         Probe::Command { command: tricky.iter().map(|t| t.to_string()).collect(), timeout: Duration::from_secs(9) };
     let hcl = c.to_hcl();
     assert_eq!(load_as(&hcl, "/etc/c.hcl").unwrap_or_else(|e| panic!("{e}\n{hcl}")), c, "{hcl}");
-    let toml = c.to_toml();
+    let toml = c.to_toml(Contents::Shown);
     let from_toml = load_as(&toml, "/etc/c.toml").unwrap_or_else(|e| panic!("{e}\n{toml}"));
     assert_eq!(Config { file: c.file.clone(), ..from_toml }, c, "{toml}");
 }
