@@ -15,11 +15,18 @@
 #     of each under GNU time (a child's maxrss includes its parent's pages until exec, so
 #     it must be spawned by a small process, not by Python). Vault requests per run are
 #     counted in the audit log.
-# Then both tools resident: RSS, CPU ticks and Vault requests over an idle window, and
-# the recovery point (Claude Code's rename of the credentials file to Vault's new
-# version) over N refreshes. The resident claude-auth-sync is measured only when the
-# binary has it: `run` without `--once` answering 64 ("not built yet") prints those
-# rows as pending.
+# Then both tools resident: RSS (file-backed and anonymous), CPU ticks and Vault
+# requests over an idle window. Then claude-auth-sync resident only (bao agent never
+# writes to Vault), each from its own directory, counting its requests in the audit log:
+#   - the default resident block: the recovery point (Claude Code's rename of the
+#     credentials file to Vault's new version) over N refreshes, requests per backup;
+#   - debounce "10ms" and probe_min_interval "0s": the recovery point again (what the
+#     agent itself costs, without the default debounce of 250 ms), then full cycles at
+#     steady state (each started by SIGHUP, which runs the interval's cycle): requests
+#     per cycle;
+#   - an AppRole whose tokens live 3 s: requests per token renewal between cycles.
+# A binary whose `run` without `--once` answers 64 ("not built yet") gets those rows
+# printed as pending.
 # Not a test: no thresholds; a table of the targets says met or missed. The figures go
 # into docs/performance.md by hand. `--smoke` (or BENCH_SMOKE=1) is the test suite's
 # run: few iterations of the debug build, to prove that the bench itself works.
@@ -35,8 +42,9 @@ usage: scripts/bench.sh [--iterations N] [--warmup N] [--idle-seconds S] [--refr
   --idle-seconds S  idle window of the resident measurement (default 10)
   --refreshes N     credentials-file replacements timed for the recovery point (default 50)
   --smoke           the test suite's run (also BENCH_SMOKE=1): the debug build, 3 runs
-                    after 1 warm-up, a 2 s idle window, 3 refreshes; the figures mean
-                    nothing, the run proves that the bench works
+                    after 1 warm-up, a 2 s idle window, 3 refreshes, 2 full cycles, a 3 s
+                    renewal window; the figures mean nothing, the run proves that the
+                    bench works
 Needs python3 and OpenBao's bao (installed by scripts/install-openbao.sh when missing);
 builds the release binary (cargo build --release, a no-op when it is current) unless
 BENCH_AGENT names the claude-auth-sync binary to measure.
@@ -145,9 +153,14 @@ path "secret/data/bench/claude" { capabilities = ["create", "read", "update"] }
 path "secret/metadata/bench/claude" { capabilities = ["read", "update"] }
 EOF
 admin write auth/approle/role/bench token_policies=bench token_ttl=1h token_max_ttl=4h >/dev/null
+# A second role whose tokens live 3 s: the resident agent renews them every 2 s or so,
+# so that its requests per renewal are counted within a few seconds.
+admin write auth/approle/role/bench-renew token_policies=bench token_ttl=3s token_max_ttl=1h >/dev/null
 (umask 077
   admin read -field=role_id auth/approle/role/bench/role-id >"$WORK/role-id"
-  admin write -f -field=secret_id auth/approle/role/bench/secret-id >"$WORK/secret-id")
+  admin write -f -field=secret_id auth/approle/role/bench/secret-id >"$WORK/secret-id"
+  admin read -field=role_id auth/approle/role/bench-renew/role-id >"$WORK/role-id-renew"
+  admin write -f -field=secret_id auth/approle/role/bench-renew/secret-id >"$WORK/secret-id-renew")
 python3 - "$WORK/secret.json" <<'PY'
 import json, secrets, sys, time
 now = int(time.time() * 1000)
@@ -165,8 +178,9 @@ with open(sys.argv[1], "w") as f:
 PY
 admin kv put -mount=secret bench/claude @"$WORK/secret.json" >/dev/null
 
-mkdir -m 700 "$WORK/cas" "$WORK/cas-resident" "$WORK/bao" "$WORK/bao-resident"
-cas_config() { # $1: the private log's directory; the credentials file is in $CLAUDE_CONFIG_DIR
+mkdir -m 700 "$WORK/cas" "$WORK/cas-resident" "$WORK/cas-tuned" "$WORK/cas-renew" "$WORK/bao" "$WORK/bao-resident"
+cas_config() { # $1: the private log's directory (the credentials file is in $CLAUDE_CONFIG_DIR);
+  # $2: extra top-level lines; $3: the AppRole's file suffix ("" or "-renew")
   cat <<EOF
 vault {
   address = "$ADDR"
@@ -175,8 +189,8 @@ auto_auth {
   method "approle" {
     mount_path = "auth/approle"
     config = {
-      role_id_file_path   = "$WORK/role-id"
-      secret_id_file_path = "$WORK/secret-id"
+      role_id_file_path   = "$WORK/role-id${3:-}"
+      secret_id_file_path = "$WORK/secret-id${3:-}"
     }
   }
 }
@@ -188,10 +202,21 @@ template {
 log {
   path = "$1/sync.log"
 }
+${2:-}
 EOF
 }
 cas_config "$WORK/cas" >"$WORK/cas.hcl"
+# Resident, as shipped: the default resident block (debounce 250 ms, probe_min_interval 5m).
 cas_config "$WORK/cas-resident" >"$WORK/cas-resident.hcl"
+# Resident, tuned for the recovery point: the shortest debounce the config takes, and no
+# probe pacing (probe "none" runs no probe, so the pacing cannot hold a backup back here
+# anyway; a real probe would add the Claude Code CLI's seconds to every backup).
+tuned='resident {
+  debounce           = "10ms"
+  probe_min_interval = "0s"
+}'
+cas_config "$WORK/cas-tuned" "$tuned" >"$WORK/cas-tuned.hcl"
+cas_config "$WORK/cas-renew" "" -renew >"$WORK/cas-renew.hcl"
 bao_agent_config() { # $1: destination directory; $2: extra top-level lines
   cat <<EOF
 vault {
@@ -343,9 +368,20 @@ def idle(p):
     time.sleep(idle_seconds)
     spent = ticks() - before
     status = dict(line.split(":", 1) for line in open(f"/proc/{p.pid}/status") if ":" in line)
-    rss = int(status["VmRSS"].split()[0]) * 1024
+    kib = lambda key: int(status[key].split()[0]) * 1024
     requests, _, _ = audit_requests_since(offset)
-    return {"rss": rss, "ticks": spent, "requests": requests}
+    # VmRSS = RssFile (the binary's and libraries' pages touched) + RssAnon (heap,
+    # stacks) + RssShmem: what to cut is told apart by these.
+    exe, own = os.path.realpath(f"/proc/{p.pid}/exe"), 0
+    mapping = ""
+    for line in open(f"/proc/{p.pid}/smaps"):
+        head = line.split()
+        if "-" in head[0]:  # a mapping's first line: address range, perms, offset, dev, inode, path
+            mapping = head[5] if len(head) > 5 else ""
+        elif head[0] == "Rss:" and mapping == exe:
+            own += int(head[1]) * 1024
+    return {"rss": kib("VmRSS"), "file": kib("RssFile"), "anon": kib("RssAnon"), "exe": own,
+            "ticks": spent, "requests": requests}
 
 
 def resident_bao_agent():
@@ -363,26 +399,49 @@ def resident_bao_agent():
         stop(p)
 
 
-RESIDENT_DIR = f"{work}/cas-resident"
-RESIDENT_CREDS = f"{RESIDENT_DIR}/.credentials.json"
-RESIDENT_LOG = f"{RESIDENT_DIR}/sync.log"
+class Resident:
+    """One resident claude-auth-sync: its config, its directory (credentials file and
+    private log) and its process."""
+
+    def __init__(self, name):
+        self.name, self.dir = name, f"{work}/{name}"
+        self.creds, self.log = f"{self.dir}/.credentials.json", f"{self.dir}/sync.log"
+        self.p = None
+
+    def reports(self):
+        """The report lines of its private log so far (one per cycle)."""
+        if not os.path.exists(self.log):
+            return []
+        return open(self.log, errors="replace").read().splitlines()
+
+    def start(self):
+        """`run` without --once, once it has reported its first cycle; False when this
+        binary has no resident mode (exit 64, "not built yet")."""
+        cmd = [agent, "run", "--config", f"{self.dir}.hcl"]
+        self.p, out = start(cmd, dict(clean, CLAUDE_CONFIG_DIR=self.dir), f"{self.name}-run")
+        deadline = time.monotonic() + 60
+        while not self.reports():
+            code = self.p.poll()
+            if code == 64 and "not built yet" in open(out, errors="replace").read():
+                return False
+            if code is not None or time.monotonic() > deadline:
+                stop(self.p)
+                sys.exit(f"bench: the resident claude-auth-sync ({self.name}) did not report a cycle (exit {code}); see {out}")
+            time.sleep(0.02)
+        return True
+
+    def stop(self):
+        if self.p is not None:
+            stop(self.p)
 
 
-def start_resident_claude_auth_sync():
-    """`claude-auth-sync run` without --once, once it has reported its first cycle; None
-    when this binary has no resident mode (exit 64, "not built yet")."""
-    cmd = [agent, "run", "--config", f"{work}/cas-resident.hcl"]
-    p, log = start(cmd, dict(clean, CLAUDE_CONFIG_DIR=RESIDENT_DIR), "claude-auth-sync-resident")
-    deadline = time.monotonic() + 60
-    while not (os.path.exists(RESIDENT_LOG) and os.path.getsize(RESIDENT_LOG) > 0):
-        code = p.poll()
-        if code == 64 and "not built yet" in open(log, errors="replace").read():
-            return None
-        if code is not None or time.monotonic() > deadline:
-            stop(p)
-            sys.exit(f"bench: the resident claude-auth-sync did not report a cycle (exit {code}); see {log}")
-        time.sleep(0.02)
-    return p
+def agent_requests(offset):
+    """The request entries since `offset` not made with the root token: the agent's."""
+    with open(audit_path, "rb") as f:
+        f.seek(offset)
+        entries = [json.loads(line) for line in f.read().splitlines()]
+    return [e["request"]["path"] for e in entries if e.get("type") == "request"
+            and "root" not in (e.get("auth") or {}).get("policies", [])]
 
 
 def vault_latest():
@@ -392,48 +451,88 @@ def vault_latest():
         return json.load(r)["data"]["data"]
 
 
-def recovery_point(p):
+def recovery_point(r):
     """`refreshes` times: replace the credentials file by rename, as Claude Code does
     (a same-directory temp file, 0600), with a refreshed login (new tokens, later expiry),
     and time until Vault's latest version holds it. Also the agent's Vault requests per
-    backup: the audit log's entries not made with the root token."""
-    times, requests = [], []
+    backup, counted in the audit log once the backup's report line is written."""
+    times, requests, paths = [], [], []
     for i in range(refreshes):
         login = dict(expected["claudeAiOauth"])
         login["accessToken"] = "sk-ant-oat01-bench-" + secrets.token_hex(16)
         login["refreshToken"] = "sk-ant-ort01-bench-" + secrets.token_hex(16)
         login["expiresAt"] = int(time.time() * 1000) + 8 * 3600 * 1000 + i
-        tmp = f"{RESIDENT_CREDS}.tmp.{secrets.token_hex(4)}"
+        tmp = f"{r.creds}.tmp.{secrets.token_hex(4)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump({"claudeAiOauth": login}, f, separators=(",", ":"))
-        offset = os.path.getsize(audit_path)
-        os.rename(tmp, RESIDENT_CREDS)
+        offset, reported = os.path.getsize(audit_path), len(r.reports())
+        os.rename(tmp, r.creds)
         renamed = time.perf_counter()
         deadline = time.monotonic() + 30
         while vault_latest().get("claudeAiOauth", {}).get("refreshToken") != login["refreshToken"]:
-            if p.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"bench: refresh {i + 1}: the resident claude-auth-sync did not back it up within 30 s")
+            if r.p.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"bench: refresh {i + 1}: the resident claude-auth-sync ({r.name}) did not back it up within 30 s")
             time.sleep(0.005)
         times.append(time.perf_counter() - renamed)
-        time.sleep(0.2)  # the backup's metadata write lands before the requests are counted
-        with open(audit_path, "rb") as f:
-            f.seek(offset)
-            entries = [json.loads(line) for line in f.read().splitlines()]
-        requests.append(sum(1 for e in entries if e.get("type") == "request"
-                            and "root" not in (e.get("auth") or {}).get("policies", [])))
-    return {"median": median(times), "p95": percentile(times, 95), "requests": median(requests)}
+        # The cycle goes on after the new version (the version's metadata); its report
+        # line is written last.
+        while len(r.reports()) <= reported:
+            if r.p.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"bench: refresh {i + 1}: the resident claude-auth-sync ({r.name}) did not report the backup")
+            time.sleep(0.005)
+        paths = agent_requests(offset)
+        requests.append(len(paths))
+    return {"median": median(times), "p95": percentile(times, 95), "requests": median(requests), "paths": paths}
+
+
+def full_cycles(r, n):
+    """`n` full cycles at steady state (nothing changed), each started by SIGHUP: a
+    reload of an unchanged config runs the cycle that `resident.interval` runs (the
+    token looked up, identity-checked and renewed, then the secret read and compared)."""
+    counts, paths = [], []
+    for i in range(n):
+        offset, reported = os.path.getsize(audit_path), len(r.reports())
+        r.p.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while len(r.reports()) <= reported:
+            if r.p.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"bench: SIGHUP {i + 1}: the resident claude-auth-sync ({r.name}) did not report a cycle")
+            time.sleep(0.005)
+        paths = agent_requests(offset)
+        counts.append(len(paths))
+    return {"requests": median(counts), "paths": paths}
+
+
+def renewals(r, window):
+    """The agent's requests over `window` seconds of a 3 s token (renewed every 2 s or
+    so, no cycle due): requests per renewal."""
+    offset = os.path.getsize(audit_path)
+    time.sleep(window)
+    paths = agent_requests(offset)
+    renewed = paths.count("auth/token/renew-self")
+    return {"renewals": renewed, "requests": len(paths), "others": sorted(set(paths) - {"auth/token/renew-self"})}
 
 
 resident = {"bao": resident_bao_agent(), "cas": None}
-recovery = None
-resident_cas = start_resident_claude_auth_sync()
-if resident_cas is not None:
-    try:
-        resident["cas"] = idle(resident_cas)
-        recovery = recovery_point(resident_cas)
-    finally:
-        stop(resident_cas)
+recovery = {}
+cycles = renewal = None
+default, tuned, renewing = Resident("cas-resident"), Resident("cas-tuned"), Resident("cas-renew")
+try:
+    if default.start():
+        resident["cas"] = idle(default.p)
+        recovery["default"] = recovery_point(default)
+        default.stop()
+        tuned.start()
+        recovery["tuned"] = recovery_point(tuned)
+        cycles = full_cycles(tuned, 2 if smoke else 10)
+        tuned.stop()
+        renewing.start()
+        time.sleep(0.5)  # past the first cycle's last write
+        renewal = renewals(renewing, 3 if smoke else 10)
+finally:
+    for r in (default, tuned, renewing):
+        r.stop()
 
 
 def ms(s):
@@ -479,17 +578,31 @@ for scenario, (runs, peaks) in results.items():
           f"{ratio(percentile(w_ours, 95), percentile(w_theirs, 95), 'faster')} |")
     print(f"| {label}: median peak RSS | {mib(m_ours)} | {mib(m_theirs)} | {ratio(m_ours, m_theirs, 'leaner')} |")
     print(f"| {label}: Vault requests per run | {q_ours:g} | {q_theirs:g} | |")
-b, c, rp = resident["bao"], resident["cas"], recovery
+b, c = resident["bao"], resident["cas"]
+rd, rt = recovery.get("default"), recovery.get("tuned")
 pending = "pending"
 print(f"| resident, idle: RSS | {mib(c['rss']) if c else pending} | {mib(b['rss'])} | "
       f"{ratio(c['rss'], b['rss'], 'leaner') if c else ''} |")
+if c:
+    print(f"| resident, idle: RSS file-backed / anonymous | {mib(c['file'])} / {mib(c['anon'])} | "
+          f"{mib(b['file'])} / {mib(b['anon'])} | |")
+    print(f"| resident, idle: RSS of the executable's own mappings | {mib(c['exe'])} | {mib(b['exe'])} | |")
 print(f"| resident, idle: CPU ticks over {idle_seconds} s | {c['ticks'] if c else pending} | {b['ticks']} | |")
 print(f"| resident, idle: Vault requests over {idle_seconds} s | {c['requests'] if c else pending} | {b['requests']} | |")
-print(f"| recovery point, median over {refreshes} refreshes | {ms(rp['median']) if rp else pending} | "
-      "n/a (bao agent never writes to Vault) | |")
-print(f"| recovery point, p95 | {ms(rp['p95']) if rp else pending} | n/a | |")
-backup_requests = f"{rp['requests']:g}" if rp else pending
-print(f"| resident: Vault requests per backup | {backup_requests} | n/a | |")
+for label, rp in (("default resident block", rd), ('debounce "10ms", probe_min_interval "0s"', rt)):
+    figure = f"{ms(rp['median'])} / {ms(rp['p95'])}" if rp else pending
+    print(f"| recovery point ({label}), median / p95 over {refreshes} refreshes | {figure} | "
+          "n/a (bao agent never writes to Vault) | |")
+per_backup = f"{rd['requests']:g}" if rd else pending
+print(f"| resident: Vault requests per backup | {per_backup} | n/a | |")
+per_cycle = f"{cycles['requests']:g}" if cycles else pending
+print(f"| resident: Vault requests per full cycle, nothing changed | {per_cycle} | n/a | |")
+if renewal:
+    per_renewal = (f"{renewal['requests'] / renewal['renewals']:g} ({renewal['requests']} requests, "
+                   f"{renewal['renewals']} renewals)") if renewal["renewals"] else "no renewal seen"
+else:
+    per_renewal = pending
+print(f"| resident: Vault requests per token renewal | {per_renewal} | n/a | |")
 size_ours, size_theirs = os.path.getsize(agent), os.path.getsize(os.path.realpath(bao_bin))
 debug = " (smoke run: not the release build)" if smoke else ""
 print(f"| binary size{debug} | {mib(size_ours)} | {mib(size_theirs)} (server, CLI and agent in one) | "
@@ -502,6 +615,12 @@ for tool in (cas, bao):
     for scenario in ("restored", "current"):
         paths = results[scenario][0][tool.name][0]["paths"]
         print(f"{tool.name}, file {scenario}, requests of one run: {', '.join(paths)}")
+if rd:
+    print(f"claude-auth-sync resident, requests of one backup: {', '.join(rd['paths'])}")
+if cycles:
+    print(f"claude-auth-sync resident, requests of one full cycle: {', '.join(cycles['paths'])}")
+if renewal and renewal["others"]:
+    print(f"claude-auth-sync resident, requests besides renew-self between cycles: {', '.join(renewal['others'])}")
 
 # Issue 12's targets, said met or missed: never a failure (speed is no test verdict);
 # a smoke run's debug-build figures say nothing about them.
@@ -526,7 +645,15 @@ target("one-shot, nothing changed: ≤ 2 per cycle + 1 renewal", f"{unchanged:g}
 if c:
     target("resident idle RSS ≤ 5 MiB", mib(c["rss"]), c["rss"] <= 5 * MIB)
     target(f"resident: no CPU ticks over {idle_seconds} idle seconds", c["ticks"], c["ticks"] == 0)
-if rp:
-    target("recovery point median ≤ 2 s", ms(rp["median"]), rp["median"] <= 2)
+if rd:
+    target("recovery point median ≤ 2 s (default resident block)", ms(rd["median"]), rd["median"] <= 2)
+if rt:
+    target('recovery point median ≤ 2 s (debounce "10ms")', ms(rt["median"]), rt["median"] <= 2)
+if cycles:
+    target("resident: ≤ 2 Vault requests per full cycle, nothing changed", f"{cycles['requests']:g}",
+           cycles["requests"] <= 2)
+if renewal and renewal["renewals"]:
+    per = renewal["requests"] / renewal["renewals"]
+    target("resident: ≤ 1 Vault request per token renewal", f"{per:g}", per <= 1)
 target(f"release binary ≤ 8 MiB{debug}", mib(size_ours), size_ours <= 8 * MIB)
 PY
