@@ -292,6 +292,29 @@ fn a_token_vault_no_longer_renews_is_replaced_by_one_new_login() {
     assert_eq!(r.stop_with(libc::SIGTERM), 0);
 }
 
+/// Issue 12.5: a full cycle with nothing changed costs two Vault requests: the kept
+/// token's identity checked (lookup-self; it is renewed on its own schedule) and the read.
+#[test]
+fn a_full_cycle_with_nothing_changed_makes_two_vault_requests() {
+    let b = bao();
+    let s = resident_agent(b, "0s");
+    s.good_login(now_ms() + 8 * HOUR_MS);
+    let r = Resident::start(&s);
+    assert_eq!(r.line(1).action(), Some("backed_up"), "{}", r.line(1));
+    let before = b.requests_by(&s.accessor).len();
+    r.signal(libc::SIGHUP); // the same config: a full cycle with the kept token
+    let line = r.line(2);
+    assert_eq!(
+        (line.status(), line.fact("trigger"), line.action()),
+        ("OK", Some("reload"), Some("verified")),
+        "{line}"
+    );
+    let paths = b.requests_by(&s.accessor).split_off(before);
+    let read = format!("secret/data/workstation/claude-users/{}", s.name);
+    assert_eq!(paths, ["auth/token/lookup-self".to_string(), read], "the cycle's requests");
+    assert_eq!(r.stop_with(libc::SIGTERM), 0);
+}
+
 #[test]
 fn sighup_applies_a_valid_config_and_keeps_the_old_one_when_the_new_one_is_invalid() {
     let b = bao();

@@ -65,8 +65,10 @@ impl Lifetime {
                     s.authed.ttl = info.ttl;
                     s.authed.renewable = info.renewable;
                     s.expires = now + info.ttl;
-                    self.failures = 0;
-                    self.due = Some(next_renewal(now, info.ttl));
+                    // Looked up, not renewed: the renewal already scheduled stays.
+                    if self.due.is_none() {
+                        self.due = Some(next_renewal(now, info.ttl));
+                    }
                 }
                 // Vault away: the kept token stays for when it is back.
                 Err(AuthError::Vault(e)) if e.is_transient() => return Err(Trouble::from(AuthError::Vault(e))),

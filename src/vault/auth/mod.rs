@@ -68,16 +68,23 @@ pub async fn authenticate(cfg: &AutoAuthConfig, vault: &mut Vault) -> Result<Aut
     Ok(Authenticated { token, method: cfg.method.kind(), ttl: info.ttl, renewable: info.renewable })
 }
 
-/// The token a resident agent keeps, checked again as a new one would be (lookup-self,
-/// identity, renew-self): its full cycles judge it by the same rules as a timer run.
+/// The token a resident agent keeps, its identity checked again by the same rules as a
+/// timer run's (lookup-self, nothing extended). Not renewed: the agent renews it on its
+/// own schedule, so a full cycle costs one request for the token, not two.
 pub async fn reverify(cfg: &AutoAuthConfig, vault: &Vault) -> Result<TokenInfo, AuthError> {
-    verify_and_renew(vault, Backoff { min: cfg.min_backoff, max: cfg.max_backoff }, &cfg.expect).await
+    verify(vault, Backoff { min: cfg.min_backoff, max: cfg.max_backoff }, &cfg.expect).await
 }
 
-/// Looks the client's token up (nothing is extended), checks its identity, then renews it.
-async fn verify_and_renew(vault: &Vault, backoff: Backoff, expect: &Expect) -> Result<TokenInfo, AuthError> {
+/// Looks the client's token up (nothing is extended) and checks its identity.
+async fn verify(vault: &Vault, backoff: Backoff, expect: &Expect) -> Result<TokenInfo, AuthError> {
     let info = vault.lookup_self(backoff).await.map_err(vault_err)?;
     check_identity(expect, &info).map_err(AuthError::Drift)?;
+    Ok(info)
+}
+
+/// Looks the client's token up, checks its identity, then renews it.
+async fn verify_and_renew(vault: &Vault, backoff: Backoff, expect: &Expect) -> Result<TokenInfo, AuthError> {
+    let info = verify(vault, backoff, expect).await?;
     if !info.renewable {
         // Root and other non-renewable tokens still work until they expire.
         tracing::warn!("the Vault token cannot be renewed; it expires in {}", humantime::format_duration(info.ttl));
