@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::exit::ExitCode;
+use crate::report::state::Pace;
 use crate::store::atomic::{self, WriteError};
 use crate::{cycle, report, runtime};
 
@@ -34,14 +35,14 @@ pub fn once(cfg: &Config) -> Result<ExitCode, RunError> {
     let _pid_file = cfg.pid_file.as_deref().map(PidFile::write).transpose()?;
     let outcome =
         runtime::block_on(cycle::run_once(cfg, &|var| std::env::var_os(var).is_some())).map_err(RunError::Runtime)?;
-    Ok(conclude(cfg, outcome).exit_code())
+    Ok(conclude(cfg, outcome, Pace::Run).exit_code())
 }
 
 /// A cycle's outcome through the state kept between runs (a persistent DEGRADED
 /// escalates), then out as the one report line and the metrics file.
-fn conclude(cfg: &Config, outcome: report::Outcome) -> report::Outcome {
+fn conclude(cfg: &Config, outcome: report::Outcome, pace: Pace) -> report::Outcome {
     let now = SystemTime::now();
-    let outcome = report::state::record(outcome, &cfg.log.state_file, &cfg.degraded, now);
+    let outcome = report::state::record(outcome, &cfg.log.state_file, &cfg.degraded, now, pace);
     report::emit(&outcome, &cfg.log, &cfg.user.name, now);
     report::metrics::write(cfg, &outcome, now);
     outcome

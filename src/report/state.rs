@@ -76,17 +76,35 @@ fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Whether a cycle counts toward `fail_after_runs`, which is counted in timer runs: a
+/// timer run and a resident agent's full cycle do. The resident agent's cycles between
+/// two full ones (a file change, a retry of a pending backup) come at the pace of
+/// events, seconds apart while Vault is away, and count toward `fail_after` only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    Run,
+    Between,
+}
+
 /// The outcome to report and the state to keep after a run that ended in `outcome` at
-/// `now`: the `fail_after_runs`-th DEGRADED in a row, or one that comes `fail_after`
-/// or more after the streak began, is reported as `FAIL reason=degraded_persistent`
-/// naming the cause and how long it has lasted. Any other outcome ends the streak.
-pub fn escalate(outcome: Outcome, prev: &State, now: SystemTime, policy: &DegradedPolicy) -> (Outcome, State) {
+/// `now`: the `fail_after_runs`-th DEGRADED run in a row (of [`Pace::Run`]), or one that
+/// comes `fail_after` or more after the streak began, is reported as `FAIL
+/// reason=degraded_persistent` naming the cause and how long it has lasted. Any other
+/// outcome ends the streak.
+pub fn escalate(
+    outcome: Outcome,
+    prev: &State,
+    now: SystemTime,
+    policy: &DegradedPolicy,
+    pace: Pace,
+) -> (Outcome, State) {
     let mut next = State { last_ok_at: prev.last_ok_at.clone(), ..State::default() };
     let outcome = if outcome.status == Status::Degraded {
         let cause = outcome.reason.map_or("unknown", Reason::as_str);
+        let counted = u32::from(pace == Pace::Run);
         let (runs, since) = match &prev.degraded {
-            Some(s) => (s.runs.saturating_add(1), s.since.clone()),
-            None => (1, time(now)),
+            Some(s) => (s.runs.saturating_add(counted), s.since.clone()),
+            None => (counted, time(now)),
         };
         // A clock stepped back counts as no time at all; an unreadable start as now.
         let lasted = humantime::parse_rfc3339(&since)
@@ -169,7 +187,7 @@ pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
 /// Escalates `outcome` against the state in `path` and keeps the new state. Two agents
 /// at once take turns (a lock on the state file's directory), so neither loses a count;
 /// the lock also makes it safe to remove what a killed agent's write left behind.
-pub fn record(outcome: Outcome, path: &Path, policy: &DegradedPolicy, now: SystemTime) -> Outcome {
+pub fn record(outcome: Outcome, path: &Path, policy: &DegradedPolicy, now: SystemTime, pace: Pace) -> Outcome {
     let turn = path.parent().and_then(|d| std::fs::File::open(d).ok()).filter(|d| d.lock().is_ok());
     if turn.is_some()
         && let Ok((dir, name)) = atomic::open_parent(path)
@@ -180,7 +198,7 @@ pub fn record(outcome: Outcome, path: &Path, policy: &DegradedPolicy, now: Syste
         tracing::warn!("{e}");
         State::default()
     });
-    let (outcome, mut next) = escalate(outcome, &prev, now, policy);
+    let (outcome, mut next) = escalate(outcome, &prev, now, policy, pace);
     next.totals = prev.totals.after_run(counters::take());
     if let Err(e) = save(path, &next) {
         tracing::warn!("{e}");
@@ -213,7 +231,7 @@ mod tests {
         let mut state = State::default();
         let mut reported = Vec::new();
         for (hour, o) in outcomes {
-            let (o, next) = escalate(o, &state, at(hour), policy);
+            let (o, next) = escalate(o, &state, at(hour), policy, Pace::Run);
             reported.push(o);
             state = next;
         }
@@ -270,6 +288,23 @@ mod tests {
     }
 
     #[test]
+    fn cycles_between_full_ones_count_toward_the_time_limit_only() {
+        let policy = DegradedPolicy::default();
+        let mut state = State::default();
+        // A resident agent retrying a pending backup every few seconds while Vault is away.
+        for _ in 0..20 {
+            let (o, next) = escalate(degraded(), &state, at(0), &policy, Pace::Between);
+            assert_eq!(o.status, Status::Degraded, "{o:?}");
+            state = next;
+        }
+        assert_eq!(state.degraded.as_ref().unwrap().runs, 0, "no timer run among them");
+        let (o, state) = escalate(degraded(), &state, at(6), &policy, Pace::Run);
+        assert_eq!((o.status, state.degraded.as_ref().unwrap().runs), (Status::Degraded, 1), "a full cycle counts");
+        let (o, _) = escalate(degraded(), &state, at(24), &policy, Pace::Between);
+        assert_eq!(o.reason, Some(Reason::DegradedPersistent), "fail_after still ends the streak: {o:?}");
+    }
+
+    #[test]
     fn the_thresholds_are_configurable_and_a_clock_stepped_back_counts_no_time() {
         let policy = DegradedPolicy { fail_after_runs: 2, fail_after: Duration::from_secs(3 * 86_400) };
         let (out, _) = runs(&policy, vec![(10, degraded()), (0, degraded())]);
@@ -298,15 +333,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state/claude-auth-sync/state.json");
         let policy = DegradedPolicy { fail_after_runs: 2, ..DegradedPolicy::default() };
-        assert_eq!(record(degraded(), &path, &policy, at(0)).status, Status::Degraded);
-        assert_eq!(record(degraded(), &path, &policy, at(6)).status, Status::Fail, "the count survived the process");
+        assert_eq!(record(degraded(), &path, &policy, at(0), Pace::Run).status, Status::Degraded);
+        assert_eq!(
+            record(degraded(), &path, &policy, at(6), Pace::Run).status,
+            Status::Fail,
+            "the count survived the process"
+        );
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
         // What an agent killed while writing leaves behind goes with the next run.
         let stray = path.with_file_name(".state.json.tmp.0123456789abcdef");
         std::fs::write(&stray, "half").unwrap();
         std::fs::write(&path, "{ not json").unwrap();
-        assert_eq!(record(degraded(), &path, &policy, at(12)).status, Status::Degraded, "a broken file starts afresh");
+        assert_eq!(
+            record(degraded(), &path, &policy, at(12), Pace::Run).status,
+            Status::Degraded,
+            "a broken file starts afresh"
+        );
         assert_eq!(load(&path).unwrap().degraded.unwrap().runs, 1, "and is replaced by a good one");
         assert!(!stray.exists());
     }
@@ -319,8 +362,8 @@ mod tests {
         // Through the file (the process-wide counts are other tests' too: only the runs are exact here).
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        record(Outcome::ok(Action::Verified), &path, &DegradedPolicy::default(), at(0));
-        record(degraded(), &path, &DegradedPolicy::default(), at(6));
+        record(Outcome::ok(Action::Verified), &path, &DegradedPolicy::default(), at(0), Pace::Run);
+        record(degraded(), &path, &DegradedPolicy::default(), at(6), Pace::Run);
         assert_eq!(load(&path).unwrap().totals.runs, 2);
         // A file from before the totals were kept reads as zero totals.
         std::fs::write(&path, r#"{"last":null,"last_ok_at":null,"degraded":null}"#).unwrap();
@@ -331,7 +374,7 @@ mod tests {
     fn a_symlinked_state_file_is_not_written_through() {
         let dir = tempfile::tempdir().unwrap();
         let (target, path) = test_fs::file_behind_link(dir.path(), "state.json");
-        let o = record(degraded(), &path, &DegradedPolicy::default(), at(0));
+        let o = record(degraded(), &path, &DegradedPolicy::default(), at(0), Pace::Run);
         assert_eq!(o.status, Status::Degraded, "the run's outcome stands");
         assert_eq!(std::fs::read(&target).unwrap(), test_fs::KEPT);
     }

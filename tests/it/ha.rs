@@ -16,17 +16,19 @@
 //! to homes under a scratch directory.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::common::agent::report::Report;
 use crate::common::agent::run::{Run, agent};
 use crate::common::agent::user::{Agent, Auth};
 use crate::common::bao::raft::Cluster;
-use crate::common::bao::user_policy_name;
+use crate::common::bao::{Bao, user_policy_name};
 use crate::common::claude::stand_in::{HOUR_MS, now_ms};
 use crate::common::files::mode_of;
 use crate::common::secrets::random_secret;
 use crate::provision::admin_token;
+use crate::resident::{Resident, wait_for};
 use serde_json::{Value, json};
 
 #[test]
@@ -247,4 +249,166 @@ fn assert_every_user(run: &Run, names: &[String], status: &str) {
     for (entry, name) in users.iter().zip(names) {
         assert_eq!((&entry["user"], &entry["status"]), (&json!(name), &json!(status)), "{entry}");
     }
+}
+
+/// A refresh as Claude Code makes it, by the stand-in itself: the refresh token rotates
+/// (the old one is dead from now on: restoring it would be a replay the stand-in
+/// refuses) and the file is replaced by rename. The login it left on disk.
+fn claude_refreshes(s: &Agent) -> Value {
+    assert!(s.claude.call(&[("FAKE_CLAUDE_FORCE_REFRESH", "1")]), "the stand-in refreshes");
+    s.claude.read_doc()["claudeAiOauth"].clone()
+}
+
+/// The user's report lines so far, parsed (leak-checked by [`Resident::lines_in`]).
+fn report_lines(s: &Agent) -> Vec<Report> {
+    Resident::lines_in(&s.log()).iter().map(|l| Report::of(l)).collect()
+}
+
+/// Issue 12.6: resident agents of three users (token file, AppRole, token file) through
+/// the balancer, each with its own identity and secret. With a cycle of every agent held
+/// in flight (its probe gated by the stand-in), the active node is killed and a standby
+/// frozen, so no leader can be elected until the test thaws it; Claude Code refreshes
+/// every login once more during that election. Once a new leader serves, each user's
+/// latest login is Vault's latest (the agents retry a pending backup by themselves), no
+/// old refresh token was ever replayed, every line in between is OK or DEGRADED, the
+/// last one OK, and no output holds a secret.
+#[test]
+fn resident_agents_lose_nothing_when_the_leader_dies_mid_cycle() {
+    let started = Instant::now();
+    let c = Cluster::start();
+    let lb = c.balancer();
+    let leader = c.wait_for_leader();
+    let admin = c.via(&c.nodes[leader].addr);
+    let users: Vec<Agent> = [Auth::TokenFile, Auth::AppRole, Auth::TokenFile]
+        .into_iter()
+        .map(|auth| {
+            Agent::builder(&admin)
+                .vault_addr(&lb.addr)
+                .vault_timeout("10s")
+                .auth(auth)
+                .build()
+                .configure(|cfg| cfg.resident("probe_min_interval", "0s"))
+        })
+        .collect();
+    for s in &users {
+        s.good_login(now_ms() + 8 * HOUR_MS);
+    }
+    c.settle();
+    let gates: Vec<PathBuf> = users.iter().map(|s| s.dir.path().join("probe.gate")).collect();
+    let residents: Vec<Resident> = users
+        .iter()
+        .zip(&gates)
+        .map(|(s, gate)| Resident::start_with(s, &[("FAKE_CLAUDE_GATE", gate.to_str().unwrap())]))
+        .collect();
+    // Read on the leader: a standby may lag the write for a moment.
+    let vault_holds = |s: &Agent, r: &Resident, on: &Bao, login: &Value| {
+        wait_for(&format!("{}'s login in Vault", s.name), || {
+            r.assert_running();
+            on.kv_latest(&s.name).filter(|(_, data)| data == &json!({ "claudeAiOauth": login })).map(|(v, _)| v)
+        })
+    };
+
+    // Each agent backs up the login at start, then a refresh of it at once.
+    for (s, r) in users.iter().zip(&residents) {
+        assert_eq!(r.line(1).action(), Some("backed_up"), "{}", r.line(1));
+        let login = claude_refreshes(s);
+        assert_eq!(vault_holds(s, r, &admin, &login), 2);
+        let second = r.line(2);
+        assert_eq!((second.status(), second.fact("trigger")), ("OK", Some("file_changed")), "{second}");
+    }
+
+    // A refresh each, whose cycle is held at its probe: every agent is mid-cycle.
+    for gate in &gates {
+        std::fs::write(gate, "").unwrap();
+    }
+    for s in &users {
+        claude_refreshes(s);
+    }
+    for (s, r) in users.iter().zip(&residents) {
+        wait_for(&format!("{}'s probe in flight", s.name), || {
+            r.assert_running();
+            (s.claude.state()["gated"].as_u64() >= Some(1)).then_some(())
+        });
+    }
+    assert_eq!(c.active(), Some(leader), "no failover before the test's own");
+    let frozen = c.standbys()[0];
+    c.pause(frozen);
+    let kill = Instant::now();
+    c.kill(leader);
+    eprintln!("ha resident: {} killed mid-cycle, {} frozen", c.nodes[leader].id, c.nodes[frozen].id);
+    for gate in &gates {
+        std::fs::remove_file(gate).unwrap();
+    }
+    for (s, r) in users.iter().zip(&residents) {
+        let third = r.line(3);
+        assert_eq!(
+            (third.status(), third.reason(), third.fact("trigger")),
+            ("DEGRADED", Some("vault_unreachable"), Some("file_changed")),
+            "{}: the cycle in flight cannot write without a leader: {third}",
+            s.name
+        );
+    }
+
+    // Claude Code refreshes again during the election; each agent probes it (a call
+    // after the test's own) and reports while there is still no leader.
+    let latest: Vec<Value> = users.iter().map(claude_refreshes).collect();
+    for (s, r) in users.iter().zip(&residents) {
+        let calls = s.claude.state()["calls"].as_u64().unwrap();
+        wait_for(&format!("{}'s probe of the refresh during the election", s.name), || {
+            r.assert_running();
+            (s.claude.state()["calls"].as_u64().unwrap() > calls).then_some(())
+        });
+        let seen = report_lines(s).len();
+        let next = r.line(seen + 1);
+        assert_eq!(next.status(), "DEGRADED", "{}: still no leader: {next}", s.name);
+    }
+    assert_eq!(c.active(), None, "no leader all along: the frozen node kept the election open");
+
+    let thaw = Instant::now();
+    c.resume(frozen);
+    let new_leader = c.wait_for_leader();
+    let serves = thaw.elapsed();
+    let on_leader = c.via(&c.nodes[new_leader].addr);
+    for ((s, r), login) in users.iter().zip(&residents).zip(&latest) {
+        vault_holds(s, r, &on_leader, login);
+    }
+    let in_vault = thaw.elapsed();
+    for (s, r) in users.iter().zip(&residents) {
+        wait_for(&format!("{}'s last line OK", s.name), || {
+            r.assert_running();
+            report_lines(s).last().is_some_and(|l| l.status() == "OK").then_some(())
+        });
+    }
+    let all_ok = thaw.elapsed();
+    let since_kill = kill.elapsed();
+
+    let mut degraded = 0;
+    for ((s, r), login) in users.iter().zip(residents).zip(&latest) {
+        assert_eq!(r.stop_with(libc::SIGTERM), 0, "{}: SIGTERM ends it with exit 0", s.name);
+        let lines = report_lines(s);
+        for l in &lines {
+            assert!(matches!(l.status(), "OK" | "DEGRADED"), "{}: never a FAIL: {l}", s.name);
+        }
+        let last = lines.last().unwrap();
+        assert_eq!(last.status(), "OK", "{}: {last}", s.name);
+        let d = lines.iter().filter(|l| l.status() == "DEGRADED").count();
+        degraded += d;
+        eprintln!(
+            "ha resident: {}: {} lines, {d} DEGRADED, triggers {:?}",
+            s.name,
+            lines.len(),
+            lines.iter().map(|l| l.fact("trigger").unwrap_or("-")).collect::<Vec<_>>()
+        );
+        assert_same!(s.claude.read_doc()["claudeAiOauth"], login.clone(), "the file still holds the latest login");
+        assert_eq!(s.claude.state()["refused"], Value::Null, "{}: no refresh token was ever refused", s.name);
+        claude_refreshes(s);
+        assert_eq!(s.claude.state()["refused"], Value::Null, "{}: the login on disk is the live one", s.name);
+    }
+    eprintln!(
+        "ha resident: {degraded} DEGRADED lines in all; after the thaw a leader serves in {serves:.1?}, every latest \
+         login is in Vault after {in_vault:.1?}, every agent's last line is OK after {all_ok:.1?} ({:.1?} after the \
+         kill); the whole scenario took {:.1?}",
+        since_kill,
+        started.elapsed()
+    );
 }

@@ -27,7 +27,7 @@ use crate::common::secrets::{access_token, assert_no_leaks, random_secret, refre
 const DEADLINE: Duration = Duration::from_secs(120);
 
 /// Waits until `done` says so, looking every 50 ms; panics with `what` at the deadline.
-fn wait_for<T>(what: &str, mut done: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(what: &str, mut done: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = done() {
@@ -38,8 +38,9 @@ fn wait_for<T>(what: &str, mut done: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// A resident agent of one [`Agent`], its stderr in a file so a test can wait on it.
-struct Resident<'a, 'b> {
+/// A resident agent of one [`Agent`], its stderr in a file so a test can wait on it
+/// (ha.rs starts them against a Raft cluster too).
+pub(crate) struct Resident<'a, 'b> {
     s: &'a Agent<'b>,
     child: Option<Child>,
     stderr: PathBuf,
@@ -50,7 +51,7 @@ impl<'a, 'b> Resident<'a, 'b> {
         Self::start_with(s, &[])
     }
 
-    fn start_with(s: &'a Agent<'b>, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with(s: &'a Agent<'b>, env: &[(&str, &str)]) -> Self {
         let stderr = s.dir.path().join("resident.stderr");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-auth-sync"));
         cmd.args(["run", "--config", s.cfg.to_str().unwrap()]).env_clear();
@@ -71,14 +72,14 @@ impl<'a, 'b> Resident<'a, 'b> {
     }
 
     /// Report lines in `log`, parsed, leak-checked.
-    fn lines_in(log: &std::path::Path) -> Vec<String> {
+    pub(crate) fn lines_in(log: &std::path::Path) -> Vec<String> {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         assert_no_leaks("sync.log", &text);
         text.lines().map(String::from).collect()
     }
 
     /// Waits for the `n`-th report line of the agent's log and returns it.
-    fn line(&self, n: usize) -> Report {
+    pub(crate) fn line(&self, n: usize) -> Report {
         self.line_in(&self.s.log(), n)
     }
 
@@ -106,7 +107,7 @@ impl<'a, 'b> Resident<'a, 'b> {
         .1
     }
 
-    fn assert_running(&self) {
+    pub(crate) fn assert_running(&self) {
         let status = self.child.as_ref().map(|c| c.id()).map(|pid| unsafe { libc::kill(pid as i32, 0) });
         assert_eq!(status, Some(0), "the agent is gone; stderr:\n{}", self.stderr());
     }
@@ -117,7 +118,7 @@ impl<'a, 'b> Resident<'a, 'b> {
     }
 
     /// Sends `sig` and waits for the exit; the exit code.
-    fn stop_with(self, sig: i32) -> i32 {
+    pub(crate) fn stop_with(self, sig: i32) -> i32 {
         self.signal(sig);
         self.wait_exit()
     }

@@ -3,7 +3,8 @@
 //! change (seen through [`watch`], debounced) is acted on at once, a full cycle runs
 //! every `resident.interval` with jitter, the Vault token is kept alive in-process
 //! ([`lifetime`]), probes of changed logins are paced ([`schedule`]), and systemd is
-//! told when it is ready ([`notify`]). SIGHUP reloads the config (an invalid one is
+//! told when it is ready ([`notify`]); a cycle that left its backup pending because
+//! Vault was away runs again with backoff. SIGHUP reloads the config (an invalid one is
 //! refused, the old one kept); SIGTERM and SIGINT end it with exit 0.
 //!
 //! It must never poll: between events it sleeps until the next renewal or full cycle.
@@ -26,12 +27,13 @@ use tokio::time::Instant;
 
 use lifetime::{Check, Lifetime};
 use notify::Notifier;
-use schedule::{Probes, jittered};
+use schedule::{Probes, Retries, jittered};
 use watch::Watcher;
 
 use crate::config::{Config, ConfigError};
 use crate::cycle::{self, FileView, Observed, seen};
-use crate::report;
+use crate::report::state::Pace;
+use crate::report::{self, Outcome, Reason, Status};
 
 /// Reloads the config from where it was loaded (the command line's path).
 pub type Reload<'a> = dyn Fn() -> Result<Config, ConfigError> + 'a;
@@ -75,6 +77,7 @@ pub async fn run(cfg: Config, reload: &Reload<'_>) -> std::io::Result<()> {
         next_full: Instant::now(),
         reloaded: false,
         probes: Probes::default(),
+        retries: Retries::default(),
         notifier,
     };
     agent.rewatch();
@@ -116,6 +119,8 @@ enum Trigger {
     FileBroken,
     /// A whole login changed (a refresh, a new login): probed, then backed up.
     FileChanged,
+    /// The last cycle left its backup pending (Vault away): tried again.
+    Retry,
 }
 
 impl Trigger {
@@ -125,12 +130,20 @@ impl Trigger {
             Trigger::Reload => "reload",
             Trigger::FileBroken => "file_broken",
             Trigger::FileChanged => "file_changed",
+            Trigger::Retry => "retry",
+        }
+    }
+    /// Only full cycles count as runs for `degraded.fail_after_runs`.
+    fn pace(self) -> Pace {
+        match self {
+            Trigger::Full | Trigger::Reload => Pace::Run,
+            Trigger::FileBroken | Trigger::FileChanged | Trigger::Retry => Pace::Between,
         }
     }
     fn check(self) -> Check {
         match self {
             Trigger::Full | Trigger::Reload => Check::Full,
-            Trigger::FileBroken | Trigger::FileChanged => Check::Kept,
+            Trigger::FileBroken | Trigger::FileChanged | Trigger::Retry => Check::Kept,
         }
     }
 }
@@ -153,6 +166,7 @@ struct Agent<'r> {
     /// A SIGHUP brought a new config: a full cycle with it comes next.
     reloaded: bool,
     probes: Probes,
+    retries: Retries,
     notifier: Arc<Notifier>,
 }
 
@@ -176,6 +190,9 @@ impl Agent<'_> {
                 self.deferred = None;
                 trigger = trigger.or(Some(Trigger::FileChanged));
             }
+            if self.retries.take_due(now) {
+                trigger = trigger.or(Some(Trigger::Retry));
+            }
             if self.next_full <= now {
                 trigger = Some(Trigger::Full);
             }
@@ -192,7 +209,7 @@ impl Agent<'_> {
                 }
                 continue;
             }
-            let until = [self.lifetime.due(), self.settle, self.deferred, Some(self.next_full)]
+            let until = [self.lifetime.due(), self.settle, self.deferred, self.retries.at(), Some(self.next_full)]
                 .into_iter()
                 .flatten()
                 .min()
@@ -303,11 +320,14 @@ impl Agent<'_> {
         }
         // The probes since the last report are this cycle's (conclude takes them below).
         self.probes.ran(report::counters::peek().probes, now);
+        let backoff = (self.cfg.auto_auth.min_backoff, self.cfg.auto_auth.max_backoff);
+        let next_probe = self.probes.allowed_at(now, self.cfg.resident.probe_min_interval);
+        self.retries.after_cycle(backup_pending(&outcome), now, backoff, next_probe);
         for (i, (t, file)) in self.cfg.templates.iter().zip(observed.files).enumerate() {
             self.seen[i] = file.into_inner().or_else(|| seen::look(t));
         }
         let outcome = outcome.fact("trigger", trigger.word()).fact("probes_today", self.probes.today().to_string());
-        super::conclude(&self.cfg, outcome);
+        super::conclude(&self.cfg, outcome, trigger.pace());
         Ok(())
     }
 
@@ -355,6 +375,11 @@ async fn until_stop<T>(signals: &mut Signals, work: impl Future<Output = T>) -> 
         Poll::Pending => signals.poll_stop(cx).map_or(Poll::Pending, |sig| Poll::Ready(Err(sig))),
     })
     .await
+}
+
+/// DEGRADED because Vault was away or kept changing: what a retry soon can mend.
+fn backup_pending(o: &Outcome) -> bool {
+    o.status == Status::Degraded && matches!(o.reason, Some(Reason::VaultUnreachable | Reason::VaultConflict))
 }
 
 /// Whole seconds, for a log line.

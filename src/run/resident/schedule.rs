@@ -1,6 +1,7 @@
 //! The resident agent's clock work: jitter, backoff pauses, when a changed login may
 //! be probed (probes cost inference: at most one per `probe_min_interval`, except to
-//! recover a broken file), and the count of probes per UTC day for the report.
+//! recover a broken file), when a cycle that left its backup pending runs again, and
+//! the count of probes per UTC day for the report.
 //!
 //! It must never wake the agent by itself: it only computes instants the loop sleeps to.
 
@@ -68,6 +69,43 @@ impl Probes {
     }
 }
 
+/// A cycle that left its backup pending because Vault was away (unreachable, a leader
+/// lost, writes racing) runs again with backoff: without it a refresh seen during an
+/// outage would wait for the next full cycle, hours later, while the old refresh token
+/// in Vault is already dead.
+#[derive(Debug, Default)]
+pub struct Retries {
+    failures: u32,
+    at: Option<Instant>,
+}
+
+impl Retries {
+    /// When the pending cycle runs again, if one is pending.
+    pub fn at(&self) -> Option<Instant> {
+        self.at
+    }
+
+    /// Whether the retry is due at `now`; it is then taken.
+    pub fn take_due(&mut self, now: Instant) -> bool {
+        let due = self.at.is_some_and(|at| at <= now);
+        if due {
+            self.at = None;
+        }
+        due
+    }
+
+    /// A cycle ended at `now`: pending or not. A pending one is tried again after a
+    /// backoff within `min`..`max`, but never before `not_before` (the next allowed probe).
+    pub fn after_cycle(&mut self, pending: bool, now: Instant, (min, max): (Duration, Duration), not_before: Instant) {
+        if pending {
+            self.failures += 1;
+            self.at = Some((now + retry_pause(self.failures, min, max)).max(not_before));
+        } else {
+            *self = Retries::default();
+        }
+    }
+}
+
 fn utc_day(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400)
 }
@@ -88,6 +126,30 @@ mod tests {
         let d = Duration::from_secs(3600);
         let j = jittered(d, 0.1);
         assert!(j <= d && j >= d.mul_f64(0.9), "{j:?}");
+    }
+
+    #[test]
+    fn a_pending_backup_is_retried_with_backoff_and_forgotten_once_a_cycle_ends_well() {
+        let now = Instant::now();
+        let bounds = (Duration::from_secs(2), Duration::from_secs(8));
+        let mut r = Retries::default();
+        r.after_cycle(false, now, bounds, now);
+        assert_eq!(r.at(), None, "nothing pending, nothing planned");
+        r.after_cycle(true, now, bounds, now);
+        let first = r.at().expect("a retry");
+        assert!(first >= now + Duration::from_secs(1) && first <= now + bounds.0, "{:?}", first - now);
+        assert!(!r.take_due(now), "not due yet");
+        assert!(r.take_due(first) && r.at().is_none(), "due at its time, then taken");
+        for _ in 0..5 {
+            r.after_cycle(true, now, bounds, now);
+        }
+        assert!(r.at().unwrap() <= now + bounds.1, "never past max");
+        let later = now + Duration::from_secs(300);
+        r.after_cycle(true, now, bounds, later);
+        assert_eq!(r.at(), Some(later), "not before the next probe may run");
+        r.after_cycle(false, later, bounds, later);
+        r.after_cycle(true, now, bounds, now);
+        assert!(r.at().unwrap() <= now + bounds.0, "the backoff starts over after a good cycle");
     }
 
     #[test]
