@@ -32,13 +32,11 @@ export BAO_ADDR="http://127.0.0.1:$PORT"
 for _ in $(seq 100); do bao status >/dev/null 2>&1 && break; sleep 0.1; done
 
 echo "==> an isolated identity for $ME: policy claude-auth-sync-$ME (only your path) and an orphan periodic token"
-bao policy write "claude-auth-sync-$ME" - >/dev/null <<POLICY
-path "secret/data/workstation/claude-users/$ME" { capabilities = ["create", "read", "update"] }
-path "secret/metadata/workstation/claude-users/$ME" { capabilities = ["read", "update"] }
-POLICY
+# The provisioner's own policy for this user (claude-auth-sync policy prints it).
+"$AGENT" policy --user "$ME" | bao policy write "claude-auth-sync-$ME" - >/dev/null
 mkdir -p "$WORK/cfg" "$WORK/claude" "$WORK/bin"
 chmod 700 "$WORK/claude"
-(umask 077 && bao token create -orphan -period=32d -policy="claude-auth-sync-$ME" \
+(umask 077 && bao token create -orphan -no-default-policy -period=32d -policy="claude-auth-sync-$ME" \
   -metadata="os_user=$ME" -field=token >"$WORK/cfg/vault-token")
 
 echo "==> a stand-in Claude Code login (made-up tokens the stand-in CLI accepts), beside an mcpOAuth entry"
@@ -87,10 +85,18 @@ log {
 }
 HCL
 run() { "$AGENT" run --once --config "$CONFIG" 2>&1 | sed 's/^/    /'; return "${PIPESTATUS[0]}"; }
+# One run that must end with exit code $1; anything else stops the demo (and the test
+# command, which runs it).
+expect() {
+  local rc=0
+  run || rc=$?
+  echo "    exit code $rc"
+  [ "$rc" = "$1" ] || { echo "demo.sh: expected exit code $1, got $rc (the line above says why)" >&2; exit 1; }
+}
 
 echo
 echo "==> claude-auth-sync run --once: renew the Vault token, prove the login, back it up"
-run && echo "    exit code 0"
+expect 0
 echo "    the private log: $(stat -c '%A' "$WORK/state/sync.log") $WORK/state/sync.log"
 
 echo
@@ -106,7 +112,7 @@ doc = json.load(open(sys.argv[1]))
 doc["claudeAiOauth"].update(accessToken="", refreshToken="", expiresAt=0)
 json.dump(doc, open(sys.argv[1], "w"))
 PY
-run && echo "    exit code 0"
+expect 0
 python3 - "$WORK/claude/.credentials.json" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -116,6 +122,6 @@ PY
 echo
 echo "==> Vault goes down: the login still works, so the run is DEGRADED (exit 75) and nobody is paged"
 kill "$BAO_PID"; wait "$BAO_PID" 2>/dev/null || true; BAO_PID=
-run || echo "    exit code $?"
+expect 75
 echo
 echo "Done. Config reference: docs/config.md"

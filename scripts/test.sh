@@ -48,9 +48,16 @@ if [ $# -eq 0 ]; then
   scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
 
-# A smoke run of the side-by-side benchmark (scripts/bench.sh --smoke, about 30 s): both
+# A smoke run of the side-by-side benchmark (scripts/bench.sh --smoke, about 20 s): both
 # tools a few times against one dev server, the debug build, no thresholds; it fails
 # only when a tool fails or leaves the wrong file.
 if [ $# -eq 0 ]; then
   scripts/bench.sh --smoke
+fi
+
+# The README's first command, as a newcomer runs it: it stops with an error when a run
+# ends otherwise than it says (OK, recovered, DEGRADED with Vault down).
+if [ $# -eq 0 ]; then
+  scripts/demo.sh >/dev/null
+  echo "test.sh: scripts/demo.sh ran as the README shows"
 fi
