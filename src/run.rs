@@ -42,9 +42,9 @@ pub fn once(cfg: &Config) -> Result<ExitCode, RunError> {
 /// escalates), then out as the one report line and the metrics file.
 fn conclude(cfg: &Config, outcome: report::Outcome, pace: Pace) -> report::Outcome {
     let now = SystemTime::now();
-    let outcome = report::state::record(outcome, &cfg.log.state_file, &cfg.degraded, now, pace);
+    let (outcome, state) = report::state::record(outcome, &cfg.log.state_file, &cfg.degraded, now, pace);
     report::emit(&outcome, &cfg.log, &cfg.user.name, now);
-    report::metrics::write(cfg, &outcome, now);
+    report::metrics::write(cfg, &outcome, &state, now);
     outcome
 }
 

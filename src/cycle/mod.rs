@@ -121,10 +121,9 @@ async fn run_steps(
     session: Result<(&Vault, &auth::Authenticated), Trouble>,
     seen: &Observed,
 ) -> Outcome {
-    let mut token_ttl = None;
+    let token_ttl = session.as_ref().ok().map(|(_, authed)| authed.ttl);
     let (vault, mut outcome) = match session {
         Ok((vault, authed)) => {
-            token_ttl = Some(authed.ttl);
             let o = Outcome::ok(Action::Authenticated)
                 .fact("auth", authed.method)
                 .fact("token_ttl", report::duration(authed.ttl))

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::state::{self, Totals};
+use super::state::{State, Totals};
 use super::{Outcome, Reason, Status};
 use crate::config::{Config, TemplateKind};
 use crate::status::local;
@@ -45,14 +45,10 @@ fn epoch(t: SystemTime) -> u64 {
 
 /// Writes the metrics file for the run that ended in `outcome` at `now`, when the
 /// config asks for one; called once the outcome is recorded ([`state::record`]).
-pub fn write(cfg: &Config, outcome: &Outcome, now: SystemTime) {
+pub fn write(cfg: &Config, outcome: &Outcome, kept: &State, now: SystemTime) {
     let Some(path) = &cfg.telemetry.textfile else { return };
-    let kept = state::load(&cfg.log.state_file).unwrap_or_default();
-    let last_success = if outcome.status == Status::Ok {
-        Some(epoch(now))
-    } else {
-        kept.last_ok_at.as_deref().and_then(|t| humantime::parse_rfc3339(t).ok()).map(epoch)
-    };
+    // The state as this run recorded it: its last success is this run's when it was OK.
+    let last_success = kept.last_ok_at.as_deref().and_then(|t| humantime::parse_rfc3339(t).ok()).map(epoch);
     let logins = cfg
         .templates
         .iter()

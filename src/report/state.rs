@@ -187,7 +187,7 @@ pub fn save(path: &Path, state: &State) -> Result<(), StateError> {
 /// Escalates `outcome` against the state in `path` and keeps the new state. Two agents
 /// at once take turns (a lock on the state file's directory), so neither loses a count;
 /// the lock also makes it safe to remove what a killed agent's write left behind.
-pub fn record(outcome: Outcome, path: &Path, policy: &DegradedPolicy, now: SystemTime, pace: Pace) -> Outcome {
+pub fn record(outcome: Outcome, path: &Path, policy: &DegradedPolicy, now: SystemTime, pace: Pace) -> (Outcome, State) {
     let turn = path.parent().and_then(|d| std::fs::File::open(d).ok()).filter(|d| d.lock().is_ok());
     if turn.is_some()
         && let Ok((dir, name)) = atomic::open_parent(path)
@@ -203,7 +203,7 @@ pub fn record(outcome: Outcome, path: &Path, policy: &DegradedPolicy, now: Syste
     if let Err(e) = save(path, &next) {
         tracing::warn!("{e}");
     }
-    outcome
+    (outcome, next)
 }
 
 #[cfg(test)]
@@ -333,9 +333,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state/claude-auth-sync/state.json");
         let policy = DegradedPolicy { fail_after_runs: 2, ..DegradedPolicy::default() };
-        assert_eq!(record(degraded(), &path, &policy, at(0), Pace::Run).status, Status::Degraded);
+        assert_eq!(record(degraded(), &path, &policy, at(0), Pace::Run).0.status, Status::Degraded);
         assert_eq!(
-            record(degraded(), &path, &policy, at(6), Pace::Run).status,
+            record(degraded(), &path, &policy, at(6), Pace::Run).0.status,
             Status::Fail,
             "the count survived the process"
         );
@@ -346,7 +346,7 @@ mod tests {
         std::fs::write(&stray, "half").unwrap();
         std::fs::write(&path, "{ not json").unwrap();
         assert_eq!(
-            record(degraded(), &path, &policy, at(12), Pace::Run).status,
+            record(degraded(), &path, &policy, at(12), Pace::Run).0.status,
             Status::Degraded,
             "a broken file starts afresh"
         );
@@ -374,7 +374,7 @@ mod tests {
     fn a_symlinked_state_file_is_not_written_through() {
         let dir = tempfile::tempdir().unwrap();
         let (target, path) = test_fs::file_behind_link(dir.path(), "state.json");
-        let o = record(degraded(), &path, &DegradedPolicy::default(), at(0), Pace::Run);
+        let (o, _) = record(degraded(), &path, &DegradedPolicy::default(), at(0), Pace::Run);
         assert_eq!(o.status, Status::Degraded, "the run's outcome stands");
         assert_eq!(std::fs::read(&target).unwrap(), test_fs::KEPT);
     }
